@@ -1,0 +1,29 @@
+# Two commands: `make run` (platform + demo data on the embedded default) and
+# `make test` (the whole suite). Both need only Python 3.11 on the machine.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test install lint bench clean
+
+$(INSTALLED): requirements/lock.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/lock.txt
+	@touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: install
+	$(PY) scripts/run.py
+
+test: install
+	$(PY) -m config.devservices -- $(PY) scripts/test.py
+
+lint: install
+	$(VENV)/bin/ruff check apps config tests scripts benchmarks
+
+clean:
+	rm -rf var/test-media .pytest_cache

@@ -1,0 +1,3 @@
+# Client-portal billing pages (invoices); mounted at /billing/ by config/urls_tenant.py.
+app_name = "billing"
+urlpatterns = []

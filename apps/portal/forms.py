@@ -1,0 +1,19 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+
+class PortalAuthenticationForm(AuthenticationForm):
+    """Log in only users of the client whose host this is."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        tenant = self.request.tenant
+        if user.is_agency:
+            raise forms.ValidationError(
+                "Agency staff open a client's portal from the agency admin (Clients → Open portal as client).",
+                code="agency_user",
+            )
+        if user.client_id != tenant.pk:
+            # Same message as a wrong password: do not reveal that the account exists elsewhere.
+            raise forms.ValidationError(self.error_messages["invalid_login"], code="invalid_login",
+                                        params={"username": self.username_field.verbose_name})

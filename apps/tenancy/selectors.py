@@ -1,0 +1,22 @@
+from django.db.models import QuerySet
+
+from apps.tenancy.models import Client
+
+
+def client_list(*, include_suspended: bool = True) -> QuerySet[Client]:
+    clients = Client.objects.exclude(schema_name="public")
+    if not include_suspended:
+        clients = clients.filter(status=Client.Status.ACTIVE)
+    return clients.order_by("name")
+
+
+def client_get_by_slug(*, slug: str) -> Client | None:
+    return client_list().filter(slug=slug).first()
+
+
+def client_get_for_host(*, host: str) -> Client | None:
+    """The tenant (agency or client) serving a host name, port stripped."""
+    hostname = host.split(":")[0].lower()
+    if hostname.startswith("www."):
+        hostname = hostname[4:]
+    return Client.objects.filter(domains__domain=hostname).first()

@@ -1,0 +1,12 @@
+"""The project-wide django-ninja API: each app mounts its router here."""
+from django.http import HttpRequest
+from ninja import NinjaAPI
+
+from apps.core.errors import ApplicationError
+
+api = NinjaAPI(title="Switchboard API", version="1", urls_namespace="api")
+
+
+@api.exception_handler(ApplicationError)
+def application_error(request: HttpRequest, exc: ApplicationError):
+    return api.create_response(request, exc.as_dict(), status=exc.status_code)

@@ -1,0 +1,20 @@
+"""HTTP goes through Django (django-tenants routes by host); websockets go
+through a router whose middleware resolves the tenant and refuses unknown ones."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from apps.core.websockets import TenantWebsocketMiddleware  # noqa: E402
+from config.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": TenantWebsocketMiddleware(URLRouter(websocket_urlpatterns)),
+    }
+)

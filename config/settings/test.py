@@ -1,0 +1,28 @@
+"""Test settings: real PostgreSQL and Redis (embedded when DATABASE_URL / REDIS_URL
+are unset), outside services reached only through local doubles."""
+import os
+import secrets
+
+from cryptography.fernet import Fernet
+
+if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+    from config.devservices import ensure_services
+
+    ensure_services()
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-" + secrets.token_urlsafe(32))
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("SWITCHBOARD_ENV_FILE", "/nonexistent")
+
+from config.settings.base import *  # noqa: E402,F401,F403
+from config.settings.base import BASE_DIR  # noqa: E402
+
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = str(BASE_DIR / "var" / "test-media")
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": "/media/"},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,136 @@
+"""Fixtures every test can use: two real client schemas (acme, globex) created
+once per session, users for them, and real servers on loopback (daphne, a Celery
+worker) pointed at the test database."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After the test database is migrated, create the two session tenants."""
+    from apps.tenancy.models import Client
+    from apps.tenancy.services import client_create
+
+    with django_db_blocker.unblock():
+        for slug, name in (("acme", "Acme Dental"), ("globex", "Globex Plumbing")):
+            if not Client.objects.filter(slug=slug).exists():
+                client_create(
+                    slug=slug, name=name, domain=f"{slug}.localhost",
+                    admin_email=f"admin@{slug}.test", admin_password=PASSWORD,
+                )
+
+
+@pytest.fixture(autouse=True)
+def _reset_schema_to_public():
+    yield
+    from django.db import connection
+
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def tenant_a(db):
+    from apps.tenancy.models import Client
+
+    return Client.objects.get(slug="acme")
+
+
+@pytest.fixture
+def tenant_b(db):
+    from apps.tenancy.models import Client
+
+    return Client.objects.get(slug="globex")
+
+
+@pytest.fixture
+def agency_owner(db):
+    from apps.accounts.models import User
+
+    user = User(username="owner@agency.test", email="owner@agency.test", role=User.Role.AGENCY_OWNER)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout} s")
+
+
+def child_env_for_test_database() -> dict:
+    """Environment for a child process that must use the test database."""
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real daphne serving config.asgi on loopback against the test database.
+    Data a test wants it to see must be committed (use `committed_db`)."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    with django_db_blocker.unblock():
+        env = child_env_for_test_database()
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process)
+        yield {"port": port, "url": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "log": log_path,
+               "process": process}
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker):
+    """Database access without a wrapping transaction, for tests whose data other
+    processes (daphne, a worker) must see. Clean up what you create."""
+    with django_db_blocker.unblock():
+        yield

@@ -1,0 +1,23 @@
+"""`make test`: migrations in sync with models, then the whole pytest suite
+against the real PostgreSQL and Redis that config.devservices provides."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+    check = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], cwd=BASE_DIR, env=env
+    )
+    if check.returncode != 0:
+        print("make test: models and migrations are out of sync (run makemigrations)", file=sys.stderr)
+        return check.returncode
+    return subprocess.run([sys.executable, "-m", "pytest", *sys.argv[1:]], cwd=BASE_DIR, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
