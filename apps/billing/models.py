@@ -1,0 +1,326 @@
+"""Billing lives in the public schema: one ledger and one set of invoices for the
+whole agency, so reporting across clients is a single query."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+from apps.billing.metrics import METRIC_CHOICES
+from apps.billing.pricing import MetricPrice, PriceModel, Tier
+from apps.core.crypto import EncryptedTextField
+
+ZERO = Decimal("0")
+
+
+class UsageEvent(models.Model):
+    """One metered component of one call (or of a month, for phone numbers).
+
+    Append-only: corrections are new rows or credit notes, never updates.
+    `idempotency_key` is unique per client, so a re-sent event -- also two copies
+    racing in parallel -- is stored once (INSERT ... ON CONFLICT DO NOTHING)."""
+
+    id = models.BigAutoField(primary_key=True)
+    client = models.ForeignKey("tenancy.Client", on_delete=models.PROTECT, related_name="+", db_index=False)
+    idempotency_key = models.CharField(max_length=200)
+    call_id = models.CharField(max_length=64, blank=True, help_text="The call's id in the client's schema.")
+    metric = models.CharField(max_length=40, choices=METRIC_CHOICES)
+    dimension = models.CharField(max_length=100, blank=True, help_text="Model / voice / carrier product.")
+    quantity = models.DecimalField(max_digits=20, decimal_places=6)
+    unit = models.CharField(max_length=20)
+    provider = models.CharField(max_length=60, blank=True)
+    provider_cost = models.DecimalField(max_digits=18, decimal_places=8, default=ZERO)
+    provider_cost_currency = models.CharField(max_length=3, default="USD")
+    occurred_at = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    recorded_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "idempotency_key"], name="billing_usage_idempotency_key"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="billing_usage_quantity_non_negative"),
+        ]
+        indexes = [models.Index(fields=["client", "occurred_at"], name="billing_usage_client_time")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.quantity} {self.unit} ({self.idempotency_key})"
+
+
+class RateCard(models.Model):
+    """A version of a price list. `client` empty = the agency-wide default card.
+
+    A version applies to every billing period starting on or after
+    `effective_from` (always the 1st of a month) until the next version; a client
+    card's metric rates override the default card's per (metric, dimension), its
+    terms (fee, commitment, tax, rounding) replace the default's. Once a period it
+    covers is invoiced (finalised) the version is locked: changes need a new
+    version, so a closed period is never re-rated."""
+
+    class Increment(models.IntegerChoices):
+        PER_SECOND = 1, "per second"
+        PER_SIX_SECONDS = 6, "per 6 seconds"
+        PER_STARTED_MINUTE = 60, "per started minute"
+
+    client = models.ForeignKey(
+        "tenancy.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="rate_cards",
+        help_text="Empty for the agency-wide default card.",
+    )
+    name = models.CharField(max_length=120, blank=True)
+    effective_from = models.DateField(help_text="The first day of the first billing month it applies to.")
+    currency = models.CharField(max_length=3, default="USD")
+    platform_fee = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
+    minimum_commitment = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
+    tax_rate_percent = models.DecimalField(max_digits=7, decimal_places=4, default=ZERO)
+    tax_label = models.CharField(max_length=40, default="Tax")
+    call_billing_increment_seconds = models.PositiveIntegerField(choices=Increment.choices, default=Increment.PER_SECOND)
+    call_minimum_seconds = models.PositiveIntegerField(default=0, help_text="Minimum billed seconds per connected call.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["client_id", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "effective_from"], name="billing_ratecard_one_version_per_date", nulls_distinct=False
+            ),
+            models.CheckConstraint(condition=Q(effective_from__day=1), name="billing_ratecard_starts_on_first"),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.client.name if self.client_id else "Agency default"
+        return f"{owner} from {self.effective_from:%Y-%m}" + (f" ({self.name})" if self.name else "")
+
+
+class MetricRate(models.Model):
+    """The price of one metric (optionally one dimension of it) on a rate card."""
+
+    rate_card = models.ForeignKey(RateCard, on_delete=models.CASCADE, related_name="rates")
+    metric = models.CharField(max_length=40, choices=METRIC_CHOICES)
+    dimension = models.CharField(max_length=100, blank=True, help_text="Empty = every dimension without its own rate.")
+    model = models.CharField(max_length=16, choices=[(m.value, m.value.replace("_", " ")) for m in PriceModel])
+    unit_price = models.DecimalField(max_digits=18, decimal_places=8, default=ZERO, help_text="Per priced unit; per package for package pricing.")
+    tiers = models.JSONField(
+        default=list, blank=True,
+        help_text='Graduated/volume: [{"up_to": "1000", "unit_price": "0.05", "flat_fee": "0"}, {"up_to": null, "unit_price": "0.04"}]',
+    )
+    package_size = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(1))
+    markup_percent = models.DecimalField(max_digits=9, decimal_places=4, default=ZERO)
+    included_quantity = models.DecimalField(max_digits=18, decimal_places=4, default=ZERO, help_text="Free allowance in priced units.")
+    unit_divisor = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal(1), help_text="Raw units per priced unit: 60 (seconds per minute), 1000000 (tokens)."
+    )
+    unit_label = models.CharField(max_length=20, default="unit")
+    description = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["metric", "dimension"]
+        constraints = [
+            models.UniqueConstraint(fields=["rate_card", "metric", "dimension"], name="billing_metricrate_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric}{'/' + self.dimension if self.dimension else ''}: {self.model}"
+
+    def to_price(self) -> MetricPrice:
+        return MetricPrice(
+            metric=self.metric,
+            dimension=self.dimension,
+            model=PriceModel(self.model),
+            unit_price=self.unit_price,
+            tiers=tuple(
+                Tier(
+                    up_to=None if tier.get("up_to") in (None, "") else Decimal(str(tier["up_to"])),
+                    unit_price=Decimal(str(tier.get("unit_price", "0"))),
+                    flat_fee=Decimal(str(tier.get("flat_fee", "0") or "0")),
+                )
+                for tier in (self.tiers or [])
+            ),
+            package_size=self.package_size,
+            markup_percent=self.markup_percent,
+            included_quantity=self.included_quantity,
+            unit_divisor=self.unit_divisor,
+            unit_label=self.unit_label,
+            description=self.description,
+        )
+
+
+class BillingAccount(models.Model):
+    """Per-client billing settings that are not prices: usage caps and the Stripe customer."""
+
+    DEFAULT_CAP_MESSAGE = (
+        "Thank you for calling. We are unable to take your call right now. Please try again later. Goodbye."
+    )
+
+    client = models.OneToOneField("tenancy.Client", on_delete=models.CASCADE, related_name="billing_account")
+    soft_cap_minutes = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    hard_cap_minutes = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    soft_cap_amount = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, help_text="Month-to-date charges, before tax."
+    )
+    hard_cap_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    cap_message = models.TextField(default=DEFAULT_CAP_MESSAGE, help_text="Spoken to callers once the hard cap is reached.")
+    stripe_customer_id = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"Billing account of {self.client}"
+
+
+class CapAlert(models.Model):
+    """One row the first time a client crosses a cap level in a period (the alert is sent once)."""
+
+    class Level(models.TextChoices):
+        SOFT = "soft", "Soft cap"
+        HARD = "hard", "Hard cap"
+
+    client = models.ForeignKey("tenancy.Client", on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateField()
+    level = models.CharField(max_length=8, choices=Level.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "period_start", "level"], name="billing_capalert_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client} {self.level} cap {self.period_start:%Y-%m}"
+
+
+class BillingSettings(models.Model):
+    """Agency-wide billing settings: one row (branding comes from tenancy.AgencySettings)."""
+
+    invoice_prefix = models.CharField(max_length=12, default="INV-")
+    credit_note_prefix = models.CharField(max_length=12, default="CN-")
+    payment_terms_days = models.PositiveIntegerField(default=14)
+    invoice_footer = models.TextField(blank=True, help_text="Payment instructions printed on every invoice.")
+    cap_alert_emails = models.TextField(blank=True, help_text="Comma-separated; empty = all active agency staff.")
+    stripe_enabled = models.BooleanField(default=False)
+    stripe_secret_key = EncryptedTextField(blank=True)
+    stripe_webhook_secret = EncryptedTextField(blank=True)
+
+    class Meta:
+        verbose_name = "billing settings"
+        verbose_name_plural = "billing settings"
+
+    def __str__(self) -> str:
+        return "Billing settings"
+
+    @classmethod
+    def load(cls) -> BillingSettings:
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row
+
+
+class DocumentSequence(models.Model):
+    """Gap-free numbering: the row is locked (SELECT ... FOR UPDATE) and bumped in the
+    same transaction that finalises the document, so a rolled-back finalisation
+    never consumes a number."""
+
+    name = models.CharField(max_length=20, unique=True)  # "invoice", "credit_note"
+    last_value = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_value}"
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        FINALISED = "finalised", "Finalised"
+        SENT = "sent", "Sent"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        CREDIT_NOTE = "credit_note", "Credit note"
+
+    client = models.ForeignKey("tenancy.Client", on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INVOICE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    period_start = models.DateField()
+    starts_at = models.DateTimeField(help_text="Local midnight of the 1st, in UTC.")
+    ends_at = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
+    tax_label = models.CharField(max_length=40, default="Tax")
+    tax_rate_percent = models.DecimalField(max_digits=7, decimal_places=4, default=ZERO)
+    tax = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
+    total = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
+    provider_cost = models.DecimalField(max_digits=18, decimal_places=8, default=ZERO)
+    rate_card = models.ForeignKey(RateCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    default_rate_card = models.ForeignKey(RateCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    credit_note_for = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes")
+    reason = models.TextField(blank=True)
+    billing_snapshot = models.JSONField(default=dict, blank=True, help_text="Client billing details at finalisation.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finalised_at = models.DateTimeField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    payment_failed_at = models.DateTimeField(null=True, blank=True)
+    pdf = models.FileField(upload_to="billing/invoices/", blank=True)
+    usage_csv = models.FileField(upload_to="billing/usage/", blank=True)
+    stripe_invoice_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    stripe_hosted_url = models.URLField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "client__name"]
+        constraints = [
+            # One live invoice per client and month: regeneration finds it instead of adding another.
+            models.UniqueConstraint(
+                fields=["client", "period_start"],
+                condition=Q(kind="invoice") & ~Q(status="void"),
+                name="billing_invoice_one_per_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(number__isnull=False), name="billing_invoice_numbered_when_final"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "period_start"], name="billing_invoice_status_period")]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft {self.kind} {self.client} {self.period_start:%Y-%m}"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20)  # pricing.LineKind
+    metric = models.CharField(max_length=40, blank=True)
+    dimension = models.CharField(max_length=100, blank=True)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=24, decimal_places=8)
+    unit = models.CharField(max_length=20, blank=True)
+    unit_price = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=4)
+    provider_cost = models.DecimalField(max_digits=18, decimal_places=8, default=ZERO)
+
+    class Meta:
+        ordering = ["invoice_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "position"], name="billing_invoiceline_position")]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class StripeEvent(models.Model):
+    """Every Stripe webhook event we processed; the unique id turns replays into no-ops."""
+
+    event_id = models.CharField(max_length=80, unique=True)
+    type = models.CharField(max_length=80)
+    invoice = models.ForeignKey(Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="stripe_events")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -1,0 +1,397 @@
+"""Billing reads. Aggregation happens in PostgreSQL (GROUP BY / SUM), never by
+looping over usage rows in Python."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.billing.metrics import CALL_SECONDS_METRICS
+from apps.billing.models import BillingAccount, Invoice, InvoiceLine, RateCard
+from apps.billing.money import ZERO, quantize
+from apps.billing.periods import period_bounds, period_containing
+from apps.billing.pricing import CardTerms, LineKind, MetricPrice, RatedInvoice, UsageTotal, merge_prices, rate_invoice
+from apps.core.errors import ApplicationError
+
+# ----------------------------------------------------------------------------- rate cards
+
+
+@dataclass(frozen=True)
+class ResolvedCard:
+    """The terms and prices that apply to one client for one period."""
+
+    terms: CardTerms
+    prices: tuple[MetricPrice, ...]
+    call_increment_seconds: int
+    call_minimum_seconds: int
+    client_card: RateCard | None
+    default_card: RateCard | None
+
+
+def rate_card_in_force(*, client, period_start: date) -> RateCard | None:
+    """The client's own card version in force at the period start (None if it has none)."""
+    return (
+        RateCard.objects.filter(client=client, effective_from__lte=period_start)
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+def default_rate_card_in_force(*, period_start: date) -> RateCard | None:
+    return (
+        RateCard.objects.filter(client__isnull=True, effective_from__lte=period_start)
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+def rate_card_resolve(*, client, period_start: date) -> ResolvedCard:
+    client_card = rate_card_in_force(client=client, period_start=period_start)
+    default_card = default_rate_card_in_force(period_start=period_start)
+    terms_card = client_card or default_card
+    if terms_card is None:
+        raise ApplicationError(
+            f"No rate card applies to {client} for {period_start:%Y-%m}: create an agency default rate card "
+            "(Billing > Rate cards, client empty) or one for this client effective from that month or earlier.",
+            details={"client": client.slug, "period": f"{period_start:%Y-%m}"},
+        )
+    default_prices = [rate.to_price() for rate in default_card.rates.all()] if default_card else []
+    client_prices = [rate.to_price() for rate in client_card.rates.all()] if client_card else []
+    if client_card and default_card and client_card.currency != default_card.currency:
+        # Default prices are in another currency: they cannot be inherited.
+        default_prices = []
+    return ResolvedCard(
+        terms=CardTerms(
+            currency=terms_card.currency,
+            platform_fee=terms_card.platform_fee,
+            minimum_commitment=terms_card.minimum_commitment,
+            tax_rate_percent=terms_card.tax_rate_percent,
+            tax_label=terms_card.tax_label,
+        ),
+        prices=tuple(merge_prices(default_prices, client_prices)),
+        call_increment_seconds=terms_card.call_billing_increment_seconds,
+        call_minimum_seconds=terms_card.call_minimum_seconds,
+        client_card=client_card,
+        default_card=default_card,
+    )
+
+
+def rate_card_is_locked(*, card: RateCard) -> bool:
+    """A card version is locked once any period it may cover has a non-draft invoice."""
+    invoices = Invoice.objects.filter(
+        kind=Invoice.Kind.INVOICE, period_start__gte=card.effective_from
+    ).exclude(status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID])
+    if card.client_id:
+        invoices = invoices.filter(client_id=card.client_id)
+    return invoices.exists()
+
+
+# ----------------------------------------------------------------------------- usage aggregation
+
+_AGGREGATE_SQL = """
+WITH scoped AS (
+    SELECT id, call_id, metric, dimension, quantity, provider_cost, provider_cost_currency
+    FROM public.billing_usageevent
+    WHERE client_id = %(client_id)s AND occurred_at >= %(start)s AND occurred_at < %(end)s
+),
+per_call AS (
+    -- call seconds are rounded per call (a call may report several parts)
+    SELECT metric, dimension, SUM(quantity) AS quantity,
+           SUM(provider_cost) FILTER (WHERE provider_cost_currency = %(currency)s) AS cost,
+           COUNT(*) FILTER (WHERE provider_cost_currency <> %(currency)s AND provider_cost <> 0) AS foreign_cost
+    FROM scoped
+    WHERE metric = ANY(%(call_metrics)s)
+    GROUP BY metric, dimension, COALESCE(NULLIF(call_id, ''), id::text)
+)
+SELECT metric, dimension,
+       SUM(CASE WHEN quantity <= 0 THEN 0
+                ELSE GREATEST(%(minimum)s::numeric, CEIL(quantity / %(increment)s::numeric) * %(increment)s::numeric)
+           END) AS quantity,
+       COALESCE(SUM(cost), 0), SUM(foreign_cost), SUM(quantity) AS raw_quantity
+FROM per_call GROUP BY metric, dimension
+UNION ALL
+SELECT metric, dimension, SUM(quantity),
+       COALESCE(SUM(provider_cost) FILTER (WHERE provider_cost_currency = %(currency)s), 0),
+       COUNT(*) FILTER (WHERE provider_cost_currency <> %(currency)s AND provider_cost <> 0),
+       SUM(quantity)
+FROM scoped WHERE NOT (metric = ANY(%(call_metrics)s))
+GROUP BY metric, dimension
+"""
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    totals: tuple[UsageTotal, ...]
+    raw_quantities: dict[tuple[str, str], Decimal]
+    foreign_cost_events: int  # events whose provider cost is in another currency (not in margins)
+
+
+def usage_totals(
+    *, client_id: int, start: datetime, end: datetime, currency: str, increment: int, minimum: int
+) -> UsageSummary:
+    """Per (metric, dimension) totals for [start, end), call seconds rounded per call."""
+    from apps.billing.metrics import METRIC_UNITS
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AGGREGATE_SQL,
+            {
+                "client_id": client_id,
+                "start": start,
+                "end": end,
+                "currency": currency,
+                "increment": increment,
+                "minimum": minimum,
+                "call_metrics": sorted(CALL_SECONDS_METRICS),
+            },
+        )
+        rows = cursor.fetchall()
+    totals = []
+    raw = {}
+    foreign = 0
+    for metric, dimension, quantity, cost, foreign_cost, raw_quantity in rows:
+        totals.append(
+            UsageTotal(
+                metric=metric,
+                dimension=dimension,
+                quantity=Decimal(quantity),
+                provider_cost=Decimal(cost),
+                unit=METRIC_UNITS.get(metric, ""),
+            )
+        )
+        raw[(metric, dimension)] = Decimal(raw_quantity)
+        foreign += int(foreign_cost or 0)
+    return UsageSummary(totals=tuple(totals), raw_quantities=raw, foreign_cost_events=foreign)
+
+
+@dataclass(frozen=True)
+class PeriodRating:
+    period_start: date
+    starts_at: datetime
+    ends_at: datetime
+    card: ResolvedCard
+    usage: UsageSummary
+    rated: RatedInvoice
+
+
+def period_rate(*, client, period_start: date, until: datetime | None = None) -> PeriodRating:
+    """Rate a client's usage for a period (or the part of it before `until`)."""
+    card = rate_card_resolve(client=client, period_start=period_start)
+    starts_at, ends_at = period_bounds(period_start, client.timezone)
+    usage = usage_totals(
+        client_id=client.pk,
+        start=starts_at,
+        end=min(ends_at, until) if until else ends_at,
+        currency=card.terms.currency,
+        increment=card.call_increment_seconds,
+        minimum=card.call_minimum_seconds,
+    )
+    rated = rate_invoice(terms=card.terms, prices=card.prices, usage=usage.totals)
+    return PeriodRating(period_start, starts_at, ends_at, card, usage, rated)
+
+
+# ----------------------------------------------------------------------------- caps
+
+
+@dataclass(frozen=True)
+class CapStatus:
+    """What the call runtime needs at call start. `allowed` is False only at the hard cap."""
+
+    state: str  # "allowed" | "soft" | "hard"
+    message: str = ""
+    minutes_used: Decimal = ZERO
+    amount_used: Decimal = ZERO
+    currency: str = ""
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def allowed(self) -> bool:
+        return self.state != "hard"
+
+
+ALLOWED = CapStatus(state="allowed")
+
+
+def usage_cap_status(*, client, at: datetime | None = None) -> CapStatus:
+    """Month-to-date usage of `client` against its caps.
+
+    Minutes = billable call minutes (inbound + outbound, after the per-call rounding
+    rule). Money = month-to-date usage charges after allowances, before platform fee,
+    minimum commitment and tax. Hard beats soft; no caps configured = "allowed"
+    without touching the ledger.
+    """
+    account = BillingAccount.objects.filter(client_id=client.pk).first()
+    if account is None or all(
+        value is None
+        for value in (account.soft_cap_minutes, account.hard_cap_minutes, account.soft_cap_amount, account.hard_cap_amount)
+    ):
+        return ALLOWED
+    at = at or timezone.now()
+    period_start = period_containing(at, client.timezone)
+    try:
+        rating = period_rate(client=client, period_start=period_start, until=None)
+    except ApplicationError:
+        return ALLOWED  # no rate card: nothing to measure money against; minutes unknown too
+    seconds = sum((t.quantity for t in rating.usage.totals if t.metric in CALL_SECONDS_METRICS), ZERO)
+    minutes = seconds / 60
+    amount = sum(
+        (line.amount for line in rating.rated.lines if line.kind in (LineKind.USAGE, LineKind.ALLOWANCE)), ZERO
+    )
+    currency = rating.card.terms.currency
+    amount = quantize(amount, currency)
+    hard, soft = [], []
+    if account.hard_cap_minutes is not None and minutes >= account.hard_cap_minutes:
+        hard.append(f"{minutes:.2f} of {account.hard_cap_minutes} minutes (hard cap)")
+    if account.hard_cap_amount is not None and amount >= account.hard_cap_amount:
+        hard.append(f"{amount} of {account.hard_cap_amount} {currency} (hard cap)")
+    if account.soft_cap_minutes is not None and minutes >= account.soft_cap_minutes:
+        soft.append(f"{minutes:.2f} of {account.soft_cap_minutes} minutes (soft cap)")
+    if account.soft_cap_amount is not None and amount >= account.soft_cap_amount:
+        soft.append(f"{amount} of {account.soft_cap_amount} {currency} (soft cap)")
+    if hard:
+        return CapStatus("hard", account.cap_message, minutes, amount, currency, tuple(hard))
+    if soft:
+        return CapStatus("soft", "Soft usage cap reached: " + "; ".join(soft), minutes, amount, currency, tuple(soft))
+    return CapStatus("allowed", "", minutes, amount, currency)
+
+
+# ----------------------------------------------------------------------------- invoices
+
+
+def invoice_list(*, client=None, period_start: date | None = None) -> QuerySet[Invoice]:
+    invoices = Invoice.objects.select_related("client")
+    if client is not None:
+        invoices = invoices.filter(client_id=client.pk)
+    if period_start is not None:
+        invoices = invoices.filter(period_start=period_start)
+    return invoices
+
+
+def invoice_list_for_portal(*, client) -> QuerySet[Invoice]:
+    """What a client sees: everything but drafts."""
+    return invoice_list(client=client).exclude(status=Invoice.Status.DRAFT).order_by("-period_start", "-id")
+
+
+def invoice_get_for(*, client, invoice_id: int) -> Invoice:
+    invoice = invoice_list_for_portal(client=client).filter(pk=invoice_id).first()
+    if invoice is None:
+        from apps.core.errors import NotFound
+
+        raise NotFound("No such invoice for this client.")
+    return invoice
+
+
+def invoice_for_period(*, client, period_start: date) -> Invoice | None:
+    return (
+        Invoice.objects.filter(client_id=client.pk, period_start=period_start, kind=Invoice.Kind.INVOICE)
+        .exclude(status=Invoice.Status.VOID)
+        .first()
+    )
+
+
+# ----------------------------------------------------------------------------- margins
+
+
+@dataclass(frozen=True)
+class MarginRow:
+    label: str
+    metric: str
+    dimension: str
+    revenue: Decimal
+    cost: Decimal
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def margin_percent(self) -> Decimal | None:
+        if not self.revenue:
+            return None
+        return (self.margin / self.revenue * 100).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class MarginReport:
+    client_id: int
+    client_name: str
+    period_start: date
+    currency: str
+    rows: tuple[MarginRow, ...]
+    source: str  # "invoice <number>" or "live rating"
+    foreign_cost_events: int = 0
+
+    @property
+    def revenue(self) -> Decimal:
+        return sum((row.revenue for row in self.rows), ZERO)
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((row.cost for row in self.rows), ZERO)
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+
+def _margin_rows(lines) -> tuple[MarginRow, ...]:
+    """Group lines by metric/dimension; allowance lines reduce that metric's revenue,
+    fee and minimum are their own rows (revenue with no cost)."""
+    rows: dict[tuple[str, str, str], list[Decimal]] = {}
+    labels: dict[tuple[str, str, str], str] = {}
+    for line in lines:
+        key = (line.metric, line.dimension, "" if line.metric else line.kind)
+        entry = rows.setdefault(key, [ZERO, ZERO])
+        entry[0] += line.amount
+        entry[1] += line.provider_cost
+        if line.kind != LineKind.ALLOWANCE or key not in labels:
+            labels[key] = line.description if line.kind != LineKind.ALLOWANCE else line.description.removeprefix(
+                "Included allowance: "
+            )
+    return tuple(
+        MarginRow(label=labels[key], metric=key[0], dimension=key[1], revenue=values[0], cost=values[1])
+        for key, values in rows.items()
+    )
+
+
+def margin_report(*, client, period_start: date) -> MarginReport:
+    """Revenue vs provider cost per metric. A finalised invoice is the source of
+    truth for a closed period; an open period is rated live from the ledger."""
+    invoice = invoice_for_period(client=client, period_start=period_start)
+    if invoice is not None and not invoice.is_draft:
+        lines = list(InvoiceLine.objects.filter(invoice=invoice))
+        return MarginReport(
+            client.pk, client.name, period_start, invoice.currency, _margin_rows(lines), f"invoice {invoice.number}"
+        )
+    rating = period_rate(client=client, period_start=period_start)
+    return MarginReport(
+        client.pk,
+        client.name,
+        period_start,
+        rating.rated.currency,
+        _margin_rows(rating.rated.lines),
+        "live rating",
+        rating.usage.foreign_cost_events,
+    )
+
+
+def margin_overview(*, period_start: date) -> list[MarginReport]:
+    from apps.tenancy.models import Client
+
+    reports = []
+    for client in Client.objects.exclude(schema_name="public").order_by("name"):
+        try:
+            reports.append(margin_report(client=client, period_start=period_start))
+        except ApplicationError:
+            continue  # no rate card: nothing to report
+    return reports
+
+
+def clients_to_invoice() -> QuerySet:
+    from apps.tenancy.models import Client
+
+    return Client.objects.exclude(schema_name="public").filter(Q(status=Client.Status.ACTIVE)).order_by("pk")

@@ -1,0 +1,92 @@
+"""Rate card versions. A version that covers an invoiced (finalised) period is
+locked; price changes then go into a new version effective from a later month."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from apps.billing.models import MetricRate, RateCard
+from apps.billing.pricing import PricingError
+from apps.billing.selectors import rate_card_is_locked
+from apps.core.errors import ApplicationError
+
+
+def rate_card_assert_editable(*, card: RateCard) -> None:
+    if card.pk and rate_card_is_locked(card=card):
+        raise ApplicationError(
+            f"{card} already priced a finalised invoice. Create a new version effective from the next "
+            "open month instead of editing it.",
+            status_code=409,
+        )
+
+
+def rate_card_create(
+    *,
+    client=None,
+    effective_from: date,
+    currency: str = "USD",
+    platform_fee: Decimal = Decimal("0"),
+    minimum_commitment: Decimal = Decimal("0"),
+    tax_rate_percent: Decimal = Decimal("0"),
+    call_billing_increment_seconds: int = 1,
+    call_minimum_seconds: int = 0,
+    name: str = "",
+    copy_rates_from: RateCard | None = None,
+) -> RateCard:
+    """A new version. Refused if it would start inside an already-invoiced period."""
+    if effective_from.day != 1:
+        raise ApplicationError("A rate card version starts on the 1st of a month.", details={"effective_from": str(effective_from)})
+    from apps.billing.models import Invoice
+
+    closed = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start__gte=effective_from).exclude(
+        status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID]
+    )
+    if client is not None:
+        closed = closed.filter(client=client)
+    if closed.exists():
+        raise ApplicationError(
+            f"{effective_from:%Y-%m} or a later month is already invoiced for "
+            f"{client or 'a client'}: a new version must start after the last finalised period.",
+            status_code=409,
+        )
+    try:
+        with transaction.atomic():
+            card = RateCard.objects.create(
+                client=client,
+                effective_from=effective_from,
+                currency=currency.upper(),
+                platform_fee=platform_fee,
+                minimum_commitment=minimum_commitment,
+                tax_rate_percent=tax_rate_percent,
+                call_billing_increment_seconds=call_billing_increment_seconds,
+                call_minimum_seconds=call_minimum_seconds,
+                name=name,
+            )
+            if copy_rates_from is not None:
+                for rate in copy_rates_from.rates.all():
+                    rate.pk = None
+                    rate.rate_card = card
+                    rate.save()
+    except IntegrityError as exc:
+        raise ApplicationError(f"There is already a version effective from {effective_from:%Y-%m}.", status_code=409) from exc
+    return card
+
+
+def metric_rate_set(*, card: RateCard, metric: str, dimension: str = "", **fields) -> MetricRate:
+    """Create or replace the price of a metric on an editable card version."""
+    with transaction.atomic():
+        card = RateCard.objects.select_for_update().get(pk=card.pk)
+        rate_card_assert_editable(card=card)
+        rate, _ = MetricRate.objects.get_or_create(
+            rate_card=card, metric=metric, dimension=dimension, defaults={"model": fields.get("model", "per_unit")}
+        )
+        for name, value in fields.items():
+            setattr(rate, name, value)
+        try:
+            rate.to_price()  # validates tiers, package size, allowance...
+        except (PricingError, ValueError, ArithmeticError) as exc:
+            raise ApplicationError(f"Invalid price for {metric}: {exc}") from exc
+        rate.save()
+    return rate
