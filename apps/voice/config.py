@@ -1,0 +1,28 @@
+"""What the voice runtime needs to know about one call, as plain data.
+
+Built from the agent's published version (see `apps.telephony.consumers`), so the
+runtime itself never reads models."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TOOL_END_CALL = "end_call"
+TOOL_TRANSFER = "transfer_to_human"
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    greeting: str = ""
+    system_prompt: str = "You are a helpful phone agent."
+    vad_stop_secs: float = 0.5
+    allow_interruptions: bool = True
+    idle_timeout_secs: float = 30.0
+    max_call_secs: float = 600.0
+    end_call_phrases: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+    transfer_number: str = ""
+    fallback_line: str = "Sorry, I'm having trouble right now. Please call back later."
+    goodbye_line: str = "Goodbye!"
+    transfer_line: str = "Connecting you to a person now."
+    provider_timeout_secs: float = 8.0
+    sample_rate: int = 8000

@@ -1,0 +1,251 @@
+"""One live call: runs the pipeline and decides how and why it ends.
+
+A `CallSession` knows nothing of Django. Whoever owns the socket (the Channels
+consumer, or a test) builds the provider services and a `CallHooks` object; the
+hooks are where the records are written and the carrier is told to hang up or
+transfer, each time after the agent's last words have played.
+
+End reasons: caller_hangup, agent_hangup (end_call tool), end_phrase, transferred,
+idle_timeout, max_duration, provider_error, protocol_error.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipecat.audio.utils import pcm_to_wav
+from pipecat.frames.frames import EndFrame, ErrorFrame, InterruptionFrame, TTSSpeakFrame
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from pipecat.workers.runner import WorkerRunner
+
+from apps.voice.config import VoiceConfig
+from apps.voice.pipeline import build_pipeline
+from apps.voice.processors.end_phrases import EndPhraseDetector
+from apps.voice.processors.watchdog import ProviderWatchdog
+from apps.voice.tools import register_tools, tools_schema
+from apps.voice.trace import CallTracer
+from apps.voice.transport import MediaStreamTransport
+
+logger = logging.getLogger(__name__)
+
+CALLER_HANGUP = "caller_hangup"
+AGENT_HANGUP = "agent_hangup"
+END_PHRASE = "end_phrase"
+TRANSFERRED = "transferred"
+IDLE_TIMEOUT = "idle_timeout"
+MAX_DURATION = "max_duration"
+PROVIDER_ERROR = "provider_error"
+PROTOCOL_ERROR = "protocol_error"
+
+# After these the carrier leg is still up and we must hang it up ourselves.
+_WE_HANG_UP = {AGENT_HANGUP, END_PHRASE, IDLE_TIMEOUT, MAX_DURATION, PROVIDER_ERROR, PROTOCOL_ERROR}
+
+
+class CallHooks(Protocol):
+    async def on_answered(self) -> None: ...
+
+    async def on_turn(self, turn: dict) -> None: ...
+
+    async def hang_up(self) -> None: ...
+
+    async def transfer(self, to_number: str) -> None: ...
+
+    async def on_recording(self, wav: bytes, transcript: str) -> None: ...
+
+    async def on_end(self, *, end_reason: str, error: str, usage: dict) -> None: ...
+
+
+@dataclass
+class CallOutcome:
+    end_reason: str
+    error: str = ""
+    usage: dict = field(default_factory=dict)
+    turns: list[dict] = field(default_factory=list)
+    transcript: str = ""
+
+
+class CallSession:
+    def __init__(
+        self,
+        *,
+        config: VoiceConfig,
+        transport: MediaStreamTransport,
+        stt,
+        llm,
+        tts,
+        hooks: CallHooks,
+    ):
+        self.config = config
+        self.transport = transport
+        self.hooks = hooks
+        self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm.name, tts_name=tts.name)
+        self._end_reason: str | None = None
+        self._error = ""
+        self._transfer_to = ""
+        self._recording: bytes = b""
+        self._recording_rate = config.sample_rate
+
+        messages = [{"role": "system", "content": config.system_prompt}]
+        schema = tools_schema(config)
+        context = LLMContext(messages, tools=schema) if schema else LLMContext(messages)
+        register_tools(
+            llm,
+            config,
+            on_end_call=lambda reason: self.end(AGENT_HANGUP, say=config.goodbye_line),
+            on_transfer=self._transfer,
+            record=self.tracer.record_tool_call,
+        )
+        self.recorder = AudioBufferProcessor(num_channels=2)
+        self.recorder.add_event_handler("on_audio_data", self._on_audio_data)
+        pipeline = build_pipeline(
+            config=config,
+            transport=transport,
+            stt=stt,
+            llm=llm,
+            tts=tts,
+            context=context,
+            tracer=self.tracer,
+            recorder=self.recorder,
+            end_phrases=EndPhraseDetector(
+                phrases=config.end_call_phrases,
+                on_phrase=lambda phrase: self.end(END_PHRASE, say=config.goodbye_line),
+            ),
+            watchdog=ProviderWatchdog(timeout_secs=config.provider_timeout_secs, on_timeout=self._provider_failed),
+        )
+        self.worker = PipelineWorker(
+            pipeline,
+            params=PipelineParams(
+                audio_in_sample_rate=config.sample_rate,
+                audio_out_sample_rate=config.sample_rate,
+                enable_metrics=True,
+                enable_usage_metrics=True,
+                send_initial_empty_metrics=False,
+            ),
+            enable_rtvi=False,
+            enable_turn_tracking=False,
+            check_dangling_tasks=False,
+            idle_timeout_secs=config.idle_timeout_secs or None,
+            cancel_on_idle_timeout=False,
+        )
+        self.worker.add_event_handler("on_pipeline_started", self._on_started)
+        self.worker.add_event_handler("on_idle_timeout", self._on_idle)
+        self.worker.add_event_handler("on_pipeline_error", self._on_error)
+        self._max_duration_timer: asyncio.TimerHandle | None = None
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(self) -> CallOutcome:
+        runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
+        await runner.add_workers(self.worker)
+        try:
+            await runner.run()
+        finally:
+            if self._max_duration_timer is not None:
+                self._max_duration_timer.cancel()
+        return await self._wrap_up()
+
+    async def feed(self, message: str | bytes) -> None:
+        await self.transport.feed(message)
+
+    async def caller_hung_up(self) -> None:
+        """The carrier closed the stream (caller hung up, or a transfer took the leg)."""
+        self.transport.mark_closed()
+        if self._end_reason is None:
+            self._end_reason = CALLER_HANGUP
+        await self.worker.cancel(reason=self._end_reason)
+
+    async def abort(self, end_reason: str, error: str) -> None:
+        """Stop at once (a broken stream): nothing more can be played."""
+        if self._end_reason is None:
+            self._end_reason, self._error = end_reason, error
+        self.transport.mark_closed()
+        await self.worker.cancel(reason=end_reason)
+
+    async def end(self, end_reason: str, *, say: str = "", error: str = "") -> None:
+        """Say `say` (if anything), let it play out, then end. The first reason wins."""
+        if self._end_reason is not None:
+            return
+        self._end_reason, self._error = end_reason, error
+        frames = []
+        if say:
+            speak = TTSSpeakFrame(say)
+            speak.interruptible = False
+            frames.append(speak)
+        frames.append(EndFrame(reason=end_reason))
+        await self.worker.queue_frames(frames)
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def _on_started(self, worker, frame) -> None:
+        loop = asyncio.get_running_loop()
+        if self.config.max_call_secs:
+            self._max_duration_timer = loop.call_later(
+                self.config.max_call_secs,
+                lambda: loop.create_task(self.end(MAX_DURATION, say=self.config.goodbye_line)),
+            )
+        await self.recorder.start_recording()
+        await self._call_hook(self.hooks.on_answered())
+        if self.config.greeting:
+            await worker.queue_frame(TTSSpeakFrame(self.config.greeting))
+
+    async def _on_idle(self, worker) -> None:
+        await self.end(IDLE_TIMEOUT, say=self.config.goodbye_line)
+
+    async def _on_error(self, worker, frame: ErrorFrame) -> None:
+        self.tracer.record_error(frame.error)
+        if frame.fatal:
+            await self._provider_failed(frame.error)
+
+    async def _provider_failed(self, error: str) -> None:
+        """The caller hears the fallback line, then the call ends with the error."""
+        if self._end_reason is not None:
+            return
+        self.tracer.record_error(error)
+        # Cancel the stuck request (interruption restarts each processor's queue).
+        await self.worker.queue_frame(InterruptionFrame())
+        await self.end(PROVIDER_ERROR, say=self.config.fallback_line, error=error)
+
+    async def _transfer(self, to_number: str) -> None:
+        self._transfer_to = to_number
+        await self.end(TRANSFERRED, say=self.config.transfer_line)
+
+    async def _on_turn(self, turn: dict) -> None:
+        await self._call_hook(self.hooks.on_turn(turn))
+
+    async def _on_audio_data(self, processor, audio: bytes, sample_rate: int, num_channels: int) -> None:
+        self._recording, self._recording_rate = audio, sample_rate
+
+    # -- after the pipeline ------------------------------------------------------------------
+
+    async def _wrap_up(self) -> CallOutcome:
+        end_reason = self._end_reason or CALLER_HANGUP
+        # Carrier first: the caller should not wait on our bookkeeping.
+        if end_reason == TRANSFERRED:
+            await self._call_hook(self.hooks.transfer(self._transfer_to))
+        elif end_reason in _WE_HANG_UP:
+            await self._call_hook(self.hooks.hang_up())
+        await self.tracer.finish()
+        transcript = self.tracer.transcript
+        if self._recording:
+            await self._call_hook(
+                self.hooks.on_recording(pcm_to_wav(self._recording, self._recording_rate, 2), transcript)
+            )
+        usage = self.tracer.usage.as_dict()
+        await self._call_hook(self.hooks.on_end(end_reason=end_reason, error=self._error, usage=usage))
+        return CallOutcome(
+            end_reason=end_reason,
+            error=self._error,
+            usage=usage,
+            turns=[turn.as_dict() for turn in self.tracer.turns],
+            transcript=transcript,
+        )
+
+    async def _call_hook(self, awaitable) -> None:
+        try:
+            await awaitable
+        except Exception:  # a failing record must not take the call down with it
+            logger.exception("call hook failed")

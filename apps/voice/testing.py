@@ -1,0 +1,114 @@
+"""Helpers for running the voice runtime against the doubles without Django:
+used by the runtime tests and the benchmark's bare-pipeline baseline."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import websockets
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.openai.stt import OpenAISTTService
+from pipecat.services.openai.tts import OpenAITTSService
+
+from apps.voice.bridge import StreamBridge
+from apps.voice.carriers import CARRIERS, StreamStart
+from apps.voice.config import VoiceConfig
+from apps.voice.session import CallSession
+from apps.voice.transport import MediaStreamTransport
+
+
+def openai_services(base_url: str, *, api_key: str = "sk-test"):
+    """STT, LLM and TTS the way the OpenAI provider module builds them."""
+    stt = OpenAISTTService(
+        api_key=api_key, base_url=base_url, settings=OpenAISTTService.Settings(model="whisper-1")
+    )
+    llm = OpenAILLMService(
+        api_key=api_key, base_url=base_url, settings=OpenAILLMService.Settings(model="gpt-4o-mini")
+    )
+    # OpenAI speech is always 24 kHz PCM; the output transport brings it to 8 kHz.
+    tts = OpenAITTSService(
+        api_key=api_key,
+        base_url=base_url,
+        sample_rate=24000,
+        settings=OpenAITTSService.Settings(model="gpt-4o-mini-tts", voice="alloy"),
+    )
+    return stt, llm, tts
+
+
+@dataclass
+class RecordingHooks:
+    """CallHooks that keep everything in memory."""
+
+    events: list[tuple] = field(default_factory=list)
+    turns: list[dict] = field(default_factory=list)
+    recording: bytes = b""
+    transcript: str = ""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    end: dict = field(default_factory=dict)
+
+    async def on_answered(self):
+        self.events.append(("answered",))
+
+    async def on_turn(self, turn: dict):
+        self.turns.append(turn)
+
+    async def hang_up(self):
+        self.events.append(("hang_up",))
+
+    async def transfer(self, to_number: str):
+        self.events.append(("transfer", to_number))
+
+    async def on_recording(self, wav: bytes, transcript: str):
+        self.recording, self.transcript = wav, transcript
+
+    async def on_end(self, *, end_reason: str, error: str, usage: dict):
+        self.end = {"end_reason": end_reason, "error": error, "usage": usage}
+        self.events.append(("end", end_reason))
+        self.ended.set()
+
+
+class PlainMediaServer:
+    """A websockets server doing what the Channels consumer does, minus Django:
+    every connection is one call with `config`, services from `base_url`."""
+
+    def __init__(self, *, base_url: str, config: VoiceConfig, carrier: str = "twilio"):
+        self.base_url = base_url
+        self.config = config
+        self.carrier = CARRIERS[carrier]
+        self.hooks: list[RecordingHooks] = []
+        self.bridges: list[StreamBridge] = []
+        self._server = None
+        self.port = 0
+
+    async def start(self) -> PlainMediaServer:
+        self._server = await websockets.serve(self._handle, "127.0.0.1", 0, max_size=None)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/stream"
+
+    async def stop(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, ws):
+        hooks = RecordingHooks()
+        self.hooks.append(hooks)
+
+        async def start_session(start: StreamStart, transport: MediaStreamTransport) -> CallSession:
+            stt, llm, tts = openai_services(self.base_url)
+            return CallSession(config=self.config, transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks)
+
+        async def close(code: int):
+            await ws.close(code)
+
+        bridge = StreamBridge(carrier=self.carrier, send=ws.send, close=close, start_session=start_session)
+        self.bridges.append(bridge)
+        try:
+            async for message in ws:
+                await bridge.receive(message)
+        except websockets.ConnectionClosed:
+            pass
+        await bridge.disconnected()

@@ -1,0 +1,71 @@
+"""LLM tools every agent can enable: `end_call` and `transfer_to_human`.
+
+The handlers only decide; the carrier side (hang-up, `<Dial>` transfer) is done
+by the session after the agent's last words have played, through the telephony
+services, never through the serializer."""
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from pipecat.adapters.schemas.function_schema import FunctionSchema
+from pipecat.adapters.schemas.tools_schema import ToolsSchema
+from pipecat.frames.frames import FunctionCallResultProperties
+from pipecat.services.llm_service import FunctionCallParams, LLMService
+
+from apps.voice.config import TOOL_END_CALL, TOOL_TRANSFER, VoiceConfig
+
+END_CALL_SCHEMA = FunctionSchema(
+    name=TOOL_END_CALL,
+    description="Say goodbye and hang up when the conversation is over.",
+    properties={"reason": {"type": "string", "description": "Why the call is ending."}},
+    required=[],
+)
+TRANSFER_SCHEMA = FunctionSchema(
+    name=TOOL_TRANSFER,
+    description="Transfer the caller to a human colleague when they ask for a person.",
+    properties={"reason": {"type": "string", "description": "Why the caller needs a person."}},
+    required=[],
+)
+
+
+def tools_schema(config: VoiceConfig) -> ToolsSchema | None:
+    schemas = []
+    if TOOL_END_CALL in config.tools:
+        schemas.append(END_CALL_SCHEMA)
+    if TOOL_TRANSFER in config.tools and config.transfer_number:
+        schemas.append(TRANSFER_SCHEMA)
+    return ToolsSchema(standard_tools=schemas) if schemas else None
+
+
+def register_tools(
+    llm: LLMService,
+    config: VoiceConfig,
+    *,
+    on_end_call: Callable[[str], Awaitable[None]],
+    on_transfer: Callable[[str], Awaitable[None]],
+    record: Callable[..., None],
+) -> None:
+    """`record(name=, arguments=, result=, duration_secs=)` goes to the turn trace."""
+
+    async def end_call(params: FunctionCallParams):
+        started = time.monotonic()
+        result = {"status": "ending"}
+        # The LLM has nothing more to say: the session speaks the goodbye line.
+        await params.result_callback(result, properties=FunctionCallResultProperties(run_llm=False))
+        record(name=TOOL_END_CALL, arguments=dict(params.arguments), result=result,
+               duration_secs=time.monotonic() - started)
+        await on_end_call(str(params.arguments.get("reason", "")))
+
+    async def transfer_to_human(params: FunctionCallParams):
+        started = time.monotonic()
+        result = {"status": "transferring", "to": config.transfer_number}
+        await params.result_callback(result, properties=FunctionCallResultProperties(run_llm=False))
+        record(name=TOOL_TRANSFER, arguments=dict(params.arguments), result=result,
+               duration_secs=time.monotonic() - started)
+        await on_transfer(config.transfer_number)
+
+    if TOOL_END_CALL in config.tools:
+        llm.register_function(TOOL_END_CALL, end_call, cancel_on_interruption=False)
+    if TOOL_TRANSFER in config.tools and config.transfer_number:
+        llm.register_function(TOOL_TRANSFER, transfer_to_human, cancel_on_interruption=False)

@@ -1,0 +1,253 @@
+"""Per-turn trace and usage of one call, collected from the frames of its pipeline.
+
+`CallTracer` owns two small processors, placed where each can see what it needs
+(the way Pipecat's transcript processors come in a user/assistant pair):
+
+- `caller_side()` right after STT: caller speech start/stop (VAD), final transcripts.
+- `agent_side()` right after the output transport: first agent audio actually sent,
+  spoken text, barge-ins, metrics (LLM TTFT, TTS TTFB) and usage.
+
+It never touches the ORM: finished turns go to an async `on_turn(turn: dict)`
+callback, run as tasks so a slow database never holds up the audio.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from pipecat.frames.frames import (
+    Frame,
+    InterruptionFrame,
+    MetricsFrame,
+    OutputAudioRawFrame,
+    TranscriptionFrame,
+    TTSTextFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.metrics.metrics import (
+    LLMUsageMetricsData,
+    STTUsageMetricsData,
+    TTFBMetricsData,
+    TTSUsageMetricsData,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+TurnCallback = Callable[[dict], Awaitable[None]]
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class TurnTrace:
+    index: int
+    user_text: str = ""
+    bot_text: str = ""
+    started_at: str = field(default_factory=_now_iso)
+    ended_at: str = ""
+    interrupted: bool = False
+    stt_final_ms: int | None = None
+    llm_ttft_ms: int | None = None
+    tts_ttfb_ms: int | None = None
+    voice_to_voice_ms: int | None = None
+    tool_calls: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # Monotonic bookkeeping, not reported.
+    speech_end_mono: float | None = field(default=None, repr=False)
+    agent_audio_started: bool = field(default=False, repr=False)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("speech_end_mono")
+        data.pop("agent_audio_started")
+        return data
+
+
+@dataclass
+class CallUsage:
+    call_secs: float = 0.0
+    stt_secs: float = 0.0
+    llm_tokens: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> {input, output}
+    tts_characters: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "call_secs": round(self.call_secs, 3),
+            "stt_secs": round(self.stt_secs, 3),
+            "llm_tokens": {model: dict(tokens) for model, tokens in self.llm_tokens.items()},
+            "tts_characters": self.tts_characters,
+        }
+
+
+class CallTracer:
+    def __init__(self, *, on_turn: TurnCallback, llm_name: str = "", tts_name: str = ""):
+        self._on_turn = on_turn
+        self._llm_name = llm_name
+        self._tts_name = tts_name
+        self._started_mono = time.monotonic()
+        self._turns: list[TurnTrace] = []
+        self._current: TurnTrace | None = None
+        self._pending_speech_end: float | None = None
+        self._vad_stopped_at: float | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.usage = CallUsage()
+        self.transcript_lines: list[str] = []
+        self._caller = _CallerSide(self)
+        self._agent = _AgentSide(self)
+
+    # -- the two processors ------------------------------------------------------------------
+
+    def caller_side(self) -> FrameProcessor:
+        return self._caller
+
+    def agent_side(self) -> FrameProcessor:
+        return self._agent
+
+    # -- turns -------------------------------------------------------------------------------
+
+    @property
+    def turns(self) -> list[TurnTrace]:
+        return list(self._turns)
+
+    @property
+    def current(self) -> TurnTrace:
+        if self._current is None:
+            self._open_turn()
+        assert self._current is not None
+        return self._current
+
+    def _open_turn(self) -> TurnTrace:
+        self._close_turn()
+        self._current = TurnTrace(index=len(self._turns))
+        self._turns.append(self._current)
+        return self._current
+
+    def _close_turn(self) -> None:
+        turn = self._current
+        if turn is None:
+            return
+        self._current = None
+        turn.ended_at = _now_iso()
+        if turn.user_text:
+            self.transcript_lines.append(f"Caller: {turn.user_text}")
+        if turn.bot_text:
+            self.transcript_lines.append(f"Agent: {turn.bot_text.strip()}")
+        task = asyncio.get_running_loop().create_task(self._on_turn(turn.as_dict()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def record_tool_call(self, *, name: str, arguments: dict, result, duration_secs: float) -> None:
+        self.current.tool_calls.append(
+            {"name": name, "arguments": arguments, "result": result, "duration_ms": _ms(duration_secs)}
+        )
+
+    def record_error(self, message: str) -> None:
+        self.current.errors.append(message)
+
+    def record_bot_text(self, text: str) -> None:
+        """Text spoken outside the LLM (greeting, fallback line, goodbye)."""
+        turn = self.current
+        turn.bot_text = f"{turn.bot_text} {text}".strip()
+
+    async def finish(self) -> None:
+        """Close the last turn and wait until every turn has been handed over."""
+        self.usage.call_secs = time.monotonic() - self._started_mono
+        self._close_turn()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    @property
+    def transcript(self) -> str:
+        lines = list(self.transcript_lines)
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    # -- frame handlers (called by the processors) -------------------------------------------
+
+    def _caller_frame(self, frame: Frame) -> None:
+        now = time.monotonic()
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._vad_stopped_at = now
+            # VAD reports the stop `stop_secs` after the caller actually went quiet.
+            self._pending_speech_end = now - (frame.stop_secs or 0.0)
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            self._vad_stopped_at = None
+        elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
+            turn = self._current
+            fresh = turn is not None and not turn.user_text and not turn.bot_text and not turn.agent_audio_started
+            still_talking = turn is not None and turn.user_text and not turn.agent_audio_started
+            if not (fresh or still_talking):
+                turn = self._open_turn()
+            turn.user_text = f"{turn.user_text} {frame.text.strip()}".strip()
+            if self._vad_stopped_at is not None:
+                turn.stt_final_ms = _ms(now - self._vad_stopped_at)
+                turn.speech_end_mono = self._pending_speech_end
+            else:  # keypad digits: no speech, the "end of speech" is now
+                turn.speech_end_mono = now
+            self._vad_stopped_at = None
+
+    def _agent_frame(self, frame: Frame) -> None:
+        if isinstance(frame, OutputAudioRawFrame):
+            turn = self.current
+            if not turn.agent_audio_started:
+                turn.agent_audio_started = True
+                if turn.speech_end_mono is not None:
+                    turn.voice_to_voice_ms = _ms(time.monotonic() - turn.speech_end_mono)
+        elif isinstance(frame, TTSTextFrame):
+            turn = self.current
+            turn.bot_text = f"{turn.bot_text} {frame.text}".strip() if frame.text else turn.bot_text
+        elif isinstance(frame, InterruptionFrame):
+            turn = self._current
+            if turn is not None and turn.agent_audio_started:
+                turn.interrupted = True
+        elif isinstance(frame, MetricsFrame):
+            for data in frame.data:
+                self._metric(data)
+
+    def _metric(self, data) -> None:
+        if isinstance(data, TTFBMetricsData):
+            turn = self.current
+            if data.processor == self._llm_name and turn.llm_ttft_ms is None and data.value > 0:
+                turn.llm_ttft_ms = _ms(data.value)
+            elif data.processor == self._tts_name and turn.tts_ttfb_ms is None and data.value > 0:
+                turn.tts_ttfb_ms = _ms(data.value)
+        elif isinstance(data, LLMUsageMetricsData):
+            tokens = self.usage.llm_tokens.setdefault(data.model or "unknown", {"input": 0, "output": 0})
+            tokens["input"] += data.value.prompt_tokens
+            tokens["output"] += data.value.completion_tokens
+        elif isinstance(data, TTSUsageMetricsData):
+            self.usage.tts_characters += data.value
+        elif isinstance(data, STTUsageMetricsData):
+            self.usage.stt_secs += data.value.audio_seconds
+
+
+class _CallerSide(FrameProcessor):
+    def __init__(self, tracer: CallTracer):
+        super().__init__(name="trace-caller")
+        self._tracer = tracer
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM:
+            self._tracer._caller_frame(frame)
+        await self.push_frame(frame, direction)
+
+
+class _AgentSide(FrameProcessor):
+    def __init__(self, tracer: CallTracer):
+        super().__init__(name="trace-agent")
+        self._tracer = tracer
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM:
+            self._tracer._agent_frame(frame)
+        await self.push_frame(frame, direction)

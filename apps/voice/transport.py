@@ -1,0 +1,178 @@
+"""A Pipecat transport fed by a Channels consumer (or any other socket owner).
+
+The consumer owns the websocket. It hands every received message to
+`MediaStreamTransport.feed()` and gives the transport an async `send` callable;
+the wire format is a Pipecat `FrameSerializer` (Twilio, Telnyx, Plivo, Vonage).
+Audio stays at the carrier's rate (8 kHz for the μ-law carriers): the pipeline
+runs at that rate, so the serializers never resample.
+
+Outbound audio is paced in real time with a small lead (carriers play what they
+receive; sending faster only grows their buffer and makes barge-in `clear`s
+throw more away).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from loguru import logger
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+    StartFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
+from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.transports.base_input import BaseInputTransport
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import BaseTransport, TransportParams
+
+SendCallable = Callable[[str | bytes], Awaitable[None]]
+
+# How far ahead of real time outbound audio may run.
+OUTPUT_LEAD_SECS = 0.06
+
+
+class MediaStreamParams(TransportParams):
+    serializer: FrameSerializer | None = None
+
+
+class _MediaStreamInput(BaseInputTransport):
+    def __init__(self, transport: MediaStreamTransport, params: MediaStreamParams, **kwargs):
+        super().__init__(params, **kwargs)
+        self._transport = transport
+        self._serializer = params.serializer
+        self._started = False
+
+    async def setup(self, setup: FrameProcessorSetup):
+        await super().setup(setup)
+        if self._serializer:
+            await self._serializer.setup(setup)
+
+    async def start(self, frame: StartFrame):
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+        self._started = True
+
+    async def receive(self, message: str | bytes) -> None:
+        """Deserialize one carrier message and push what it carries."""
+        if not self._started or self._serializer is None:
+            return
+        frame = await self._serializer.deserialize(message)
+        if frame is None:
+            return
+        if isinstance(frame, InputAudioRawFrame):
+            await self.push_audio_frame(frame)
+        else:
+            await self.push_frame(frame)
+
+
+class _MediaStreamOutput(BaseOutputTransport):
+    def __init__(self, transport: MediaStreamTransport, params: MediaStreamParams, **kwargs):
+        super().__init__(params, **kwargs)
+        self._transport = transport
+        self._serializer = params.serializer
+        self._chunk_secs = 0.0
+        self._next_send_time = 0.0
+
+    async def setup(self, setup: FrameProcessorSetup):
+        await super().setup(setup)
+        if self._serializer:
+            await self._serializer.setup(setup)
+
+    async def start(self, frame: StartFrame):
+        await super().start(frame)
+        self._chunk_secs = self.audio_chunk_size / (self.sample_rate * 2)
+        await self.set_transport_ready(frame)
+
+    async def stop(self, frame: EndFrame):
+        await super().stop(frame)
+        await self._write(frame)
+
+    async def cancel(self, frame: CancelFrame):
+        await super().cancel(frame)
+        await self._write(frame)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame):
+            # Twilio `clear`, Telnyx/Plivo `clearAudio`, ...: drop what the carrier queued.
+            await self._write(frame)
+            self._next_send_time = 0.0
+
+    async def send_message(self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame):
+        await self._write(frame)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        if self._transport.closed:
+            return False
+        if not await self._write(frame):
+            return False
+        # Pace to real time: a sent chunk is "played" chunk_secs later.
+        now = time.monotonic()
+        if self._next_send_time < now:
+            self._next_send_time = now
+        self._next_send_time += self._chunk_secs
+        ahead = self._next_send_time - now - OUTPUT_LEAD_SECS
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+        return True
+
+    async def _write(self, frame: Frame) -> bool:
+        if self._transport.closed or self._serializer is None:
+            return False
+        try:
+            payload = await self._serializer.serialize(frame)
+            if payload:
+                await self._transport.send(payload)
+                if isinstance(frame, OutputAudioRawFrame):
+                    self._transport.note_audio_sent()
+        except Exception as error:  # the socket went away under us
+            logger.warning(f"{self}: could not send {frame.name}: {error}")
+            return False
+        return True
+
+
+class MediaStreamTransport(BaseTransport):
+    """Transport whose socket lives elsewhere (a Channels consumer)."""
+
+    def __init__(self, *, send: SendCallable, params: MediaStreamParams, name: str | None = None):
+        super().__init__(name=name)
+        self._send = send
+        self._params = params
+        self.closed = False
+        self.last_audio_sent_at = 0.0
+        self._on_audio_sent: Callable[[], None] | None = None
+        self._input = _MediaStreamInput(self, params, name=f"{self.name}#input")
+        self._output = _MediaStreamOutput(self, params, name=f"{self.name}#output")
+
+    def input(self) -> _MediaStreamInput:
+        return self._input
+
+    def output(self) -> _MediaStreamOutput:
+        return self._output
+
+    async def feed(self, message: str | bytes) -> None:
+        await self._input.receive(message)
+
+    async def send(self, payload: str | bytes) -> None:
+        await self._send(payload)
+
+    def note_audio_sent(self) -> None:
+        self.last_audio_sent_at = time.monotonic()
+        if self._on_audio_sent is not None:
+            self._on_audio_sent()
+
+    def on_audio_sent(self, callback: Callable[[], None]) -> None:
+        self._on_audio_sent = callback
+
+    def mark_closed(self) -> None:
+        """The socket is gone: stop sending."""
+        self.closed = True
