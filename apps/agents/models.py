@@ -1,0 +1,81 @@
+"""Agents of one client (tenant schema). An Agent is the editable head; every
+save through `agent_save` makes an immutable AgentVersion snapshot, and every
+call records the version it ran."""
+from __future__ import annotations
+
+from django.db import models
+
+TOOL_END_CALL = "end_call"
+TOOL_TRANSFER = "transfer_to_human"
+TOOL_NAMES = (TOOL_END_CALL, TOOL_TRANSFER)
+
+
+class AgentConfig(models.Model):
+    """Everything a call needs from an agent: shared by the head and its snapshots."""
+
+    greeting = models.TextField(blank=True)
+    system_prompt = models.TextField(default="You are a helpful phone agent.")
+    language = models.CharField(max_length=16, default="en")
+    stt_provider = models.CharField(max_length=40, default="deepgram")
+    stt_settings = models.JSONField(default=dict, blank=True)  # e.g. {"model": "nova-2"}
+    llm_provider = models.CharField(max_length=40, default="openai")
+    llm_settings = models.JSONField(default=dict, blank=True)  # e.g. {"model": "gpt-4o-mini", "temperature": 0.3}
+    tts_provider = models.CharField(max_length=40, default="cartesia")
+    tts_settings = models.JSONField(default=dict, blank=True)  # e.g. {"voice": "..."}
+    vad_stop_secs = models.FloatField(default=0.5)
+    allow_interruptions = models.BooleanField(default=True)
+    idle_timeout_secs = models.FloatField(default=30.0)
+    max_call_secs = models.PositiveIntegerField(default=600)
+    end_call_phrases = models.JSONField(default=list, blank=True)  # ["goodbye", "bye bye"]
+    tools = models.JSONField(default=list, blank=True)  # subset of TOOL_NAMES
+    transfer_number = models.CharField(max_length=32, blank=True)
+    fallback_line = models.TextField(default="Sorry, I'm having trouble right now. Please call back later.")
+
+    CONFIG_FIELDS = (
+        "greeting", "system_prompt", "language", "stt_provider", "stt_settings", "llm_provider", "llm_settings",
+        "tts_provider", "tts_settings", "vad_stop_secs", "allow_interruptions", "idle_timeout_secs", "max_call_secs",
+        "end_call_phrases", "tools", "transfer_number", "fallback_line",
+    )
+
+    class Meta:
+        abstract = True
+
+    def config_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.CONFIG_FIELDS}
+
+
+class Agent(AgentConfig):
+    name = models.CharField(max_length=200)
+    current_version = models.ForeignKey(
+        "agents.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentVersion(AgentConfig):
+    """Immutable: written once by `agent_save`, never updated."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agent", "-number"]
+        constraints = [models.UniqueConstraint(fields=["agent", "number"], name="agent_version_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.number}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("AgentVersion is immutable: save the Agent to make a new version")
+        super().save(*args, **kwargs)

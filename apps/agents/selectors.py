@@ -1,0 +1,103 @@
+"""Reads of agents, including the frozen runtime configuration the voice
+pipeline runs from."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from apps.agents.models import Agent, AgentVersion
+from apps.core.errors import NotFound
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One pipeline stage's vendor: hand it to apps.providers.registry.build_stt /
+    build_llm / build_tts. `key_id` is the ProviderAccount that served (None when
+    the vendor needs no key, e.g. local Piper)."""
+
+    kind: str  # "stt" | "llm" | "tts"
+    provider: str  # registry name: "deepgram", "openai", "azure_openai", "piper"...
+    settings: dict = field(default_factory=dict)  # model, voice, temperature... (validated on agent save)
+    api_key: str = ""
+    key_id: int | None = None
+    base_url: str = ""
+    region: str = ""
+    secret: str = ""  # a second credential where the vendor needs one (AWS secret key)
+
+
+@dataclass(frozen=True)
+class AgentRuntimeConfig:
+    agent_id: int
+    agent_version_id: int
+    agent_name: str
+    greeting: str
+    system_prompt: str
+    language: str
+    stt: ProviderSpec
+    llm: ProviderSpec
+    tts: ProviderSpec
+    vad_stop_secs: float
+    allow_interruptions: bool
+    idle_timeout_secs: float
+    max_call_secs: float
+    end_call_phrases: tuple[str, ...]
+    tools: tuple[str, ...]  # subset of ("end_call", "transfer_to_human")
+    transfer_number: str
+    fallback_line: str
+
+
+def agent_get(*, agent_id: int) -> Agent:
+    try:
+        return Agent.objects.select_related("current_version").get(pk=agent_id)
+    except Agent.DoesNotExist:
+        raise NotFound("No such agent.") from None
+
+
+def agent_list():
+    return Agent.objects.select_related("current_version").all()
+
+
+def agent_runtime_config(*, agent_version: AgentVersion | int, call_id: str | None = None) -> AgentRuntimeConfig:
+    """Everything the pipeline needs for one call. Call inside the tenant schema.
+
+    With `call_id`, one key per vendor is leased for that call (rotation, caps,
+    cooldowns; see apps.providers.services) and recorded on the Call; call_end
+    releases them. Without it, the first usable key is read without a lease
+    (previews, tests). Raises ProviderError when no key can serve."""
+    from apps.providers.registry import provider_spec_for
+
+    if not isinstance(agent_version, AgentVersion):
+        agent_version = AgentVersion.objects.get(pk=agent_version)
+    version = agent_version
+    specs = {
+        kind: provider_spec_for(
+            kind=kind,
+            provider=getattr(version, f"{kind}_provider"),
+            settings=getattr(version, f"{kind}_settings"),
+            call_id=call_id,
+            max_secs=version.max_call_secs,
+        )
+        for kind in ("stt", "llm", "tts")
+    }
+    if call_id is not None:
+        from apps.calls.services import call_keys_record
+
+        call_keys_record(call_id=call_id, specs=specs)
+    return AgentRuntimeConfig(
+        agent_id=version.agent_id,
+        agent_version_id=version.pk,
+        agent_name=version.name,
+        greeting=version.greeting,
+        system_prompt=version.system_prompt,
+        language=version.language,
+        stt=specs["stt"],
+        llm=specs["llm"],
+        tts=specs["tts"],
+        vad_stop_secs=float(version.vad_stop_secs),
+        allow_interruptions=bool(version.allow_interruptions),
+        idle_timeout_secs=float(version.idle_timeout_secs),
+        max_call_secs=float(version.max_call_secs),
+        end_call_phrases=tuple(version.end_call_phrases or ()),
+        tools=tuple(version.tools or ()),
+        transfer_number=version.transfer_number,
+        fallback_line=version.fallback_line,
+    )

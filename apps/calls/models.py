@@ -1,0 +1,126 @@
+"""The record of a call (tenant schema): one Call row, its Turns, ToolCalls and
+CallUsage rows. Written only through apps.calls.services."""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Call(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RINGING = "ringing", "Ringing"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        BUSY = "busy", "Busy"
+        NO_ANSWER = "no_answer", "No answer"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+        REFUSED = "refused", "Refused"
+
+    class EndReason(models.TextChoices):
+        CALLER_HUNG_UP = "caller_hung_up", "Caller hung up"
+        AGENT_ENDED = "agent_ended", "Agent ended"
+        TRANSFER = "transfer", "Transferred"
+        MAX_DURATION = "max_duration", "Maximum duration"
+        IDLE_TIMEOUT = "idle_timeout", "Idle timeout"
+        ERROR = "error", "Error"
+        CLIENT_SUSPENDED = "client_suspended", "Client suspended"
+        USAGE_CAP = "usage_cap", "Usage cap reached"
+        NO_ANSWER = "no_answer", "No answer"
+        BUSY = "busy", "Busy"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    from_number = models.CharField(max_length=32, blank=True)
+    to_number = models.CharField(max_length=32, blank=True)
+    carrier = models.CharField(max_length=16, blank=True)
+    carrier_call_id = models.CharField(max_length=100, blank=True, db_index=True)
+    stream_id = models.CharField(max_length=100, blank=True)
+    phone_number = models.ForeignKey("telephony.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    agent_version = models.ForeignKey("agents.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="calls")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    carrier_status = models.CharField(max_length=32, blank=True)
+    carrier_duration_secs = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_secs = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    error = models.TextField(blank=True)
+    # Which provider key served each stage (ProviderAccount ids in this schema).
+    stt_provider = models.CharField(max_length=40, blank=True)
+    stt_key_id = models.BigIntegerField(null=True, blank=True)
+    llm_provider = models.CharField(max_length=40, blank=True)
+    llm_key_id = models.BigIntegerField(null=True, blank=True)
+    tts_provider = models.CharField(max_length=40, blank=True)
+    tts_key_id = models.BigIntegerField(null=True, blank=True)
+    transferred_to = models.CharField(max_length=32, blank=True)
+    transferred_at = models.DateTimeField(null=True, blank=True)
+    # Outbound: one call per campaign contact / caller-supplied key.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    recording = models.FileField(upload_to="recordings/", blank=True, max_length=300)
+    transcript = models.FileField(upload_to="transcripts/", blank=True, max_length=300)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.from_number} → {self.to_number} ({self.status})"
+
+    @property
+    def is_ended(self) -> bool:
+        return self.ended_at is not None
+
+
+class CallUsage(models.Model):
+    """One metered quantity of a call: metric + dimension (model / voice)."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="usage")
+    metric = models.CharField(max_length=40)  # apps.billing.metrics.Metric values
+    dimension = models.CharField(max_length=100, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    quantity = models.DecimalField(max_digits=16, decimal_places=3)
+
+    class Meta:
+        ordering = ["metric", "dimension"]
+        constraints = [models.UniqueConstraint(fields=["call", "metric", "dimension"], name="call_usage_unique")]
+
+
+class Turn(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveIntegerField()
+    user_text = models.TextField(blank=True)
+    bot_text = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    interrupted = models.BooleanField(default=False)
+    stt_final_ms = models.PositiveIntegerField(null=True, blank=True)
+    llm_ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    tts_ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
+    voice_to_voice_ms = models.PositiveIntegerField(null=True, blank=True)
+    errors = models.TextField(blank=True, help_text="One error per line.")
+
+    class Meta:
+        ordering = ["call", "index"]
+        constraints = [models.UniqueConstraint(fields=["call", "index"], name="turn_index_unique")]
+
+
+class ToolCall(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="tool_calls")
+    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="tool_calls")
+    name = models.CharField(max_length=60)
+    arguments = models.JSONField(default=dict, blank=True)
+    result = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["turn", "id"]

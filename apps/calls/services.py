@@ -1,0 +1,339 @@
+"""Writes of the call record. The voice runtime calls these from its consumer
+inside the tenant schema (wrap in sync_to_async from async code)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.calls.models import Call, CallUsage, ToolCall, Turn
+from apps.core.errors import ApplicationError, NotFound
+
+logger = logging.getLogger(__name__)
+
+END_REASONS = frozenset(Call.EndReason.values)
+# usage dict keys accepted by call_end -> billing metric names
+USAGE_METRICS = ("stt_seconds", "llm_input_tokens", "llm_output_tokens", "llm_cached_tokens", "tts_characters")
+_TERMINAL_STATUS_BY_REASON = {
+    Call.EndReason.NO_ANSWER: Call.Status.NO_ANSWER,
+    Call.EndReason.BUSY: Call.Status.BUSY,
+    Call.EndReason.FAILED: Call.Status.FAILED,
+    Call.EndReason.CLIENT_SUSPENDED: Call.Status.REFUSED,
+    Call.EndReason.USAGE_CAP: Call.Status.REFUSED,
+}
+
+
+def _current_client():
+    return connection.tenant
+
+
+def _get_for_update(call_id) -> Call:
+    try:
+        return Call.objects.select_for_update().get(pk=call_id)
+    except (Call.DoesNotExist, ValueError, ApplicationError):
+        raise NotFound("No such call.", details={"call_id": str(call_id)}) from None
+    except Exception as exc:  # a malformed uuid raises ValidationError
+        raise NotFound("No such call.", details={"call_id": str(call_id)}) from exc
+
+
+def usage_cap_reached(*, client) -> bool:
+    """Billing's hard cap, if billing offers a cap selector (it may not yet)."""
+    try:
+        from apps.billing.selectors import usage_cap_status  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from apps.billing.services.caps import usage_cap_status  # type: ignore[no-redef]
+        except ImportError:
+            return False
+    status = usage_cap_status(client=client)
+    if isinstance(status, dict):
+        return bool(status.get("hard_cap_reached") or status.get("blocked") or status.get("state") == "hard")
+    for attr in ("hard_cap_reached", "blocked", "is_blocked"):
+        if hasattr(status, attr):
+            return bool(getattr(status, attr))
+    return bool(status)
+
+
+@transaction.atomic
+def call_create_inbound(
+    *, to_number: str, from_number: str, carrier: str = "twilio", carrier_call_id: str = "", agent=None,
+) -> Call:
+    """Record an inbound call to one of this client's numbers and decide whether
+    it may run. Returns the Call; if it may not run (client suspended, usage cap),
+    the call comes back already ended (`call.is_ended`, `call.end_reason`
+    "client_suspended" / "usage_cap") and the caller should say a polite line and
+    hang up. Raises NotFound for a number this client does not own (unless
+    `agent` is given, e.g. simulate_call)."""
+    from apps.telephony.models import PhoneNumber
+
+    client = _current_client()
+    phone_number = PhoneNumber.objects.select_related("agent__current_version").filter(number=to_number, is_active=True).first()
+    if phone_number is None and agent is None:
+        raise NotFound("This number does not belong to this client.", details={"to_number": to_number})
+    agent = agent or phone_number.agent
+    if carrier_call_id:
+        existing = Call.objects.filter(carrier=carrier, carrier_call_id=carrier_call_id).first()
+        if existing is not None:  # the carrier retried its webhook
+            return existing
+    call = Call.objects.create(
+        direction=Call.Direction.INBOUND, from_number=from_number, to_number=to_number, carrier=carrier,
+        carrier_call_id=carrier_call_id, phone_number=phone_number, agent=agent,
+        agent_version=agent.current_version if agent else None, status=Call.Status.RINGING,
+    )
+    refusal = None
+    if not client.is_active:
+        refusal = Call.EndReason.CLIENT_SUSPENDED
+    elif usage_cap_reached(client=client):
+        refusal = Call.EndReason.USAGE_CAP
+    elif agent is None or agent.current_version is None:
+        return _end(call, end_reason=Call.EndReason.ERROR, error="no agent is assigned to this number", usage={})
+    if refusal:
+        logger.info("inbound call %s refused: %s", call.pk, refusal)
+        return _end(call, end_reason=refusal, error="", usage={})
+    return call
+
+
+def call_create_outbound(*, phone_number, to_number: str, agent, idempotency_key: str) -> tuple[Call, bool]:
+    """Record an outbound call before the carrier is asked; (call, created).
+    Idempotent per key. Used by apps.telephony.services.telephony_call_outbound."""
+    call, created = Call.objects.get_or_create(
+        idempotency_key=idempotency_key,
+        defaults=dict(
+            direction=Call.Direction.OUTBOUND, from_number=phone_number.number, to_number=to_number,
+            carrier=phone_number.carrier, phone_number=phone_number, agent=agent,
+            agent_version=agent.current_version, status=Call.Status.QUEUED,
+        ),
+    )
+    return call, created
+
+
+@transaction.atomic
+def call_answered(*, call_id, stream_id: str = "", carrier_call_id: str = "") -> Call:
+    """The media stream connected: the call is in progress. Idempotent."""
+    call = _get_for_update(call_id)
+    if call.is_ended:
+        return call
+    fields = []
+    if call.answered_at is None:
+        call.answered_at = timezone.now()
+        fields.append("answered_at")
+    call.status = Call.Status.IN_PROGRESS
+    fields.append("status")
+    if stream_id:
+        call.stream_id = stream_id
+        fields.append("stream_id")
+    if carrier_call_id and not call.carrier_call_id:
+        call.carrier_call_id = carrier_call_id
+        fields.append("carrier_call_id")
+    call.save(update_fields=fields)
+    return call
+
+
+def call_keys_record(*, call_id, specs: dict) -> None:
+    """Record which provider key serves each stage (called by agent_runtime_config)."""
+    updates = {}
+    for kind, spec in specs.items():
+        updates[f"{kind}_provider"] = spec.provider
+        updates[f"{kind}_key_id"] = spec.key_id
+    Call.objects.filter(pk=call_id).update(**updates)
+
+
+def _parse_when(value) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if timezone.is_aware(value) else timezone.make_aware(value)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    parsed = parse_datetime(str(value))
+    if parsed is None:
+        raise ApplicationError(f"Not a datetime: {value!r}")
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+
+def _ms(value) -> int | None:
+    return None if value is None else max(0, int(round(float(value))))
+
+
+@transaction.atomic
+def call_turn_record(*, call_id, turn: dict) -> Turn:
+    """Store one turn (keys: index, user_text, bot_text, started_at, ended_at,
+    interrupted, stt_final_ms, llm_ttft_ms, tts_ttfb_ms, voice_to_voice_ms,
+    tool_calls [{name, arguments, result, duration_ms, error}], errors [str]).
+    Recording the same index again replaces it (a retry is harmless)."""
+    call = _get_for_update(call_id)
+    errors = turn.get("errors") or []
+    if isinstance(errors, str):
+        errors = [errors]
+    row, _ = Turn.objects.update_or_create(
+        call=call, index=int(turn["index"]),
+        defaults=dict(
+            user_text=turn.get("user_text") or "", bot_text=turn.get("bot_text") or "",
+            started_at=_parse_when(turn.get("started_at")), ended_at=_parse_when(turn.get("ended_at")),
+            interrupted=bool(turn.get("interrupted", False)),
+            stt_final_ms=_ms(turn.get("stt_final_ms")), llm_ttft_ms=_ms(turn.get("llm_ttft_ms")),
+            tts_ttfb_ms=_ms(turn.get("tts_ttfb_ms")), voice_to_voice_ms=_ms(turn.get("voice_to_voice_ms")),
+            errors="\n".join(str(error) for error in errors),
+        ),
+    )
+    row.tool_calls.all().delete()
+    ToolCall.objects.bulk_create([
+        ToolCall(
+            call=call, turn=row, name=str(tool["name"]), arguments=tool.get("arguments") or {},
+            result="" if tool.get("result") is None else str(tool.get("result")),
+            duration_ms=_ms(tool.get("duration_ms")), error=tool.get("error") or "",
+        )
+        for tool in turn.get("tool_calls") or []
+    ])
+    return row
+
+
+def _usage_rows(call: Call, usage: dict) -> list[CallUsage]:
+    """usage: {"stt_seconds": {"nova-2": 61.2}, "llm_input_tokens": {"gpt-4o-mini": 900}, ...};
+    a bare number instead of a per-model dict means dimension "". Unknown keys are refused."""
+    provider_by_metric = {"stt_seconds": call.stt_provider, "tts_characters": call.tts_provider}
+    rows = []
+    for metric, value in (usage or {}).items():
+        if metric == "call_seconds":
+            continue
+        if metric not in USAGE_METRICS:
+            raise ApplicationError(f"Unknown usage metric {metric!r}; use one of {list(USAGE_METRICS)}")
+        per_dimension = value if isinstance(value, dict) else {"": value}
+        for dimension, quantity in per_dimension.items():
+            provider = provider_by_metric.get(metric, call.llm_provider)
+            rows.append(CallUsage(call=call, metric=metric, dimension=str(dimension)[:100], provider=provider,
+                                  quantity=Decimal(str(quantity)).quantize(Decimal("0.001"))))
+    return rows
+
+
+def _end(call: Call, *, end_reason: str, error: str, usage: dict, ended_at: datetime | None = None) -> Call:
+    if end_reason not in END_REASONS:
+        raise ApplicationError(f"Unknown end reason {end_reason!r}; use one of {sorted(END_REASONS)}")
+    call.ended_at = ended_at or timezone.now()
+    call.end_reason = end_reason
+    call.error = error or ""
+    if call.answered_at:
+        seconds = usage.get("call_seconds") if usage else None
+        call.duration_secs = Decimal(str(seconds if seconds is not None else (call.ended_at - call.answered_at).total_seconds())).quantize(Decimal("0.001"))
+    else:
+        call.duration_secs = Decimal("0.000")
+    call.status = _TERMINAL_STATUS_BY_REASON.get(end_reason, Call.Status.FAILED if end_reason == Call.EndReason.ERROR and not call.answered_at else Call.Status.COMPLETED)
+    call.save()
+    rows = _usage_rows(call, usage)
+    if call.duration_secs:
+        rows.append(CallUsage(call=call, metric=f"call_seconds_{call.direction}", dimension="", provider=call.carrier,
+                              quantity=call.duration_secs))
+    CallUsage.objects.bulk_create(rows)
+    _after_end(call)
+    return call
+
+
+def _after_end(call: Call) -> None:
+    """Leave the transaction: release provider keys, report usage to billing."""
+    call_id = str(call.pk)
+    keys = [key for key in (call.stt_key_id, call.llm_key_id, call.tts_key_id) if key]
+    client = _current_client()
+
+    def release_and_bill():
+        from apps.providers.services import provider_key_release
+
+        for key_id in keys:
+            try:
+                provider_key_release(account_id=key_id, call_id=call_id)
+            except Exception:  # noqa: BLE001 - the lease expires on its own
+                logger.exception("could not release provider key %s for call %s", key_id, call_id)
+        call_usage_report(call_id=call_id, client=client)
+
+    transaction.on_commit(release_and_bill)
+
+
+def call_usage_report(*, call_id, client=None) -> int:
+    """Send a finished call's usage rows to billing (idempotent on billing's side)."""
+    from apps.billing.metrics import Metric
+    from apps.billing.services.usage import UsageEventIn, usage_record_call
+
+    client = client or _current_client()
+    call = Call.objects.get(pk=call_id)
+    events = [
+        UsageEventIn(
+            metric=row.metric, quantity=row.quantity, dimension=row.dimension, provider=row.provider,
+            properties={"direction": call.direction, "agent_id": call.agent_id},
+        )
+        for row in call.usage.all()
+        if row.metric in {m.value for m in Metric}
+    ]
+    if not events:
+        return 0
+    try:
+        return usage_record_call(client=client, call_id=call_id, events=events, ended_at=call.ended_at)
+    except Exception:  # noqa: BLE001 - the call record stays complete; billing can be re-sent
+        logger.exception("usage for call %s could not be recorded", call_id)
+        return 0
+
+
+@transaction.atomic
+def call_end(*, call_id, end_reason: str, error: str = "", usage: dict | None = None) -> Call:
+    """End a call. Idempotent: a second end is a no-op and returns the call as it
+    was. end_reason: one of Call.EndReason values. usage: {"call_seconds": 61.2
+    (optional; default answered→now), "stt_seconds": {model: s}, "llm_input_tokens":
+    {model: n}, "llm_output_tokens": {model: n}, "tts_characters": {voice/model: n}}."""
+    call = _get_for_update(call_id)
+    if call.is_ended:
+        return call
+    return _end(call, end_reason=end_reason, error=error, usage=usage or {})
+
+
+@transaction.atomic
+def call_recording_save(*, call_id, wav_bytes: bytes, transcript: str) -> Call:
+    """Store the stereo recording (caller left, agent right) and the transcript
+    through default_storage, under the client's schema name."""
+    call = _get_for_update(call_id)
+    schema = connection.schema_name
+    if call.recording:
+        call.recording.delete(save=False)
+    if call.transcript:
+        call.transcript.delete(save=False)
+    call.recording.name = default_storage.save(f"recordings/{schema}/{call.pk}.wav", ContentFile(wav_bytes))
+    call.transcript.name = default_storage.save(f"transcripts/{schema}/{call.pk}.txt", ContentFile(transcript.encode()))
+    call.save(update_fields=["recording", "transcript"])
+    return call
+
+
+@transaction.atomic
+def call_carrier_status_update(*, call_id, carrier_status: str, duration_secs: int | None = None) -> Call:
+    """A carrier status callback. Unanswered terminal outcomes end the call here;
+    for a call whose media stream ran, the runtime's call_end stays authoritative."""
+    from apps.telephony.carriers import status_from_carrier
+
+    call = _get_for_update(call_id)
+    call.carrier_status = carrier_status
+    if duration_secs is not None:
+        call.carrier_duration_secs = duration_secs
+    status = status_from_carrier(carrier_status)
+    if not call.is_ended and status in (Call.Status.RINGING, Call.Status.IN_PROGRESS):
+        call.status = status
+    call.save()
+    if call.is_ended:
+        return call
+    reason = {Call.Status.BUSY: Call.EndReason.BUSY, Call.Status.NO_ANSWER: Call.EndReason.NO_ANSWER,
+              Call.Status.FAILED: Call.EndReason.FAILED, Call.Status.CANCELED: Call.EndReason.FAILED}.get(status)
+    if reason:
+        return _end(call, end_reason=reason, error="", usage={})
+    if status == Call.Status.COMPLETED and call.answered_at is None:
+        return _end(call, end_reason=Call.EndReason.CALLER_HUNG_UP, error="", usage={})
+    return call
+
+
+@transaction.atomic
+def call_transfer_record(*, call_id, to_number: str) -> Call:
+    call = _get_for_update(call_id)
+    call.transferred_to = to_number
+    call.transferred_at = timezone.now()
+    call.save(update_fields=["transferred_to", "transferred_at"])
+    return call

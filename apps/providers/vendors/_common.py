@@ -1,0 +1,34 @@
+"""Small helpers shared by vendor modules."""
+from __future__ import annotations
+
+from pipecat.transcriptions.language import Language
+
+from apps.providers.registry import Setting
+
+NUMBER = (int, float)
+MODEL = Setting(str, help="model name")
+TEMPERATURE = Setting(NUMBER, help="0-2")
+MAX_TOKENS = Setting(int)
+VOICE = Setting(str, required=True, help="voice id")
+LANGUAGE = Setting(str, help="BCP-47, e.g. en or en-US")
+
+
+def pipecat_settings(service_cls, values: dict, **renames):
+    """service_cls.Settings from the agent's settings, leaving out what is unset.
+    `renames` maps our name to Pipecat's where they differ."""
+    given = {}
+    for key, value in values.items():
+        if value is None or value == "":
+            continue
+        name = renames.get(key, key)
+        if name == "language":
+            value = language(value)
+        given[name] = value
+    return service_cls.Settings(**given)
+
+
+def language(code: str):
+    try:
+        return Language(code)
+    except ValueError:
+        return code

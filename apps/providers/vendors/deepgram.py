@@ -1,0 +1,34 @@
+"""Deepgram: streaming STT and TTS."""
+from __future__ import annotations
+
+from apps.providers.registry import Setting, Vendor
+from apps.providers.vendors._common import LANGUAGE, MODEL, VOICE, pipecat_settings
+
+
+def build_stt(spec, sample_rate):
+    from pipecat.services.deepgram.stt import DeepgramSTTService
+
+    return DeepgramSTTService(
+        api_key=spec.api_key, base_url=spec.base_url, sample_rate=sample_rate,
+        settings=pipecat_settings(DeepgramSTTService, spec.settings),
+    )
+
+
+def build_tts(spec, sample_rate):
+    from pipecat.services.deepgram.tts import DeepgramTTSService
+
+    extra = {"base_url": spec.base_url} if spec.base_url else {}
+    return DeepgramTTSService(
+        api_key=spec.api_key, sample_rate=sample_rate, settings=pipecat_settings(DeepgramTTSService, spec.settings), **extra
+    )
+
+
+VENDOR = Vendor(
+    name="deepgram",
+    label="Deepgram",
+    settings_schema={
+        "stt": {"model": MODEL, "language": LANGUAGE, "smart_format": Setting(bool), "endpointing": Setting(int)},
+        "tts": {"voice": VOICE},
+    },
+    builders={"stt": build_stt, "tts": build_tts},
+)

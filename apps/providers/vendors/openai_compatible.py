@@ -1,0 +1,15 @@
+"""Any server speaking the OpenAI API at its own base_url: Groq, OpenRouter,
+Ollama, vLLM for the LLM; a self-hosted Whisper server for STT; an
+OpenAI-style TTS server. The account row carries the base_url."""
+from __future__ import annotations
+
+from apps.providers.registry import Vendor
+from apps.providers.vendors.openai import LLM_SCHEMA, STT_SCHEMA, TTS_SCHEMA, build_llm, build_stt, build_tts
+
+VENDOR = Vendor(
+    name="openai_compatible",
+    label="OpenAI-compatible server",
+    settings_schema={"stt": STT_SCHEMA, "llm": LLM_SCHEMA, "tts": TTS_SCHEMA},
+    builders={"stt": build_stt, "llm": build_llm, "tts": build_tts},
+    needs_base_url=True,
+)

@@ -1,0 +1,21 @@
+"""Sarvam AI STT (Indian languages)."""
+from __future__ import annotations
+
+from apps.providers.registry import Setting, Vendor
+from apps.providers.vendors._common import LANGUAGE, pipecat_settings
+
+
+def build_stt(spec, sample_rate):
+    from pipecat.services.sarvam.stt import SarvamSTTService
+
+    return SarvamSTTService(
+        api_key=spec.api_key, sample_rate=sample_rate, settings=pipecat_settings(SarvamSTTService, spec.settings)
+    )
+
+
+VENDOR = Vendor(
+    name="sarvam",
+    label="Sarvam AI",
+    settings_schema={"stt": {"model": Setting(str), "language": LANGUAGE}},
+    builders={"stt": build_stt},
+)
