@@ -44,6 +44,9 @@ SHARED_APPS = [
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
+    # Per-client schedules (campaign windows) live in the client's schema; the
+    # tenant-aware beat scheduler walks every schema.
+    "django_celery_beat",
     "apps.providers",
     "apps.agents",
     "apps.telephony",
@@ -59,6 +62,7 @@ ROOT_URLCONF = "config.urls_tenant"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:dashboard"
 
 MIDDLEWARE = [
     "apps.tenancy.middleware.ClientTenantMiddleware",

@@ -14,7 +14,7 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 os.environ.setdefault("SWITCHBOARD_ENV_FILE", "/nonexistent")
 
 from config.settings.base import *  # noqa: E402,F401,F403
-from config.settings.base import BASE_DIR  # noqa: E402
+from config.settings.base import BASE_DIR, STATIC_ROOT  # noqa: E402
 
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -26,3 +26,5 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
