@@ -5,8 +5,8 @@ consumer, or a test) builds the provider services and a `CallHooks` object; the
 hooks are where the records are written and the carrier is told to hang up or
 transfer, each time after the agent's last words have played.
 
-End reasons: caller_hangup, agent_hangup (end_call tool), end_phrase, transferred,
-idle_timeout, max_duration, provider_error, protocol_error.
+End reasons: caller_hung_up, agent_ended (end_call tool or an end-call phrase),
+transfer, idle_timeout, max_duration, error (provider or protocol; `error` says what).
 """
 from __future__ import annotations
 
@@ -32,17 +32,18 @@ from apps.voice.transport import MediaStreamTransport
 
 logger = logging.getLogger(__name__)
 
-CALLER_HANGUP = "caller_hangup"
-AGENT_HANGUP = "agent_hangup"
-END_PHRASE = "end_phrase"
-TRANSFERRED = "transferred"
+# End reasons, as apps.calls.models.Call.EndReason spells them.
+CALLER_HANGUP = "caller_hung_up"
+AGENT_HANGUP = "agent_ended"  # the end_call tool
+END_PHRASE = "agent_ended"  # the caller said an end-call phrase
+TRANSFERRED = "transfer"
 IDLE_TIMEOUT = "idle_timeout"
 MAX_DURATION = "max_duration"
-PROVIDER_ERROR = "provider_error"
-PROTOCOL_ERROR = "protocol_error"
+PROVIDER_ERROR = "error"  # `error` says which provider and what
+PROTOCOL_ERROR = "error"  # malformed / oversized / foreign media messages
 
 # After these the carrier leg is still up and we must hang it up ourselves.
-_WE_HANG_UP = {AGENT_HANGUP, END_PHRASE, IDLE_TIMEOUT, MAX_DURATION, PROVIDER_ERROR, PROTOCOL_ERROR}
+_WE_HANG_UP = {AGENT_HANGUP, END_PHRASE, IDLE_TIMEOUT, MAX_DURATION, PROVIDER_ERROR}
 
 
 class CallHooks(Protocol):
@@ -86,6 +87,7 @@ class CallSession:
         self._end_reason: str | None = None
         self._error = ""
         self._transfer_to = ""
+        self._hang_up_anyway = False
         self._recording: bytes = b""
         self._recording_rate = config.sample_rate
 
@@ -159,7 +161,9 @@ class CallSession:
         await self.worker.cancel(reason=self._end_reason)
 
     async def abort(self, end_reason: str, error: str) -> None:
-        """Stop at once (a broken stream): nothing more can be played."""
+        """Stop at once (a broken stream): nothing more can be played; the carrier
+        leg is hung up all the same."""
+        self._hang_up_anyway = True
         if self._end_reason is None:
             self._end_reason, self._error = end_reason, error
         self.transport.mark_closed()
@@ -226,7 +230,7 @@ class CallSession:
         # Carrier first: the caller should not wait on our bookkeeping.
         if end_reason == TRANSFERRED:
             await self._call_hook(self.hooks.transfer(self._transfer_to))
-        elif end_reason in _WE_HANG_UP:
+        elif end_reason in _WE_HANG_UP or self._hang_up_anyway:
             await self._call_hook(self.hooks.hang_up())
         await self.tracer.finish()
         transcript = self.tracer.transcript

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     Frame,
     InterruptionFrame,
     MetricsFrame,
@@ -74,17 +76,21 @@ class TurnTrace:
 
 @dataclass
 class CallUsage:
+    """Usage quantities per model, in the shape apps.calls.services.call_end takes."""
+
     call_secs: float = 0.0
-    stt_secs: float = 0.0
-    llm_tokens: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> {input, output}
-    tts_characters: int = 0
+    stt_secs: dict[str, float] = field(default_factory=dict)
+    llm_input_tokens: dict[str, int] = field(default_factory=dict)
+    llm_output_tokens: dict[str, int] = field(default_factory=dict)
+    tts_characters: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
-            "call_secs": round(self.call_secs, 3),
-            "stt_secs": round(self.stt_secs, 3),
-            "llm_tokens": {model: dict(tokens) for model, tokens in self.llm_tokens.items()},
-            "tts_characters": self.tts_characters,
+            "call_seconds": round(self.call_secs, 3),
+            "stt_seconds": {model: round(secs, 3) for model, secs in self.stt_secs.items()},
+            "llm_input_tokens": dict(self.llm_input_tokens),
+            "llm_output_tokens": dict(self.llm_output_tokens),
+            "tts_characters": dict(self.tts_characters),
         }
 
 
@@ -98,6 +104,7 @@ class CallTracer:
         self._current: TurnTrace | None = None
         self._pending_speech_end: float | None = None
         self._vad_stopped_at: float | None = None
+        self._bot_speaking = False
         self._tasks: set[asyncio.Task] = set()
         self.usage = CallUsage()
         self.transcript_lines: list[str] = []
@@ -204,9 +211,13 @@ class CallTracer:
         elif isinstance(frame, TTSTextFrame):
             turn = self.current
             turn.bot_text = f"{turn.bot_text} {frame.text}".strip() if frame.text else turn.bot_text
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._bot_speaking = False
         elif isinstance(frame, InterruptionFrame):
             turn = self._current
-            if turn is not None and turn.agent_audio_started:
+            if turn is not None and self._bot_speaking:
                 turn.interrupted = True
         elif isinstance(frame, MetricsFrame):
             for data in frame.data:
@@ -220,13 +231,16 @@ class CallTracer:
             elif data.processor == self._tts_name and turn.tts_ttfb_ms is None and data.value > 0:
                 turn.tts_ttfb_ms = _ms(data.value)
         elif isinstance(data, LLMUsageMetricsData):
-            tokens = self.usage.llm_tokens.setdefault(data.model or "unknown", {"input": 0, "output": 0})
-            tokens["input"] += data.value.prompt_tokens
-            tokens["output"] += data.value.completion_tokens
+            model = data.model or "unknown"
+            usage = self.usage
+            usage.llm_input_tokens[model] = usage.llm_input_tokens.get(model, 0) + data.value.prompt_tokens
+            usage.llm_output_tokens[model] = usage.llm_output_tokens.get(model, 0) + data.value.completion_tokens
         elif isinstance(data, TTSUsageMetricsData):
-            self.usage.tts_characters += data.value
+            model = data.model or "unknown"
+            self.usage.tts_characters[model] = self.usage.tts_characters.get(model, 0) + data.value
         elif isinstance(data, STTUsageMetricsData):
-            self.usage.stt_secs += data.value.audio_seconds
+            model = data.model or "unknown"
+            self.usage.stt_secs[model] = self.usage.stt_secs.get(model, 0.0) + data.value.audio_seconds
 
 
 class _CallerSide(FrameProcessor):

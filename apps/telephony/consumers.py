@@ -1,0 +1,125 @@
+"""Carrier media websockets: doors into the voice runtime.
+
+Each consumer accepts the socket, hands every message to a `StreamBridge`, and
+on the stream's `start` finds the call in the tenant's schema, marks it
+answered, and starts a `CallSession` with the agent's configuration. Every ORM
+call runs inside `tenant_context(scope["tenant"])`."""
+from __future__ import annotations
+
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django_tenants.utils import tenant_context
+
+from apps.voice.bridge import StreamBridge
+from apps.voice.carriers import CARRIERS, CLOSE_POLICY, StreamProtocolError, StreamStart
+from apps.voice.config import VoiceConfig
+from apps.voice.records import TenantCallHooks
+from apps.voice.session import CallSession
+from apps.voice.transport import MediaStreamTransport
+
+logger = logging.getLogger(__name__)
+
+
+def voice_config(runtime) -> VoiceConfig:
+    """The runtime's view of an AgentRuntimeConfig."""
+    defaults = VoiceConfig()
+    return VoiceConfig(
+        greeting=runtime.greeting,
+        system_prompt=runtime.system_prompt,
+        vad_stop_secs=runtime.vad_stop_secs,
+        allow_interruptions=runtime.allow_interruptions,
+        idle_timeout_secs=runtime.idle_timeout_secs,
+        max_call_secs=runtime.max_call_secs,
+        end_call_phrases=tuple(runtime.end_call_phrases),
+        tools=tuple(runtime.tools),
+        transfer_number=runtime.transfer_number,
+        fallback_line=runtime.fallback_line or defaults.fallback_line,
+        provider_timeout_secs=float(getattr(runtime, "provider_timeout_secs", defaults.provider_timeout_secs)),
+    )
+
+
+def _prepare_call(*, start: StreamStart, carrier: str) -> tuple[str, object]:
+    """Find and answer the call this stream belongs to; its runtime configuration."""
+    from apps.agents.selectors import agent_runtime_config
+    from apps.calls.models import Call
+    from apps.calls.selectors import call_get
+    from apps.calls.services import call_answered
+    from apps.core.errors import NotFound
+
+    call_id = start.parameters.get("call_id")
+    try:
+        if call_id:
+            call = call_get(call_id=call_id)
+        else:
+            call = call_get(call_id=Call.objects.values_list("pk", flat=True).get(carrier_call_id=start.carrier_call_id))
+    except (NotFound, Call.DoesNotExist, Call.MultipleObjectsReturned):
+        raise StreamProtocolError(f"unknown stream: no call {call_id or start.carrier_call_id!r}", close_code=CLOSE_POLICY) from None
+    if call.is_ended or call.agent_version is None:
+        raise StreamProtocolError(f"call {call.pk} is not live", close_code=CLOSE_POLICY)
+    if call.carrier_call_id and start.carrier_call_id and call.carrier_call_id != start.carrier_call_id:
+        raise StreamProtocolError(f"stream for carrier call {start.carrier_call_id!r} does not match call {call.pk}",
+                                  close_code=CLOSE_POLICY)
+    call_answered(call_id=call.pk, stream_id=start.stream_id, carrier_call_id=start.carrier_call_id)
+    runtime = agent_runtime_config(agent_version=call.agent_version, call_id=str(call.pk))
+    return str(call.pk), runtime
+
+
+class MediaStreamConsumer(AsyncWebsocketConsumer):
+    carrier_name = ""
+
+    async def connect(self):
+        self.tenant = self.scope["tenant"]
+        self.bridge = StreamBridge(
+            carrier=CARRIERS[self.carrier_name],
+            send=self._send_payload,
+            close=self._close,
+            start_session=self._start_session,
+        )
+        await self.accept()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        await self.bridge.receive(text_data if text_data is not None else bytes_data)
+
+    async def disconnect(self, code):
+        try:
+            await self.bridge.disconnected()
+        except Exception:
+            logger.exception("call on %s stream %s did not wind down cleanly", self.carrier_name, self.bridge.stream_id)
+
+    async def _send_payload(self, payload: str | bytes) -> None:
+        if isinstance(payload, bytes):
+            await self.send(bytes_data=payload)
+        else:
+            await self.send(text_data=payload)
+
+    async def _close(self, code: int) -> None:
+        await self.close(code=code)
+
+    async def _start_session(self, start: StreamStart, transport: MediaStreamTransport) -> CallSession:
+        call_id, runtime = await self._prepare(start)
+        from apps.providers.registry import build_llm, build_stt, build_tts
+
+        sample_rate = self.bridge.carrier.sample_rate
+        return CallSession(
+            config=voice_config(runtime),
+            transport=transport,
+            stt=build_stt(runtime.stt, sample_rate=sample_rate),
+            llm=build_llm(runtime.llm),
+            tts=build_tts(runtime.tts, sample_rate=sample_rate),
+            hooks=TenantCallHooks(tenant=self.tenant, call_id=call_id),
+        )
+
+    @database_sync_to_async
+    def _prepare(self, start: StreamStart):
+        with tenant_context(self.tenant):
+            return _prepare_call(start=start, carrier=self.carrier_name)
+
+
+class TwilioMediaConsumer(MediaStreamConsumer):
+    carrier_name = "twilio"
+
+
+class VonageMediaConsumer(MediaStreamConsumer):
+    carrier_name = "vonage"
