@@ -3,6 +3,7 @@ default storage (local files or S3 via django-storages)."""
 from __future__ import annotations
 
 import base64
+import logging
 import mimetypes
 import tempfile
 
@@ -16,6 +17,9 @@ from django_tenants.utils import schema_context
 from apps.billing.models import BillingSettings, Invoice
 from apps.billing.money import format_money, minor_unit_exponent
 from apps.billing.periods import format_period, period_last_day
+
+# WeasyPrint's font subsetting logs every glyph at INFO.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 def _logo_data_uri(agency) -> str:
