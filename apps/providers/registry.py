@@ -127,7 +127,7 @@ def provider_config_validate(*, kind: str, provider: str, settings: dict) -> Non
     accounts = ProviderAccount.objects.filter(provider=provider, is_active=True)
     if not accounts.exists():
         raise ApplicationError(
-            f"No {vendor.label} credential is configured: add a {vendor.label} key under Provider accounts first.",
+            f"No {vendor.label} credential is configured: add a key for {vendor.label} under Provider accounts first.",
             details={"provider": provider},
         )
     if vendor.needs_base_url and not accounts.exclude(base_url="").exists():

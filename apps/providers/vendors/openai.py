@@ -7,6 +7,7 @@ from apps.providers.vendors._common import LANGUAGE, MAX_TOKENS, MODEL, TEMPERAT
 
 STT_SCHEMA = {"model": Setting(str, required=True), "language": LANGUAGE, "prompt": Setting(str)}
 LLM_SCHEMA = {"model": Setting(str, required=True), "temperature": TEMPERATURE, "max_tokens": MAX_TOKENS}
+OPENAI_TTS_SAMPLE_RATE = 24000
 TTS_SCHEMA = {"voice": Setting(str, required=True), "model": MODEL, "speed": Setting((int, float))}
 
 
@@ -37,8 +38,9 @@ def build_tts(spec, sample_rate):
     values = dict(spec.settings)
     speed = values.pop("speed", None)
     extra = {"speed": speed} if speed is not None else {}
+    # OpenAI speech is always 24 kHz PCM: label it so; the output transport resamples to 8 kHz.
     return OpenAITTSService(
-        api_key=spec.api_key or "none", sample_rate=sample_rate,
+        api_key=spec.api_key or "none", sample_rate=OPENAI_TTS_SAMPLE_RATE,
         settings=pipecat_settings(OpenAITTSService, values), **_base_url(spec), **extra,
     )
 

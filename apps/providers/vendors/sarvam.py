@@ -13,9 +13,15 @@ def build_stt(spec, sample_rate):
     )
 
 
+def _models() -> tuple[str, ...]:
+    from pipecat.services.sarvam.stt import MODEL_CONFIGS
+
+    return tuple(sorted(MODEL_CONFIGS))
+
+
 VENDOR = Vendor(
     name="sarvam",
     label="Sarvam AI",
-    settings_schema={"stt": {"model": Setting(str), "language": LANGUAGE}},
+    settings_schema={"stt": {"model": Setting(str, choices=_models()), "language": LANGUAGE}},
     builders={"stt": build_stt},
 )
