@@ -77,3 +77,9 @@ def format_money(amount: Decimal, currency: str) -> str:
     rounded = quantize(amount, currency)
     places = minor_unit_exponent(currency)
     return f"{rounded:,.{places}f} {currency.upper()}"
+
+
+def format_rate(value: Decimal) -> str:
+    """A percentage or unit price without trailing zeros or exponent: 10.0000 -> '10', 7.5000 -> '7.5'."""
+    text = format(as_decimal(value).normalize(), "f")
+    return text

@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django_tenants.utils import schema_context
 
 from apps.billing.models import BillingSettings, Invoice
-from apps.billing.money import format_money, minor_unit_exponent
+from apps.billing.money import format_money, format_rate, minor_unit_exponent
 from apps.billing.periods import format_period, period_last_day
 
 # WeasyPrint's font subsetting logs every glyph at INFO.
@@ -53,7 +53,7 @@ def invoice_document_context(invoice: Invoice) -> dict:
             "description": line.description,
             "quantity": _fmt_quantity(line.quantity),
             "unit": line.unit,
-            "unit_price": "" if line.unit_price is None else f"{line.unit_price.normalize():f}",
+            "unit_price": "" if line.unit_price is None else format_rate(line.unit_price),
             "amount": f"{line.amount:,.{places}f}",
             "kind": line.kind,
         }
@@ -72,6 +72,7 @@ def invoice_document_context(invoice: Invoice) -> dict:
         "subtotal": format_money(invoice.subtotal, currency),
         "tax": format_money(invoice.tax, currency),
         "total": format_money(invoice.total, currency),
+        "tax_rate": format_rate(invoice.tax_rate_percent),
         "title": "Credit note" if invoice.kind == Invoice.Kind.CREDIT_NOTE else "Invoice",
     }
 
