@@ -43,21 +43,10 @@ def _get_for_update(call_id) -> Call:
 
 
 def usage_cap_reached(*, client) -> bool:
-    """Billing's hard cap, if billing offers a cap selector (it may not yet)."""
-    try:
-        from apps.billing.selectors import usage_cap_status  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from apps.billing.services.caps import usage_cap_status  # type: ignore[no-redef]
-        except ImportError:
-            return False
-    status = usage_cap_status(client=client)
-    if isinstance(status, dict):
-        return bool(status.get("hard_cap_reached") or status.get("blocked") or status.get("state") == "hard")
-    for attr in ("hard_cap_reached", "blocked", "is_blocked"):
-        if hasattr(status, attr):
-            return bool(getattr(status, attr))
-    return bool(status)
+    """Billing's hard cap: at it, calls are refused politely."""
+    from apps.billing.selectors import usage_cap_status
+
+    return not usage_cap_status(client=client).allowed
 
 
 @transaction.atomic

@@ -13,3 +13,10 @@ _STATUS = {
 
 def status_from_carrier(carrier_status: str) -> str | None:
     return _STATUS.get((carrier_status or "").lower())
+
+
+def carrier_module(carrier: str):
+    """The module that owns a carrier's wire details (signatures, answer markup, REST)."""
+    import importlib
+
+    return importlib.import_module(f"apps.telephony.carriers.{carrier}")

@@ -1,0 +1,129 @@
+"""Telephony writes: inbound decisions, outbound calls, hang-up and transfer
+through the carrier's REST API."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
+
+from apps.calls.models import Call
+from apps.calls.services import call_create_inbound, call_create_outbound, call_end, call_transfer_record
+from apps.core.errors import ApplicationError, NotFound, ProviderError
+from apps.core.hosts import client_url
+from apps.telephony.carriers import twilio
+from apps.telephony.models import PhoneNumber
+
+logger = logging.getLogger(__name__)
+
+REFUSAL_LINES = {
+    Call.EndReason.CLIENT_SUSPENDED: "We're sorry, this line is temporarily unavailable. Please try again later. Goodbye.",
+    Call.EndReason.USAGE_CAP: "We're sorry, this line can't take calls right now. Please try again later. Goodbye.",
+    Call.EndReason.ERROR: "We're sorry, this line is not set up yet. Please try again later. Goodbye.",
+}
+
+
+def telephony_stream_url(*, carrier: str) -> str:
+    """The media websocket of this client's host (routes: apps/telephony/routing.py)."""
+    http = client_url(connection.tenant, f"/ws/media/{carrier}/")
+    return "wss://" + http.removeprefix("https://") if http.startswith("https://") else "ws://" + http.removeprefix("http://")
+
+
+def telephony_status_callback_url(*, call: Call) -> str:
+    return client_url(connection.tenant, reverse("telephony:twilio_status", args=[call.pk]))
+
+
+@dataclass(frozen=True)
+class InboundDecision:
+    call: Call
+    refusal_line: str  # "" when the call should connect to the agent
+
+
+def telephony_inbound(*, carrier: str, to_number: str, from_number: str, carrier_call_id: str) -> InboundDecision:
+    call = call_create_inbound(to_number=to_number, from_number=from_number, carrier=carrier, carrier_call_id=carrier_call_id)
+    if call.is_ended:
+        return InboundDecision(call=call, refusal_line=REFUSAL_LINES.get(call.end_reason, REFUSAL_LINES[Call.EndReason.ERROR]))
+    return InboundDecision(call=call, refusal_line="")
+
+
+def _twilio_for(call: Call):
+    number = call.phone_number
+    if number is None or number.carrier != "twilio":
+        raise ApplicationError("This call has no Twilio number to act through.", details={"call_id": str(call.pk)})
+    return twilio.rest_client(account_sid=number.account_sid, auth_token=number.auth_token)
+
+
+def _classify(exc: Exception) -> ProviderError:
+    from twilio.base.exceptions import TwilioRestException
+
+    if isinstance(exc, TwilioRestException):
+        retryable = exc.status == 429 or exc.status >= 500
+        return ProviderError(f"Twilio refused: {exc.msg}", retryable=retryable, details={"status": exc.status, "code": exc.code})
+    return ProviderError(f"Twilio unreachable: {exc}", retryable=True)
+
+
+def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempotency_key: str, agent=None) -> Call:
+    """Place an outbound call from `phone_number` to `to_number`, its audio
+    streamed to the agent. Idempotent per `idempotency_key` (e.g.
+    "campaign:<id>:contact:<id>"): a second request returns the same call and
+    does not dial again."""
+    agent = agent or phone_number.agent
+    if agent is None or agent.current_version is None:
+        raise ApplicationError("This number has no agent: assign one before calling out.")
+    if phone_number.carrier != "twilio":
+        raise ApplicationError(f"Outbound calls through {phone_number.get_carrier_display()} are not supported yet.")
+    if not connection.tenant.is_active:
+        raise ApplicationError("This client is suspended: outbound calls are paused.", status_code=403)
+    try:
+        with transaction.atomic():
+            call, created = call_create_outbound(phone_number=phone_number, to_number=to_number, agent=agent,
+                                                 idempotency_key=idempotency_key)
+    except IntegrityError:  # a concurrent request with the same key won
+        call, created = Call.objects.get(idempotency_key=idempotency_key), False
+    if not created:
+        return call
+    # Claim the dial under a row lock so two racing workers cannot both dial.
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().get(pk=call.pk)
+        if locked.carrier_call_id or locked.is_ended:
+            return locked
+        twiml = twilio.stream_twiml(stream_url=telephony_stream_url(carrier="twilio"), call_id=str(call.pk))
+        try:
+            created_call = _twilio_for(locked).calls.create(
+                to=to_number, from_=phone_number.number, twiml=twiml,
+                status_callback=telephony_status_callback_url(call=locked),
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                status_callback_method="POST",
+            )
+        except Exception as exc:  # noqa: BLE001 - classified and recorded
+            error = _classify(exc)
+            logger.warning("outbound call %s failed at the carrier: %s", call.pk, error.message)
+            call_end(call_id=locked.pk, end_reason=Call.EndReason.FAILED, error=error.message, usage={})
+            raise error from exc
+        locked.carrier_call_id = created_call.sid
+        locked.save(update_fields=["carrier_call_id"])
+    return locked
+
+
+def telephony_hang_up(*, call: Call) -> None:
+    """Ask the carrier to end the call (the runtime records call_end itself)."""
+    if not call.carrier_call_id:
+        return
+    try:
+        _twilio_for(call).calls(call.carrier_call_id).update(status="completed")
+    except Exception as exc:  # noqa: BLE001
+        raise _classify(exc) from exc
+
+
+def telephony_transfer(*, call: Call, to_number: str) -> Call:
+    """Bridge the caller to a person: the call's TwiML is replaced by <Dial>."""
+    if not to_number:
+        raise ApplicationError("No transfer number is set for this agent.")
+    if not call.carrier_call_id:
+        raise NotFound("The call has no carrier id yet; it cannot be transferred.")
+    try:
+        _twilio_for(call).calls(call.carrier_call_id).update(twiml=twilio.dial_twiml(to_number))
+    except Exception as exc:  # noqa: BLE001
+        raise _classify(exc) from exc
+    return call_transfer_record(call_id=call.pk, to_number=to_number)

@@ -1,0 +1,32 @@
+import pytest
+from django_tenants.utils import tenant_context
+
+from apps.agents.services import agent_save
+from apps.providers.models import ProviderAccount
+from apps.telephony.models import PhoneNumber
+
+TWILIO_SID = "AC" + "0" * 32
+TWILIO_TOKEN = "twilio-auth-token-acme"
+
+
+def make_agent(name="Reception"):
+    ProviderAccount.objects.get_or_create(provider="deepgram", defaults={"api_key": "dg-key"})
+    ProviderAccount.objects.get_or_create(provider="openai", defaults={"api_key": "oa-key"})
+    return agent_save(name=name, greeting="Hello!", stt_provider="deepgram", stt_settings={"model": "nova-2"},
+                      llm_provider="openai", llm_settings={"model": "gpt-4o-mini"}, tts_provider="piper", tts_settings={})
+
+
+@pytest.fixture
+def acme_number(tenant_a):
+    with tenant_context(tenant_a):
+        agent = make_agent()
+        return PhoneNumber.objects.create(number="+15550001000", agent=agent, carrier="twilio",
+                                          account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+
+
+@pytest.fixture
+def globex_number(tenant_b):
+    with tenant_context(tenant_b):
+        agent = make_agent("Globex desk")
+        return PhoneNumber.objects.create(number="+15550002000", agent=agent, carrier="twilio",
+                                          account_sid=TWILIO_SID, auth_token="twilio-auth-token-globex")

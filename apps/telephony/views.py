@@ -1,0 +1,137 @@
+"""Carrier webhooks (client host). Each verifies the carrier's signature with
+the dialled number's credentials, then asks one service what to do."""
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.calls.selectors import call_get
+from apps.calls.services import call_carrier_status_update
+from apps.core.errors import NotFound
+from apps.core.hosts import client_url
+from apps.telephony.carriers import plivo, telnyx, twilio, vonage
+from apps.telephony.selectors import phone_number_for_inbound
+from apps.telephony.services import telephony_inbound, telephony_stream_url
+
+logger = logging.getLogger(__name__)
+
+
+def _xml(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(body, content_type="text/xml", status=status)
+
+
+def _signed_urls(request) -> list[str]:
+    """The URL the carrier signed: as it reached us, or as we gave it to the carrier (behind a proxy)."""
+    return list(dict.fromkeys([request.build_absolute_uri(), client_url(request.tenant, request.get_full_path())]))
+
+
+def _forbidden(request, carrier: str) -> HttpResponse:
+    logger.warning("%s webhook with a missing or invalid signature on %s%s from %s", carrier, request.get_host(),
+                   request.path, request.META.get("REMOTE_ADDR"))
+    return HttpResponseForbidden("invalid signature")
+
+
+def _refused_number(request, carrier: str, number: str) -> None:
+    logger.warning("%s call to %s refused on %s: not a number of this client", carrier, number, request.get_host())
+
+
+@csrf_exempt
+@require_POST
+def twilio_voice(request):
+    to_number = request.POST.get("To", "")
+    number = phone_number_for_inbound(number=to_number, carrier="twilio")
+    if number is None:
+        _refused_number(request, "twilio", to_number)
+        return _xml(twilio.reject_twiml())
+    if not twilio.verify(request=request, urls=_signed_urls(request), auth_token=number.auth_token):
+        return _forbidden(request, "twilio")
+    decision = telephony_inbound(carrier="twilio", to_number=to_number, from_number=request.POST.get("From", ""),
+                                 carrier_call_id=request.POST.get("CallSid", ""))
+    if decision.refusal_line:
+        return _xml(twilio.say_hangup_twiml(decision.refusal_line))
+    return _xml(twilio.stream_twiml(stream_url=telephony_stream_url(carrier="twilio"), call_id=str(decision.call.pk)))
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request, call_id):
+    try:
+        call = call_get(call_id=call_id)
+    except NotFound:
+        return HttpResponseNotFound("no such call")
+    auth_token = call.phone_number.auth_token if call.phone_number else ""
+    if not twilio.verify(request=request, urls=_signed_urls(request), auth_token=auth_token):
+        return _forbidden(request, "twilio")
+    duration = request.POST.get("CallDuration")
+    call_carrier_status_update(call_id=call.pk, carrier_status=request.POST.get("CallStatus", ""),
+                               duration_secs=int(duration) if duration and duration.isdigit() else None)
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def telnyx_voice(request):
+    """Telnyx TeXML application webhook (Twilio-compatible parameters)."""
+    to_number = request.POST.get("To", "")
+    number = phone_number_for_inbound(number=to_number, carrier="telnyx")
+    if number is None:
+        _refused_number(request, "telnyx", to_number)
+        return _xml(twilio.reject_twiml())
+    if not telnyx.verify(request=request, public_key_b64=number.webhook_public_key):
+        return _forbidden(request, "telnyx")
+    decision = telephony_inbound(carrier="telnyx", to_number=to_number, from_number=request.POST.get("From", ""),
+                                 carrier_call_id=request.POST.get("CallSid", ""))
+    if decision.refusal_line:
+        return _xml(twilio.say_hangup_twiml(decision.refusal_line))
+    return _xml(twilio.stream_twiml(stream_url=telephony_stream_url(carrier="telnyx"), call_id=str(decision.call.pk)))
+
+
+@csrf_exempt
+@require_POST
+def plivo_answer(request):
+    to_number = request.POST.get("To", "")
+    if to_number and not to_number.startswith("+"):
+        to_number = "+" + to_number
+    number = phone_number_for_inbound(number=to_number, carrier="plivo")
+    if number is None:
+        _refused_number(request, "plivo", to_number)
+        return _xml(plivo.reject_xml())
+    if not plivo.verify(request=request, urls=_signed_urls(request), auth_token=number.auth_token):
+        return _forbidden(request, "plivo")
+    decision = telephony_inbound(carrier="plivo", to_number=to_number, from_number=request.POST.get("From", ""),
+                                 carrier_call_id=request.POST.get("CallUUID", ""))
+    if decision.refusal_line:
+        return _xml(plivo.speak_hangup_xml(decision.refusal_line))
+    return _xml(plivo.stream_xml(stream_url=telephony_stream_url(carrier="plivo"), call_id=str(decision.call.pk)))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def vonage_answer(request):
+    import json
+
+    params = request.GET.dict()
+    if request.method == "POST" and request.body:
+        try:
+            params.update(json.loads(request.body))
+        except ValueError:
+            return HttpResponse("bad body", status=400)
+    to_number = str(params.get("to", ""))
+    if to_number and not to_number.startswith("+"):
+        to_number = "+" + to_number
+    number = phone_number_for_inbound(number=to_number, carrier="vonage")
+    if number is None:
+        _refused_number(request, "vonage", to_number)
+        return HttpResponseNotFound("unknown number")
+    if not vonage.verify(request=request, signature_secret=number.auth_token):
+        return _forbidden(request, "vonage")
+    carrier_call_id = str(params.get("uuid", ""))
+    decision = telephony_inbound(carrier="vonage", to_number=to_number, from_number=str(params.get("from", "")),
+                                 carrier_call_id=carrier_call_id)
+    if decision.refusal_line:
+        return JsonResponse(vonage.talk_hangup_ncco(decision.refusal_line), safe=False)
+    return JsonResponse(vonage.stream_ncco(stream_url=telephony_stream_url(carrier="vonage"),
+                                           call_id=str(decision.call.pk), carrier_call_id=carrier_call_id), safe=False)
