@@ -43,19 +43,17 @@ def voice_config(runtime) -> VoiceConfig:
 def _prepare_call(*, start: StreamStart, carrier: str) -> tuple[str, object]:
     """Find and answer the call this stream belongs to; its runtime configuration."""
     from apps.agents.selectors import agent_runtime_config
-    from apps.calls.models import Call
     from apps.calls.selectors import call_get
     from apps.calls.services import call_answered
     from apps.core.errors import NotFound
 
     call_id = start.parameters.get("call_id")
     try:
-        if call_id:
-            call = call_get(call_id=call_id)
-        else:
-            call = call_get(call_id=Call.objects.values_list("pk", flat=True).get(carrier_call_id=start.carrier_call_id))
-    except (NotFound, Call.DoesNotExist, Call.MultipleObjectsReturned):
-        raise StreamProtocolError(f"unknown stream: no call {call_id or start.carrier_call_id!r}", close_code=CLOSE_POLICY) from None
+        call = call_get(call_id=call_id) if call_id else None
+    except NotFound:
+        call = None
+    if call is None:
+        raise StreamProtocolError(f"unknown stream: no call {call_id!r} here", close_code=CLOSE_POLICY)
     if call.is_ended or call.agent_version is None:
         raise StreamProtocolError(f"call {call.pk} is not live", close_code=CLOSE_POLICY)
     if call.carrier_call_id and start.carrier_call_id and call.carrier_call_id != start.carrier_call_id:
