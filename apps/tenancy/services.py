@@ -54,7 +54,7 @@ def client_create(
     # transaction means a failure leaves neither row nor schema behind.
     with transaction.atomic():
         client = Client(schema_name=slug, slug=slug, name=name, **details)
-        client.save()
+        client.save(verbosity=0)
         client_domain = Domain.objects.create(domain=domain, tenant=client, is_primary=True)
         admin_user = None
         if admin_email:
