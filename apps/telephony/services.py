@@ -84,6 +84,7 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
     if not created:
         return call
     # Claim the dial under a row lock so two racing workers cannot both dial.
+    failure = None
     with transaction.atomic():
         locked = Call.objects.select_for_update().get(pk=call.pk)
         if locked.carrier_call_id or locked.is_ended:
@@ -96,13 +97,16 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
                 status_callback_event=["initiated", "ringing", "answered", "completed"],
                 status_callback_method="POST",
             )
-        except Exception as exc:  # noqa: BLE001 - classified and recorded
-            error = _classify(exc)
-            logger.warning("outbound call %s failed at the carrier: %s", call.pk, error.message)
-            call_end(call_id=locked.pk, end_reason=Call.EndReason.FAILED, error=error.message, usage={})
-            raise error from exc
-        locked.carrier_call_id = created_call.sid
-        locked.save(update_fields=["carrier_call_id"])
+        except Exception as exc:  # noqa: BLE001 - classified and recorded below
+            failure = (exc, _classify(exc))
+        else:
+            locked.carrier_call_id = created_call.sid
+            locked.save(update_fields=["carrier_call_id"])
+    if failure:
+        exc, error = failure
+        logger.warning("outbound call %s failed at the carrier: %s", call.pk, error.message)
+        call_end(call_id=call.pk, end_reason=Call.EndReason.FAILED, error=error.message, usage={})
+        raise error from exc
     return locked
 
 

@@ -30,3 +30,12 @@ def globex_number(tenant_b):
         agent = make_agent("Globex desk")
         return PhoneNumber.objects.create(number="+15550002000", agent=agent, carrier="twilio",
                                           account_sid=TWILIO_SID, auth_token="twilio-auth-token-globex")
+
+
+@pytest.fixture
+def twilio_double(settings):
+    from .twilio_rest_double import TwilioRestDouble
+
+    with TwilioRestDouble() as double:
+        settings.TWILIO_API_BASE_URL = double.url
+        yield double
