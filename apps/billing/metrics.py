@@ -1,4 +1,5 @@
 """The metrics Switchboard meters, with their raw unit. Pure (no Django models)."""
+
 from __future__ import annotations
 
 from enum import StrEnum

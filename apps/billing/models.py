@@ -1,5 +1,6 @@
 """Billing lives in the public schema: one ledger and one set of invoices for the
 whole agency, so reporting across clients is a single query."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -64,7 +65,11 @@ class RateCard(models.Model):
         PER_STARTED_MINUTE = 60, "per started minute"
 
     client = models.ForeignKey(
-        "tenancy.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="rate_cards",
+        "tenancy.Client",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rate_cards",
         help_text="Empty for the agency-wide default card.",
     )
     name = models.CharField(max_length=120, blank=True)
@@ -74,8 +79,12 @@ class RateCard(models.Model):
     minimum_commitment = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
     tax_rate_percent = models.DecimalField(max_digits=7, decimal_places=4, default=ZERO)
     tax_label = models.CharField(max_length=40, default="Tax")
-    call_billing_increment_seconds = models.PositiveIntegerField(choices=Increment.choices, default=Increment.PER_SECOND)
-    call_minimum_seconds = models.PositiveIntegerField(default=0, help_text="Minimum billed seconds per connected call.")
+    call_billing_increment_seconds = models.PositiveIntegerField(
+        choices=Increment.choices, default=Increment.PER_SECOND
+    )
+    call_minimum_seconds = models.PositiveIntegerField(
+        default=0, help_text="Minimum billed seconds per connected call."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -99,16 +108,24 @@ class MetricRate(models.Model):
     metric = models.CharField(max_length=40, choices=METRIC_CHOICES)
     dimension = models.CharField(max_length=100, blank=True, help_text="Empty = every dimension without its own rate.")
     model = models.CharField(max_length=16, choices=[(m.value, m.value.replace("_", " ")) for m in PriceModel])
-    unit_price = models.DecimalField(max_digits=18, decimal_places=8, default=ZERO, help_text="Per priced unit; per package for package pricing.")
+    unit_price = models.DecimalField(
+        max_digits=18, decimal_places=8, default=ZERO, help_text="Per priced unit; per package for package pricing."
+    )
     tiers = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text='Graduated/volume: [{"up_to": "1000", "unit_price": "0.05", "flat_fee": "0"}, {"up_to": null, "unit_price": "0.04"}]',
     )
     package_size = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(1))
     markup_percent = models.DecimalField(max_digits=9, decimal_places=4, default=ZERO)
-    included_quantity = models.DecimalField(max_digits=18, decimal_places=4, default=ZERO, help_text="Free allowance in priced units.")
+    included_quantity = models.DecimalField(
+        max_digits=18, decimal_places=4, default=ZERO, help_text="Free allowance in priced units."
+    )
     unit_divisor = models.DecimalField(
-        max_digits=18, decimal_places=4, default=Decimal(1), help_text="Raw units per priced unit: 60 (seconds per minute), 1000000 (tokens)."
+        max_digits=18,
+        decimal_places=4,
+        default=Decimal(1),
+        help_text="Raw units per priced unit: 60 (seconds per minute), 1000000 (tokens).",
     )
     unit_label = models.CharField(max_length=20, default="unit")
     description = models.CharField(max_length=120, blank=True)
@@ -159,7 +176,9 @@ class BillingAccount(models.Model):
         max_digits=14, decimal_places=2, null=True, blank=True, help_text="Month-to-date charges, before tax."
     )
     hard_cap_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    cap_message = models.TextField(default=DEFAULT_CAP_MESSAGE, help_text="Spoken to callers once the hard cap is reached.")
+    cap_message = models.TextField(
+        default=DEFAULT_CAP_MESSAGE, help_text="Spoken to callers once the hard cap is reached."
+    )
     stripe_customer_id = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
@@ -254,7 +273,9 @@ class Invoice(models.Model):
     provider_cost = models.DecimalField(max_digits=18, decimal_places=8, default=ZERO)
     rate_card = models.ForeignKey(RateCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     default_rate_card = models.ForeignKey(RateCard, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    credit_note_for = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes")
+    credit_note_for = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
+    )
     reason = models.TextField(blank=True)
     billing_snapshot = models.JSONField(default=dict, blank=True, help_text="Client billing details at finalisation.")
     created_at = models.DateTimeField(auto_now_add=True)

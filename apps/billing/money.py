@@ -14,17 +14,44 @@ THE ROUNDING RULE (the only one; everything else calls into it)
 Unit prices are shown with their own precision (e.g. $0.0125 / min) and are
 never rounded to the minor unit.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, localcontext
 
 # ISO 4217 exponents for the currencies we expect; anything else defaults to 2.
 MINOR_UNIT_EXPONENTS: dict[str, int] = {
-    "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "NZD": 2, "SEK": 2,
-    "NOK": 2, "DKK": 2, "PLN": 2, "CZK": 2, "INR": 2, "BRL": 2, "MXN": 2, "ZAR": 2,
-    "SGD": 2, "HKD": 2, "AED": 2, "ILS": 2, "TRY": 2,
-    "JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0,
-    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "INR": 2,
+    "BRL": 2,
+    "MXN": 2,
+    "ZAR": 2,
+    "SGD": 2,
+    "HKD": 2,
+    "AED": 2,
+    "ILS": 2,
+    "TRY": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "VND": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
 }
 
 # Precision used for all intermediate maths (divisions such as seconds -> minutes).

@@ -1,6 +1,7 @@
 """Billing periods are calendar months in the client's own timezone: March for a
 client in America/New_York runs from 1 March 00:00 EST to 1 April 00:00 EDT,
 i.e. [05:00Z, 04:00Z). Pure functions, no database."""
+
 from __future__ import annotations
 
 import re

@@ -34,6 +34,7 @@ Invoice assembly (:func:`rate_invoice`): usage lines, allowance lines, the month
 platform fee, then a minimum-commitment top-up if fee + usage - allowances is
 below the commitment, then tax on the subtotal.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -296,9 +297,7 @@ def merge_prices(default: Iterable[MetricPrice], override: Iterable[MetricPrice]
     return list(merged.values())
 
 
-def rate_invoice(
-    *, terms: CardTerms, prices: Sequence[MetricPrice], usage: Sequence[UsageTotal]
-) -> RatedInvoice:
+def rate_invoice(*, terms: CardTerms, prices: Sequence[MetricPrice], usage: Sequence[UsageTotal]) -> RatedInvoice:
     """Turn a period's aggregated usage into invoice lines and totals.
 
     Usage without a price is listed at 0.00 so it is visible (and its provider

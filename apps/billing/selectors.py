@@ -1,5 +1,6 @@
 """Billing reads. Aggregation happens in PostgreSQL (GROUP BY / SUM), never by
 looping over usage rows in Python."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,11 +35,7 @@ class ResolvedCard:
 
 def rate_card_in_force(*, client, period_start: date) -> RateCard | None:
     """The client's own card version in force at the period start (None if it has none)."""
-    return (
-        RateCard.objects.filter(client=client, effective_from__lte=period_start)
-        .order_by("-effective_from")
-        .first()
-    )
+    return RateCard.objects.filter(client=client, effective_from__lte=period_start).order_by("-effective_from").first()
 
 
 def default_rate_card_in_force(*, period_start: date) -> RateCard | None:
@@ -82,9 +79,9 @@ def rate_card_resolve(*, client, period_start: date) -> ResolvedCard:
 
 def rate_card_is_locked(*, card: RateCard) -> bool:
     """A card version is locked once any period it may cover has a non-draft invoice."""
-    invoices = Invoice.objects.filter(
-        kind=Invoice.Kind.INVOICE, period_start__gte=card.effective_from
-    ).exclude(status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID])
+    invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start__gte=card.effective_from).exclude(
+        status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID]
+    )
     if card.client_id:
         invoices = invoices.filter(client_id=card.client_id)
     return invoices.exists()
@@ -227,7 +224,12 @@ def usage_cap_status(*, client, at: datetime | None = None) -> CapStatus:
     account = BillingAccount.objects.filter(client_id=client.pk).first()
     if account is None or all(
         value is None
-        for value in (account.soft_cap_minutes, account.hard_cap_minutes, account.soft_cap_amount, account.hard_cap_amount)
+        for value in (
+            account.soft_cap_minutes,
+            account.hard_cap_minutes,
+            account.soft_cap_amount,
+            account.hard_cap_amount,
+        )
     ):
         return ALLOWED
     at = at or timezone.now()
@@ -349,8 +351,10 @@ def _margin_rows(lines) -> tuple[MarginRow, ...]:
         entry[0] += line.amount
         entry[1] += line.provider_cost
         if line.kind != LineKind.ALLOWANCE or key not in labels:
-            labels[key] = line.description if line.kind != LineKind.ALLOWANCE else line.description.removeprefix(
-                "Included allowance: "
+            labels[key] = (
+                line.description
+                if line.kind != LineKind.ALLOWANCE
+                else line.description.removeprefix("Included allowance: ")
             )
     return tuple(
         MarginRow(label=labels[key], metric=key[0], dimension=key[1], revenue=values[0], cost=values[1])

@@ -1,5 +1,6 @@
 """Billing tasks: doors that take primitive ids, call one service and are safe to
 run twice (state guards + unique keys live in the services)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Billing doors: the Stripe webhook (agency host) and the client portal's invoice pages."""
+
 from __future__ import annotations
 
 import logging
@@ -55,7 +56,7 @@ def portal_invoice_list(request):
 @portal_login_required
 def portal_invoice_download(request, invoice_id: int, which: str):
     try:
-        invoice = selectors.invoice_get_for(client=request.tenant, invoice_id=invoice_id)
+        invoice = selectors.invoice_get_for(client=request.tenant, invoice_id=int(invoice_id))
     except NotFound as exc:
         raise Http404(exc.message) from exc
     return invoice_file_response(invoice, which)

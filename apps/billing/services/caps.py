@@ -1,6 +1,7 @@
 """Usage caps: alert agency staff once per period when a client crosses its soft
 cap; at the hard cap also pause its campaigns. New calls are refused by the call
 runtime, which asks `selectors.usage_cap_status` at call start."""
+
 from __future__ import annotations
 
 import importlib
@@ -24,7 +25,9 @@ def _staff_emails() -> list[str]:
     from apps.accounts.models import User
 
     return list(
-        User.objects.filter(is_active=True, role__in=User.AGENCY_ROLES).exclude(email="").values_list("email", flat=True)
+        User.objects.filter(is_active=True, role__in=User.AGENCY_ROLES)
+        .exclude(email="")
+        .values_list("email", flat=True)
     )
 
 

@@ -1,5 +1,6 @@
 """Invoice documents: the PDF (WeasyPrint) and the usage CSV, written to the
 default storage (local files or S3 via django-storages)."""
+
 from __future__ import annotations
 
 import base64
@@ -90,8 +91,16 @@ def render_invoice_pdf(invoice: Invoice) -> str:
 
 
 USAGE_CSV_COLUMNS = (
-    "occurred_at", "call_id", "metric", "dimension", "quantity", "unit", "provider",
-    "provider_cost", "provider_cost_currency", "idempotency_key",
+    "occurred_at",
+    "call_id",
+    "metric",
+    "dimension",
+    "quantity",
+    "unit",
+    "provider",
+    "provider_cost",
+    "provider_cost_currency",
+    "idempotency_key",
 )
 
 

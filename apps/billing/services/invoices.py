@@ -5,6 +5,7 @@ Every function here is safe to run twice and under concurrency: the invoice row 
 locked with SELECT ... FOR UPDATE before any change and each transition checks the
 current state (a state guard), so a retried or duplicated task is a no-op.
 """
+
 from __future__ import annotations
 
 import logging
@@ -199,7 +200,9 @@ def invoice_void(*, invoice_id: int, reason: str) -> Invoice:
     invoiced again). Paid invoices are corrected with a credit note instead."""
     if not reason.strip():
         raise ApplicationError("Say why the invoice is voided.")
-    return _transition(invoice_id, {Status.FINALISED, Status.SENT}, Status.VOID, voided_at=timezone.now(), reason=reason)
+    return _transition(
+        invoice_id, {Status.FINALISED, Status.SENT}, Status.VOID, voided_at=timezone.now(), reason=reason
+    )
 
 
 def invoice_discard_draft(*, invoice_id: int) -> None:

@@ -1,5 +1,6 @@
 """Rate card versions. A version that covers an invoiced (finalised) period is
 locked; price changes then go into a new version effective from a later month."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -22,6 +23,27 @@ def rate_card_assert_editable(*, card: RateCard) -> None:
         )
 
 
+def rate_card_assert_period_open(*, client, effective_from: date) -> None:
+    """A new version may not start in (or before) a month that is already invoiced."""
+    if effective_from.day != 1:
+        raise ApplicationError(
+            "A rate card version starts on the 1st of a month.", details={"effective_from": str(effective_from)}
+        )
+    from apps.billing.models import Invoice
+
+    closed = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start__gte=effective_from).exclude(
+        status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID]
+    )
+    if client is not None:
+        closed = closed.filter(client=client)
+    if closed.exists():
+        raise ApplicationError(
+            f"{effective_from:%Y-%m} or a later month is already invoiced for "
+            f"{client or 'a client'}: a new version must start after the last finalised period.",
+            status_code=409,
+        )
+
+
 def rate_card_create(
     *,
     client=None,
@@ -36,21 +58,7 @@ def rate_card_create(
     copy_rates_from: RateCard | None = None,
 ) -> RateCard:
     """A new version. Refused if it would start inside an already-invoiced period."""
-    if effective_from.day != 1:
-        raise ApplicationError("A rate card version starts on the 1st of a month.", details={"effective_from": str(effective_from)})
-    from apps.billing.models import Invoice
-
-    closed = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start__gte=effective_from).exclude(
-        status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID]
-    )
-    if client is not None:
-        closed = closed.filter(client=client)
-    if closed.exists():
-        raise ApplicationError(
-            f"{effective_from:%Y-%m} or a later month is already invoiced for "
-            f"{client or 'a client'}: a new version must start after the last finalised period.",
-            status_code=409,
-        )
+    rate_card_assert_period_open(client=client, effective_from=effective_from)
     try:
         with transaction.atomic():
             card = RateCard.objects.create(
@@ -70,7 +78,9 @@ def rate_card_create(
                     rate.rate_card = card
                     rate.save()
     except IntegrityError as exc:
-        raise ApplicationError(f"There is already a version effective from {effective_from:%Y-%m}.", status_code=409) from exc
+        raise ApplicationError(
+            f"There is already a version effective from {effective_from:%Y-%m}.", status_code=409
+        ) from exc
     return card
 
 

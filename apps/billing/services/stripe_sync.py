@@ -6,6 +6,7 @@ Every request carries an idempotency key derived from our ids, so a retried push
 duplicating customers, items or invoices. The API base comes from
 settings.STRIPE_API_BASE (tests point it at a local double speaking Stripe's REST
 wire format); the default is Stripe itself."""
+
 from __future__ import annotations
 
 import logging
@@ -98,7 +99,9 @@ def invoice_push_to_stripe(*, invoice_id: int) -> Invoice | None:
             remote = api.v1.invoices.retrieve(invoice.stripe_invoice_id)
             if remote.status == "draft":
                 remote = api.v1.invoices.finalize_invoice(
-                    invoice.stripe_invoice_id, params={"auto_advance": False}, options={"idempotency_key": f"{key}-finalize"}
+                    invoice.stripe_invoice_id,
+                    params={"auto_advance": False},
+                    options={"idempotency_key": f"{key}-finalize"},
                 )
         except stripe.StripeError as exc:
             raise _classify(exc) from exc

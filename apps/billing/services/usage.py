@@ -5,6 +5,7 @@ ends; bulk importers call :func:`usage_ingest`. Both are synchronous ORM-level
 code: from async code wrap them in ``sync_to_async(thread_sensitive=True)``.
 They work from any schema context (the ledger lives in the public schema).
 """
+
 from __future__ import annotations
 
 import json
@@ -149,9 +150,7 @@ def usage_ingest(events: Iterable[UsageEventIn]) -> int:
     return inserted
 
 
-def usage_record_call(
-    *, client, call_id: str, events: Sequence[UsageEventIn], ended_at: datetime | None = None
-) -> int:
+def usage_record_call(*, client, call_id: str, events: Sequence[UsageEventIn], ended_at: datetime | None = None) -> int:
     """Record the usage of one finished call. Safe to call again for the same call
     (retries, a redelivered task): events already stored are skipped.
 
@@ -183,8 +182,16 @@ def usage_record_call(
     return inserted
 
 
-def usage_record_phone_numbers(*, client, period_start, numbers: Sequence[str], provider: str = "", unit_cost=Decimal("0"),
-                               currency: str = "USD", occurred_at: datetime | None = None) -> int:
+def usage_record_phone_numbers(
+    *,
+    client,
+    period_start,
+    numbers: Sequence[str],
+    provider: str = "",
+    unit_cost=Decimal("0"),
+    currency: str = "USD",
+    occurred_at: datetime | None = None,
+) -> int:
     """One `phone_number_months` event per number held in the month (idempotent per number and month),
     dated at the start of that month in the client's timezone."""
     from apps.billing.periods import period_bounds

@@ -18,13 +18,32 @@ def default_card(db):
         tax_rate_percent=D("10"),
         call_billing_increment_seconds=60,
     )
-    metric_rate_set(card=card, metric="call_seconds_inbound", model="per_unit", unit_price=D("0.10"),
-                    unit_divisor=D("60"), included_quantity=D("10"), unit_label="min")
-    metric_rate_set(card=card, metric="call_seconds_outbound", model="per_unit", unit_price=D("0.12"),
-                    unit_divisor=D("60"), unit_label="min")
+    metric_rate_set(
+        card=card,
+        metric="call_seconds_inbound",
+        model="per_unit",
+        unit_price=D("0.10"),
+        unit_divisor=D("60"),
+        included_quantity=D("10"),
+        unit_label="min",
+    )
+    metric_rate_set(
+        card=card,
+        metric="call_seconds_outbound",
+        model="per_unit",
+        unit_price=D("0.12"),
+        unit_divisor=D("60"),
+        unit_label="min",
+    )
     metric_rate_set(card=card, metric="llm_input_tokens", model="cost_plus", markup_percent=D("20"), unit_label="token")
-    metric_rate_set(card=card, metric="tts_characters", model="package", unit_price=D("0.30"),
-                    package_size=D("1000"), unit_label="character")
+    metric_rate_set(
+        card=card,
+        metric="tts_characters",
+        model="package",
+        unit_price=D("0.30"),
+        package_size=D("1000"),
+        unit_label="character",
+    )
     return card
 
 
@@ -33,5 +52,6 @@ def at(*args) -> datetime:
 
 
 def event(client, call_id, metric, quantity, when, **kw) -> UsageEventIn:
-    return UsageEventIn(client_id=client.pk, call_id=str(call_id), metric=metric, quantity=D(str(quantity)),
-                        occurred_at=when, **kw)
+    return UsageEventIn(
+        client_id=client.pk, call_id=str(call_id), metric=metric, quantity=D(str(quantity)), occurred_at=when, **kw
+    )

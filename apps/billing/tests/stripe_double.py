@@ -2,6 +2,7 @@
 REST wire format that billing uses (form-encoded requests, JSON objects,
 Idempotency-Key replays, Bearer auth, Stripe error envelopes). The stripe SDK
 reaches it through StripeClient(base_addresses={"api": double.url})."""
+
 from __future__ import annotations
 
 import itertools
@@ -46,21 +47,41 @@ class StripeDouble:
     def _route(self, method: str, path: str, form: dict) -> tuple[int, dict]:
         parts = path.strip("/").split("/")
         if method == "POST" and path == "/v1/customers":
-            obj = {"id": self._new_id("cus"), "object": "customer", "name": form.get("name"),
-                   "email": form.get("email"), "metadata": _metadata(form)}
+            obj = {
+                "id": self._new_id("cus"),
+                "object": "customer",
+                "name": form.get("name"),
+                "email": form.get("email"),
+                "metadata": _metadata(form),
+            }
         elif method == "POST" and path == "/v1/invoices":
-            obj = {"id": self._new_id("in"), "object": "invoice", "status": "draft", "customer": form["customer"],
-                   "currency": form.get("currency"), "collection_method": form.get("collection_method"),
-                   "metadata": _metadata(form), "hosted_invoice_url": None, "total": 0, "amount_due": 0}
+            obj = {
+                "id": self._new_id("in"),
+                "object": "invoice",
+                "status": "draft",
+                "customer": form["customer"],
+                "currency": form.get("currency"),
+                "collection_method": form.get("collection_method"),
+                "metadata": _metadata(form),
+                "hosted_invoice_url": None,
+                "total": 0,
+                "amount_due": 0,
+            }
         elif method == "POST" and path == "/v1/invoiceitems":
             invoice = self.objects.get(form.get("invoice", ""))
             if invoice is None:
                 return 404, _error("No such invoice", "resource_missing")
             if invoice["status"] != "draft":
                 return 400, _error("Invoice is not a draft", "invoice_not_editable")
-            obj = {"id": self._new_id("ii"), "object": "invoiceitem", "invoice": invoice["id"],
-                   "customer": form["customer"], "amount": int(form["amount"]), "currency": form["currency"],
-                   "description": form.get("description")}
+            obj = {
+                "id": self._new_id("ii"),
+                "object": "invoiceitem",
+                "invoice": invoice["id"],
+                "customer": form["customer"],
+                "amount": int(form["amount"]),
+                "currency": form["currency"],
+                "description": form.get("description"),
+            }
             invoice["total"] += obj["amount"]
             invoice["amount_due"] = invoice["total"]
         elif len(parts) == 3 and parts[1] == "invoices" and method == "GET":
@@ -130,7 +151,7 @@ class StripeDouble:
 
 
 def _metadata(form: dict) -> dict:
-    return {k[len("metadata["):-1]: v for k, v in form.items() if k.startswith("metadata[")}
+    return {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
 
 
 def _error(message: str, code: str | None, kind: str = "invalid_request_error") -> dict:

@@ -31,10 +31,8 @@ def march_usage(client):
         event(client, "c2", "call_seconds_inbound", "30", at(2025, 3, 10)),  # -> 60 s
         event(client, "c3", "call_seconds_inbound", "900", at(2025, 3, 31, 23, 59, 59)),  # -> 900 s
         event(client, "c4", "call_seconds_outbound", "125", at(2025, 3, 12)),  # -> 180 s
-        event(client, "c1", "llm_input_tokens", "10000", at(2025, 3, 1), dimension="gpt-4o",
-              provider_cost=D("0.025")),
-        event(client, "c3", "llm_input_tokens", "30000", at(2025, 3, 31), dimension="gpt-4o",
-              provider_cost=D("0.075")),
+        event(client, "c1", "llm_input_tokens", "10000", at(2025, 3, 1), dimension="gpt-4o", provider_cost=D("0.025")),
+        event(client, "c3", "llm_input_tokens", "30000", at(2025, 3, 31), dimension="gpt-4o", provider_cost=D("0.075")),
         event(client, "c1", "tts_characters", "1200", at(2025, 3, 1)),
         event(client, "c3", "tts_characters", "900", at(2025, 3, 31)),
         event(client, "c1", "qa_runs", "1", at(2025, 3, 2)),
@@ -67,7 +65,12 @@ def test_generate_rates_the_month_exactly(tenant_a, default_card):
     assert lines_of(invoice) == EXPECTED_MARCH_LINES
     # 1.80 - 1.00 + 0.36 + 0.12 + 0.90 + 49 = 51.18; tax 10 % = 5.118 -> 5.12
     assert (invoice.status, invoice.currency, invoice.subtotal, invoice.tax, invoice.total, invoice.provider_cost) == (
-        "draft", "USD", D("51.18"), D("5.12"), D("56.30"), D("0.10"),
+        "draft",
+        "USD",
+        D("51.18"),
+        D("5.12"),
+        D("56.30"),
+        D("0.10"),
     )
     assert invoice.number is None
 
@@ -128,12 +131,14 @@ def test_numbers_are_gap_free_even_when_a_finalisation_rolls_back(tenant_a, tena
 def test_period_boundary_is_midnight_in_the_clients_timezone(tenant_a, default_card):
     tenant_a.timezone = ZoneInfo("America/New_York")
     tenant_a.save()
-    usage_ingest([
-        event(tenant_a, "a", "qa_runs", 1, at(2025, 3, 1, 4, 59, 59)),  # 28 Feb 23:59:59 EST
-        event(tenant_a, "b", "qa_runs", 1, at(2025, 3, 1, 5, 0, 0)),  # 1 Mar 00:00:00 EST
-        event(tenant_a, "c", "qa_runs", 1, at(2025, 4, 1, 3, 59, 59)),  # 31 Mar 23:59:59 EDT
-        event(tenant_a, "d", "qa_runs", 1, at(2025, 4, 1, 4, 0, 0)),  # 1 Apr 00:00:00 EDT
-    ])
+    usage_ingest(
+        [
+            event(tenant_a, "a", "qa_runs", 1, at(2025, 3, 1, 4, 59, 59)),  # 28 Feb 23:59:59 EST
+            event(tenant_a, "b", "qa_runs", 1, at(2025, 3, 1, 5, 0, 0)),  # 1 Mar 00:00:00 EST
+            event(tenant_a, "c", "qa_runs", 1, at(2025, 4, 1, 3, 59, 59)),  # 31 Mar 23:59:59 EDT
+            event(tenant_a, "d", "qa_runs", 1, at(2025, 4, 1, 4, 0, 0)),  # 1 Apr 00:00:00 EDT
+        ]
+    )
     feb = invoice_generate(client=tenant_a, period_start=date(2025, 2, 1))
     march = invoice_generate(client=tenant_a, period_start=MARCH)
     april = invoice_generate(client=tenant_a, period_start=date(2025, 4, 1))
@@ -153,15 +158,24 @@ def test_open_period_is_refused(tenant_a, default_card):
 
 
 def test_client_card_version_overrides_from_its_month_and_closed_periods_are_locked(tenant_a, default_card):
-    card = rate_card_create(client=tenant_a, effective_from=date(2025, 4, 1), platform_fee=D("99"),
-                            call_billing_increment_seconds=1)
-    metric_rate_set(card=card, metric="call_seconds_outbound", model="per_unit", unit_price=D("0.20"),
-                    unit_divisor=D("60"), unit_label="min")
-    usage_ingest([
-        event(tenant_a, "m", "call_seconds_outbound", "90", at(2025, 3, 5)),
-        event(tenant_a, "a", "call_seconds_outbound", "90", at(2025, 4, 5)),
-        event(tenant_a, "a", "tts_characters", "10", at(2025, 4, 5)),
-    ])
+    card = rate_card_create(
+        client=tenant_a, effective_from=date(2025, 4, 1), platform_fee=D("99"), call_billing_increment_seconds=1
+    )
+    metric_rate_set(
+        card=card,
+        metric="call_seconds_outbound",
+        model="per_unit",
+        unit_price=D("0.20"),
+        unit_divisor=D("60"),
+        unit_label="min",
+    )
+    usage_ingest(
+        [
+            event(tenant_a, "m", "call_seconds_outbound", "90", at(2025, 3, 5)),
+            event(tenant_a, "a", "call_seconds_outbound", "90", at(2025, 4, 5)),
+            event(tenant_a, "a", "tts_characters", "10", at(2025, 4, 5)),
+        ]
+    )
     march = invoice_generate_and_finalize(client=tenant_a, period_start=MARCH)
     april = invoice_generate(client=tenant_a, period_start=date(2025, 4, 1))
     # March: default card, per started minute: 120 s = 2 min x 0.12 + 49
@@ -191,7 +205,12 @@ def test_credit_note_and_void(tenant_a, default_card):
     invoice = invoice_generate_and_finalize(client=tenant_a, period_start=MARCH)
     note = credit_note_create(invoice_id=invoice.pk, amount=D("10"), reason="outage on 3 March")
     assert (note.kind, note.number, note.subtotal, note.tax, note.total, note.credit_note_for_id) == (
-        "credit_note", "CN-000001", D("-10.00"), D("-1.00"), D("-11.00"), invoice.pk,
+        "credit_note",
+        "CN-000001",
+        D("-10.00"),
+        D("-1.00"),
+        D("-11.00"),
+        invoice.pk,
     )
     with pytest.raises(ApplicationError):
         credit_note_create(invoice_id=invoice.pk, amount=D("41.19"), reason="too much")  # 51.18 - 10 left
@@ -206,8 +225,10 @@ def test_credit_note_and_void(tenant_a, default_card):
 
 
 def test_pdf_and_usage_csv_are_stored(tenant_a, default_card, django_capture_on_commit_callbacks, settings, tmp_path):
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
     usage_ingest(march_usage(tenant_a)[:2])
     draft = invoice_generate(client=tenant_a, period_start=MARCH)
     with django_capture_on_commit_callbacks(execute=True):
@@ -219,8 +240,8 @@ def test_pdf_and_usage_csv_are_stored(tenant_a, default_card, django_capture_on_
     with invoice.usage_csv.open("rb") as handle:
         assert handle.read().decode().splitlines() == [
             "occurred_at,call_id,metric,dimension,quantity,unit,provider,idempotency_key",
-            "2025-03-01 00:00:00+00,c1,call_seconds_inbound,\"\",61.000000,second,\"\",c1:call_seconds_inbound:",
-            "2025-03-10 00:00:00+00,c2,call_seconds_inbound,\"\",30.000000,second,\"\",c2:call_seconds_inbound:",
+            '2025-03-01 00:00:00+00,c1,call_seconds_inbound,"",61.000000,second,"",c1:call_seconds_inbound:',
+            '2025-03-10 00:00:00+00,c2,call_seconds_inbound,"",30.000000,second,"",c2:call_seconds_inbound:',
         ]
 
 

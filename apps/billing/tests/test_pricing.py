@@ -1,5 +1,6 @@
 """Worked examples for every price model, checked against hand computation.
 Pure: no database (runs under plain pytest too)."""
+
 from decimal import Decimal as D
 
 import pytest
@@ -136,7 +137,11 @@ def test_cost_plus_markup():
 
 def test_rounding_of_thirds_happens_per_line_not_per_event():
     per_minute = MetricPrice(
-        metric="call_seconds_inbound", model=PriceModel.PER_UNIT, unit_price=D("0.10"), unit_divisor=D("60"), unit_label="min"
+        metric="call_seconds_inbound",
+        model=PriceModel.PER_UNIT,
+        unit_price=D("0.10"),
+        unit_divisor=D("60"),
+        unit_label="min",
     )
     one_third = rate_usage(per_minute, UsageTotal("call_seconds_inbound", "", D("20")), "USD")
     assert one_third[0].amount == D("0.03")  # 0.0333...
@@ -233,13 +238,29 @@ def test_full_invoice_worked_example():
     subtotal 151.56, tax 8.25% = 12.5037 -> 12.50, total 164.06
     """
     prices = [
-        MetricPrice(metric="call_seconds_inbound", model=PriceModel.PER_UNIT, unit_price=D("0.09"),
-                    unit_divisor=D("60"), included_quantity=D("300"), unit_label="min"),
-        MetricPrice(metric="call_seconds_outbound", model=PriceModel.PER_UNIT, unit_price=D("0.11"),
-                    unit_divisor=D("60"), unit_label="min"),
+        MetricPrice(
+            metric="call_seconds_inbound",
+            model=PriceModel.PER_UNIT,
+            unit_price=D("0.09"),
+            unit_divisor=D("60"),
+            included_quantity=D("300"),
+            unit_label="min",
+        ),
+        MetricPrice(
+            metric="call_seconds_outbound",
+            model=PriceModel.PER_UNIT,
+            unit_price=D("0.11"),
+            unit_divisor=D("60"),
+            unit_label="min",
+        ),
         MetricPrice(metric="llm_input_tokens", dimension="gpt-4o", model=PriceModel.COST_PLUS, markup_percent=D("30")),
-        MetricPrice(metric="llm_input_tokens", model=PriceModel.PER_UNIT, unit_price=D("0.50"),
-                    unit_divisor=D("1000000"), unit_label="M tokens"),
+        MetricPrice(
+            metric="llm_input_tokens",
+            model=PriceModel.PER_UNIT,
+            unit_price=D("0.50"),
+            unit_divisor=D("1000000"),
+            unit_label="M tokens",
+        ),
         MetricPrice(metric="tts_characters", model=PriceModel.PACKAGE, unit_price=D("0.30"), package_size=D("1000")),
     ]
     usage = [
@@ -268,8 +289,9 @@ def test_full_invoice_worked_example():
 
 def test_jpy_lines_round_to_whole_yen():
     price = MetricPrice(metric="m", model=PriceModel.PER_UNIT, unit_price=D("1.5"))
-    rated = rate_invoice(terms=CardTerms(currency="JPY", tax_rate_percent=D("10")), prices=[price],
-                         usage=[UsageTotal("m", "", D("3"))])
+    rated = rate_invoice(
+        terms=CardTerms(currency="JPY", tax_rate_percent=D("10")), prices=[price], usage=[UsageTotal("m", "", D("3"))]
+    )
     assert (rated.lines[0].amount, rated.tax, rated.total) == (D("5"), D("1"), D("6"))  # 4.5 -> 5; 0.5 -> 1
 
 

@@ -37,10 +37,12 @@ def stripe_on(db):
 
 @pytest.fixture
 def march_invoice(tenant_a, default_card):
-    usage_ingest([
-        event(tenant_a, "c1", "call_seconds_outbound", "600", at(2025, 3, 3)),  # 10 min x 0.12 = 1.20
-        event(tenant_a, "c1", "qa_runs", "1", at(2025, 3, 3)),  # 0.00: not sent to Stripe
-    ])
+    usage_ingest(
+        [
+            event(tenant_a, "c1", "call_seconds_outbound", "600", at(2025, 3, 3)),  # 10 min x 0.12 = 1.20
+            event(tenant_a, "c1", "qa_runs", "1", at(2025, 3, 3)),  # 0.00: not sent to Stripe
+        ]
+    )
     return invoice_generate_and_finalize(client=tenant_a, period_start=date(2025, 3, 1))
 
 
@@ -67,10 +69,14 @@ def test_push_creates_customer_items_and_finalises(stripe_double, stripe_on, mar
         ("Tax 10%", 502, "usd"),
     ]
     assert (remote["status"], remote["total"], remote["metadata"]) == (
-        "open", 5522, {"switchboard_invoice_id": str(march_invoice.pk), "number": "INV-000001"},
+        "open",
+        5522,
+        {"switchboard_invoice_id": str(march_invoice.pk), "number": "INV-000001"},
     )
     assert (invoice.status, invoice.stripe_invoice_id, invoice.stripe_hosted_url) == (
-        "sent", remote["id"], f"https://invoice.stripe.test/i/{remote['id']}",
+        "sent",
+        remote["id"],
+        f"https://invoice.stripe.test/i/{remote['id']}",
     )
     assert BillingAccount.objects.get(client=march_invoice.client).stripe_customer_id == customer["id"]
     # Pushing again changes nothing and asks Stripe for nothing.
@@ -85,7 +91,11 @@ def test_push_failing_midway_is_retried_without_duplicates(stripe_double, stripe
         invoice_push_to_stripe(invoice_id=march_invoice.pk)
     assert failure.value.retryable is True
     march_invoice.refresh_from_db()
-    assert (march_invoice.status, march_invoice.stripe_invoice_id, march_invoice.stripe_hosted_url) == ("finalised", None, "")
+    assert (march_invoice.status, march_invoice.stripe_invoice_id, march_invoice.stripe_hosted_url) == (
+        "finalised",
+        None,
+        "",
+    )
     stripe_double.fail_next.clear()
     invoice = invoice_push_to_stripe(invoice_id=march_invoice.pk)
     assert len(stripe_double.of_type("customer")) == 1
@@ -107,14 +117,26 @@ def signed(payload: dict, secret: str = WEBHOOK_SECRET) -> tuple[bytes, str]:
 
 
 def post_webhook(client, body, signature):
-    return client.post("/billing/stripe/webhook/", data=body, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE=signature, HTTP_HOST="localhost")
+    return client.post(
+        "/billing/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature,
+        HTTP_HOST="localhost",
+    )
 
 
 def invoice_event(event_id, kind, invoice):
-    return {"id": event_id, "object": "event", "type": kind, "api_version": "2024-06-20", "created": 1,
-            "data": {"object": {"id": "in_x", "object": "invoice",
-                                "metadata": {"switchboard_invoice_id": str(invoice.pk)}}}}
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": kind,
+        "api_version": "2024-06-20",
+        "created": 1,
+        "data": {
+            "object": {"id": "in_x", "object": "invoice", "metadata": {"switchboard_invoice_id": str(invoice.pk)}}
+        },
+    }
 
 
 def test_webhook_marks_paid_and_replays_are_no_ops(client, stripe_on, march_invoice):

@@ -18,25 +18,41 @@ def stored(client):
     )
 
 
-def test_record_call_stores_one_row_per_component_and_resending_is_a_no_op(tenant_a, django_capture_on_commit_callbacks):
+def test_record_call_stores_one_row_per_component_and_resending_is_a_no_op(
+    tenant_a, django_capture_on_commit_callbacks
+):
     events = [
         UsageEventIn(metric="call_seconds_inbound", quantity=D("73.4"), provider="twilio"),
-        UsageEventIn(metric="llm_input_tokens", dimension="gpt-4o-mini", quantity=5123, provider="openai",
-                     provider_cost=D("0.00077")),
+        UsageEventIn(
+            metric="llm_input_tokens",
+            dimension="gpt-4o-mini",
+            quantity=5123,
+            provider="openai",
+            provider_cost=D("0.00077"),
+        ),
     ]
     with django_capture_on_commit_callbacks(execute=True):
         assert usage_record_call(client=tenant_a, call_id="call-1", events=events, ended_at=at(2025, 3, 3, 10)) == 2
         assert usage_record_call(client=tenant_a, call_id="call-1", events=events, ended_at=at(2025, 3, 3, 10)) == 0
     assert stored(tenant_a) == [
         ("call-1:call_seconds_inbound:", "call_seconds_inbound", "", D("73.400000"), "second", "twilio", D("0E-8")),
-        ("call-1:llm_input_tokens:gpt-4o-mini", "llm_input_tokens", "gpt-4o-mini", D("5123.000000"), "token", "openai",
-         D("0.00077000")),
+        (
+            "call-1:llm_input_tokens:gpt-4o-mini",
+            "llm_input_tokens",
+            "gpt-4o-mini",
+            D("5123.000000"),
+            "token",
+            "openai",
+            D("0.00077000"),
+        ),
     ]
     assert set(UsageEvent.objects.values_list("occurred_at", flat=True)) == {at(2025, 3, 3, 10)}
 
 
 def test_duplicates_inside_one_batch_are_stored_once(tenant_a, tenant_b):
-    batch = [event(tenant_a, 7, "clip_plays", 1, at(2025, 3, 1))] * 3 + [event(tenant_b, 7, "clip_plays", 1, at(2025, 3, 1))]
+    batch = [event(tenant_a, 7, "clip_plays", 1, at(2025, 3, 1))] * 3 + [
+        event(tenant_b, 7, "clip_plays", 1, at(2025, 3, 1))
+    ]
     assert usage_ingest(batch) == 2  # same key for two clients is two events
     assert UsageEvent.objects.count() == 2
 
@@ -62,8 +78,13 @@ def test_naive_time_and_missing_key_are_refused(tenant_a):
     from datetime import datetime
 
     with pytest.raises(ApplicationError):
-        usage_ingest([UsageEventIn(client_id=tenant_a.pk, call_id="1", metric="qa_runs", quantity=1,
-                                   occurred_at=datetime(2025, 3, 1))])
+        usage_ingest(
+            [
+                UsageEventIn(
+                    client_id=tenant_a.pk, call_id="1", metric="qa_runs", quantity=1, occurred_at=datetime(2025, 3, 1)
+                )
+            ]
+        )
     with pytest.raises(ApplicationError):
         usage_ingest([UsageEventIn(client_id=tenant_a.pk, metric="qa_runs", quantity=1, occurred_at=at(2025, 3, 1))])
     assert UsageEvent.objects.count() == 0

@@ -2,6 +2,7 @@
 
 The same as the month-end beat run, by hand. Safe to re-run: drafts are refreshed,
 finalised invoices are left exactly as they are."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.billing.models import Invoice

@@ -1,0 +1,353 @@
+"""Agency admin for billing (public schema): rate cards, invoices (+ PDF / CSV
+downloads, finalise / paid / void / Stripe actions), usage, caps, margins."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, re_path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from apps.billing import selectors, services
+from apps.billing.models import (
+    BillingAccount,
+    BillingSettings,
+    CapAlert,
+    Invoice,
+    InvoiceLine,
+    MetricRate,
+    RateCard,
+    StripeEvent,
+    UsageEvent,
+)
+from apps.billing.periods import format_period, parse_period, previous_period
+from apps.billing.pricing import PricingError
+from apps.core.errors import ApplicationError
+
+
+class MetricRateForm(forms.ModelForm):
+    class Meta:
+        model = MetricRate
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        probe = MetricRate(**{k: v for k, v in cleaned.items() if k not in ("id", "rate_card", "DELETE")})
+        try:
+            probe.to_price()
+        except (PricingError, ValueError, ArithmeticError, TypeError, AttributeError) as exc:
+            raise forms.ValidationError(f"Invalid price: {exc}") from exc
+        return cleaned
+
+
+class MetricRateInline(admin.TabularInline):
+    model = MetricRate
+    form = MetricRateForm
+    extra = 0
+
+    def _locked(self, obj):
+        return obj is not None and selectors.rate_card_is_locked(card=obj)
+
+    def has_add_permission(self, request, obj=None):
+        return not self._locked(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._locked(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._locked(obj) and super().has_delete_permission(request, obj)
+
+
+@admin.register(RateCard)
+class RateCardAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "client", "effective_from", "currency", "platform_fee", "tax_rate_percent", "locked"]
+    list_filter = ["currency"]
+    inlines = [MetricRateInline]
+
+    @admin.display(boolean=True, description="locked")
+    def locked(self, obj):
+        return selectors.rate_card_is_locked(card=obj)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and selectors.rate_card_is_locked(card=obj):
+            return False  # viewable, not editable: create a new version
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and selectors.rate_card_is_locked(card=obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        def clean(form_self):
+            cleaned = forms.ModelForm.clean(form_self)
+            if cleaned.get("effective_from"):
+                try:
+                    services.rate_card_assert_period_open(
+                        client=cleaned.get("client"), effective_from=cleaned["effective_from"]
+                    )
+                except ApplicationError as exc:
+                    raise forms.ValidationError(exc.message) from exc
+            return cleaned
+
+        form.clean = clean
+        return form
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ["position", "kind", "description", "quantity", "unit", "unit_price", "amount", "provider_cost"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "client", "kind", "period", "status", "total", "currency", "documents", "stripe"]
+    list_filter = ["status", "kind", "period_start", "currency"]
+    search_fields = ["number", "client__name", "client__slug"]
+    inlines = [InvoiceLineInline]
+    actions = ["finalise", "mark_paid", "push_to_stripe", "render_documents"]
+    readonly_fields = [f.name for f in Invoice._meta.fields] + ["documents", "margin_link"]
+    fields = [
+        "client",
+        "kind",
+        "status",
+        "number",
+        "period_start",
+        "currency",
+        "subtotal",
+        "tax_label",
+        "tax_rate_percent",
+        "tax",
+        "total",
+        "provider_cost",
+        "margin_link",
+        "documents",
+        "credit_note_for",
+        "reason",
+        "finalised_at",
+        "due_on",
+        "sent_at",
+        "paid_at",
+        "payment_failed_at",
+        "voided_at",
+        "stripe_invoice_id",
+        "stripe_hosted_url",
+        "rate_card",
+        "default_rate_card",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # invoices come from generate_invoices / the month-end run
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and obj.is_draft
+
+    @admin.display(description="period", ordering="period_start")
+    def period(self, obj):
+        return format_period(obj.period_start)
+
+    @admin.display(description="documents")
+    def documents(self, obj):
+        if not obj.pk or obj.is_draft:
+            return "—"
+        links = []
+        if obj.pdf:
+            links.append(
+                format_html('<a href="{}">PDF</a>', reverse("admin:billing_invoice_download", args=[obj.pk, "pdf"]))
+            )
+        if obj.usage_csv:
+            links.append(
+                format_html('<a href="{}">CSV</a>', reverse("admin:billing_invoice_download", args=[obj.pk, "csv"]))
+            )
+        return format_html(" · ".join(["{}"] * len(links)), *links) if links else "rendering…"
+
+    @admin.display(description="stripe")
+    def stripe(self, obj):
+        if obj.stripe_hosted_url:
+            return format_html('<a href="{}" target="_blank">hosted</a>', obj.stripe_hosted_url)
+        return "—"
+
+    @admin.display(description="margin")
+    def margin_link(self, obj):
+        url = reverse("admin:billing_margins") + f"?period={format_period(obj.period_start)}&client={obj.client_id}"
+        return format_html('<a href="{}">Margin report</a>', url)
+
+    def get_urls(self):
+        return [
+            path("margins/", self.admin_site.admin_view(self.margins_view), name="billing_margins"),
+            re_path(
+                r"^(?P<invoice_id>\d+)/download/(?P<which>pdf|csv)/$",
+                self.admin_site.admin_view(self.download_view),
+                name="billing_invoice_download",
+            ),
+        ] + super().get_urls()
+
+    def download_view(self, request, invoice_id, which):
+        from apps.billing.views import invoice_file_response
+
+        return invoice_file_response(get_object_or_404(Invoice, pk=int(invoice_id)), which)
+
+    def margins_view(self, request):
+        try:
+            period = parse_period(request.GET.get("period", ""))
+        except ValueError:
+            period = previous_period(timezone.now().date().replace(day=1))
+        reports = selectors.margin_overview(period_start=period)
+        client_id = request.GET.get("client")
+        if client_id and client_id.isdigit():
+            reports = [r for r in reports if r.client_id == int(client_id)]
+        scale = max([max(r.revenue, r.cost) for r in reports] + [1])
+        rows = [
+            {
+                "report": r,
+                "revenue_pct": float(r.revenue / scale * 100) if r.revenue > 0 else 0,
+                "cost_pct": float(r.cost / scale * 100) if r.cost > 0 else 0,
+                "metric_rows": [
+                    {
+                        "row": row,
+                        "revenue_pct": float(row.revenue / max(r.revenue, r.cost, 1) * 100) if row.revenue > 0 else 0,
+                        "cost_pct": float(row.cost / max(r.revenue, r.cost, 1) * 100) if row.cost > 0 else 0,
+                    }
+                    for row in r.rows
+                ],
+            }
+            for r in reports
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Margins {format_period(period)}",
+            "period": format_period(period),
+            "previous": format_period(previous_period(period)),
+            "rows": rows,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "billing/admin_margins.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "margins_url": reverse("admin:billing_margins")}
+        return super().changelist_view(request, extra_context)
+
+    def _each(self, request, queryset, service, done: str):
+        ok = 0
+        for invoice in queryset:
+            try:
+                service(invoice)
+                ok += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
+        if ok:
+            self.message_user(request, f"{ok} invoice(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Finalise (number, freeze, render PDF)")
+    def finalise(self, request, queryset):
+        self._each(request, queryset, lambda i: services.invoice_finalize(invoice_id=i.pk), "finalised")
+
+    @admin.action(description="Mark paid")
+    def mark_paid(self, request, queryset):
+        self._each(request, queryset, lambda i: services.invoice_mark_paid(invoice_id=i.pk), "marked paid")
+
+    @admin.action(description="Push to Stripe")
+    def push_to_stripe(self, request, queryset):
+        from apps.billing.services.stripe_sync import invoice_push_to_stripe
+
+        self._each(request, queryset, lambda i: invoice_push_to_stripe(invoice_id=i.pk), "pushed to Stripe")
+
+    @admin.action(description="Re-render PDF and usage CSV")
+    def render_documents(self, request, queryset):
+        self._each(
+            request, queryset, lambda i: services.invoice_render_documents(invoice_id=i.pk, force=True), "rendered"
+        )
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(admin.ModelAdmin):
+    """Read-only: the ledger is append-only."""
+
+    list_display = [
+        "occurred_at",
+        "client",
+        "call_id",
+        "metric",
+        "dimension",
+        "quantity",
+        "unit",
+        "provider",
+        "provider_cost",
+    ]
+    list_filter = ["metric", "provider"]
+    search_fields = ["call_id", "idempotency_key"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    list_display = ["client", "soft_cap_minutes", "hard_cap_minutes", "soft_cap_amount", "hard_cap_amount", "cap_state"]
+    readonly_fields = ["stripe_customer_id"]
+
+    @admin.display(description="this month")
+    def cap_state(self, obj):
+        status = selectors.usage_cap_status(client=obj.client)
+        return f"{status.state} ({status.minutes_used:.0f} min, {status.amount_used} {status.currency})"
+
+
+@admin.register(CapAlert)
+class CapAlertAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "client", "period_start", "level", "detail"]
+    list_filter = ["level"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "event_id", "type", "invoice"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(admin.ModelAdmin):
+    fields = [
+        "invoice_prefix",
+        "credit_note_prefix",
+        "payment_terms_days",
+        "invoice_footer",
+        "cap_alert_emails",
+        "stripe_enabled",
+        "stripe_secret_key",
+        "stripe_webhook_secret",
+    ]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in ("stripe_secret_key", "stripe_webhook_secret"):
+            kwargs["widget"] = forms.PasswordInput(render_value=True)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def has_add_permission(self, request):
+        return not BillingSettings.objects.exists()

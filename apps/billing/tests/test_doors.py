@@ -1,0 +1,124 @@
+"""Command, month-end task, margins, admin and portal pages."""
+
+from datetime import date
+from decimal import Decimal as D
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.billing.models import Invoice
+from apps.billing.selectors import margin_report
+from apps.billing.services import invoice_generate_and_finalize, usage_ingest
+from apps.billing.tasks import month_end_due
+from apps.billing.tests.conftest import at
+from apps.billing.tests.test_invoices import MARCH, march_usage
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+
+
+def test_generate_invoices_command_is_idempotent(tenant_a, tenant_b, default_card, media):
+    usage_ingest(march_usage(tenant_a))
+    out = StringIO()
+    call_command("generate_invoices", "--period", "2025-03", "--finalize", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "[1/2] acme: INV-000001 finalised total 56.30 USD",
+        "[2/2] globex: INV-000002 finalised total 53.90 USD",  # fee 49 + 10 % tax
+    ]
+    out = StringIO()
+    call_command("generate_invoices", "--period", "2025-03", "--client", "acme", "--finalize", stdout=out)
+    assert out.getvalue().splitlines() == ["[1/1] acme: INV-000001 finalised total 56.30 USD"]
+    assert Invoice.objects.count() == 2
+    assert Invoice.objects.get(number="INV-000001").pdf.name == "billing/invoices/acme/INV-000001.pdf"
+
+
+def test_generate_invoices_command_refusals(tenant_a, default_card):
+    with pytest.raises(CommandError, match="YYYY-MM"):
+        call_command("generate_invoices", "--period", "March")
+    with pytest.raises(CommandError, match="No client with slug"):
+        call_command("generate_invoices", "--period", "2025-03", "--client", "nope")
+    assert Invoice.objects.count() == 0
+
+
+def test_month_end_waits_for_each_clients_local_midnight(tenant_a, tenant_b, default_card):
+    tenant_b.timezone = ZoneInfo("America/Los_Angeles")
+    tenant_b.save()
+    # 1 April 00:20 UTC: acme (UTC) is past its March end + grace. In LA it is still 31 March,
+    # so the last month LA has finished is February (never invoiced here: the run catches up).
+    assert month_end_due(now=at(2025, 4, 1, 0, 20)) == [(tenant_a.pk, "2025-03"), (tenant_b.pk, "2025-02")]
+    invoice_generate_and_finalize(client=tenant_b, period_start=date(2025, 2, 1))
+    assert month_end_due(now=at(2025, 4, 1, 0, 10)) == []  # acme inside the 15-minute grace
+    assert month_end_due(now=at(2025, 4, 1, 7, 20)) == [(tenant_a.pk, "2025-03"), (tenant_b.pk, "2025-03")]
+    invoice_generate_and_finalize(client=tenant_a, period_start=MARCH, finalize=True)
+    assert month_end_due(now=at(2025, 4, 1, 7, 20)) == [(tenant_b.pk, "2025-03")]
+
+
+def test_margin_report_from_the_finalised_invoice(tenant_a, default_card):
+    usage_ingest(march_usage(tenant_a))
+    live = margin_report(client=tenant_a, period_start=MARCH)
+    invoice_generate_and_finalize(client=tenant_a, period_start=MARCH)
+    report = margin_report(client=tenant_a, period_start=MARCH)
+    assert report.source == "invoice INV-000001" and live.source == "live rating"
+    assert [(r.metric, r.dimension, r.revenue, r.cost) for r in report.rows] == [
+        ("call_seconds_inbound", "", D("0.80"), D("0")),
+        ("call_seconds_outbound", "", D("0.36"), D("0")),
+        ("llm_input_tokens", "gpt-4o", D("0.12"), D("0.10")),
+        ("qa_runs", "", D("0.00"), D("0")),
+        ("tts_characters", "", D("0.90"), D("0")),
+        ("", "", D("49.00"), D("0")),
+    ]
+    assert (report.revenue, report.cost, report.margin) == (D("51.18"), D("0.10"), D("51.08"))
+    assert (live.revenue, live.cost) == (report.revenue, report.cost)
+    assert report.rows[2].margin_percent == D("16.7")
+
+
+def test_admin_margins_page_and_pdf_download(client, agency_owner, tenant_a, default_card, media):
+    usage_ingest(march_usage(tenant_a))
+    invoice = invoice_generate_and_finalize(client=tenant_a, period_start=MARCH)
+    from apps.billing.services import invoice_render_documents
+
+    invoice_render_documents(invoice_id=invoice.pk)
+    client.force_login(agency_owner)
+    page = client.get("/admin/billing/invoice/margins/?period=2025-03", HTTP_HOST="localhost")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Acme Dental" in html and "invoice INV-000001" in html and "51.18 USD" in html and "51.08" in html
+    pdf = client.get(f"/admin/billing/invoice/{invoice.pk}/download/pdf/", HTTP_HOST="localhost")
+    assert (pdf.status_code, pdf["Content-Type"]) == (200, "application/pdf")
+    assert b"".join(pdf.streaming_content)[:5] == b"%PDF-"
+    listing = client.get("/admin/billing/invoice/", HTTP_HOST="localhost")
+    assert listing.status_code == 200 and "INV-000001" in listing.content.decode()
+
+
+def test_portal_lists_own_invoices_and_refuses_others(client, tenant_a, tenant_b, default_card, media):
+    a = invoice_generate_and_finalize(client=tenant_a, period_start=MARCH)
+    b = invoice_generate_and_finalize(client=tenant_b, period_start=MARCH)
+    from apps.billing.services import invoice_render_documents
+
+    invoice_render_documents(invoice_id=a.pk)
+    invoice_render_documents(invoice_id=b.pk)
+    assert (
+        client.login(username="admin@acme.test", password=PASSWORD)
+        or client.post(
+            "/login/", {"username": "admin@acme.test", "password": PASSWORD}, HTTP_HOST="acme.localhost"
+        ).status_code
+        == 302
+    )
+    page = client.get("/billing/invoices/", HTTP_HOST="acme.localhost")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert a.number in html and b.number not in html
+    own = client.get(f"/billing/invoices/{a.pk}/pdf/", HTTP_HOST="acme.localhost")
+    assert own.status_code == 200
+    other = client.get(f"/billing/invoices/{b.pk}/pdf/", HTTP_HOST="acme.localhost")
+    assert other.status_code == 404
+    assert date(2025, 3, 1) == a.period_start
