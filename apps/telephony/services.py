@@ -43,7 +43,12 @@ class InboundDecision:
 def telephony_inbound(*, carrier: str, to_number: str, from_number: str, carrier_call_id: str) -> InboundDecision:
     call = call_create_inbound(to_number=to_number, from_number=from_number, carrier=carrier, carrier_call_id=carrier_call_id)
     if call.is_ended:
-        return InboundDecision(call=call, refusal_line=REFUSAL_LINES.get(call.end_reason, REFUSAL_LINES[Call.EndReason.ERROR]))
+        line = REFUSAL_LINES.get(call.end_reason, REFUSAL_LINES[Call.EndReason.ERROR])
+        if call.end_reason == Call.EndReason.USAGE_CAP:
+            from apps.billing.selectors import usage_cap_status
+
+            line = usage_cap_status(client=connection.tenant).message or line  # the agency's own wording
+        return InboundDecision(call=call, refusal_line=line)
     return InboundDecision(call=call, refusal_line="")
 
 

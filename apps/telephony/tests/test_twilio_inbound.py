@@ -112,3 +112,19 @@ def test_carrier_retry_of_the_same_call_does_not_duplicate(client, tenant_a, acm
     assert first.content == second.content
     with tenant_context(tenant_a):
         assert Call.objects.count() == 1
+
+
+def test_hard_usage_cap_gets_the_cap_message_and_a_record(client, tenant_a, acme_number, monkeypatch):
+    # Billing's selector is the door to its ledger; here it reports the hard cap (its own tests cover the sums).
+    from apps.billing import selectors
+    from apps.billing.selectors import CapStatus
+
+    monkeypatch.setattr(selectors, "usage_cap_status", lambda *, client, at=None: CapStatus("hard", "Our lines are closed for this month."))
+    params = _params()
+    response = _post(client, params, _sign(params))
+    assert response.content.decode() == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Our lines are closed for this month.</Say><Hangup/></Response>'
+    )
+    with tenant_context(tenant_a):
+        call = Call.objects.get()
+        assert (call.status, call.end_reason) == ("refused", "usage_cap")
