@@ -21,6 +21,7 @@ from apps.billing.periods import format_period, period_last_day
 
 # WeasyPrint's font subsetting logs every glyph at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 def _logo_data_uri(agency) -> str:

@@ -71,43 +71,77 @@ def _decimal(value, what: str) -> Decimal:
 _KNOWN_METRICS = frozenset(m.value for m in Metric)
 
 
-def _validated(event: UsageEventIn) -> UsageEventIn:
+_COLUMNS = (
+    "client_id, idempotency_key, call_id, metric, dimension, quantity, unit, provider, "
+    "provider_cost, provider_cost_currency, occurred_at, properties"
+)
+_ZERO = Decimal("0")
+_DUMPS = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def _row(event: UsageEventIn) -> tuple:
+    """Validate one event and return it as a ledger row (column order of _COLUMNS)."""
+    metric = event.metric
     if event.client_id is None:
-        raise ApplicationError("usage event without a client", details={"metric": event.metric})
-    if event.metric not in _KNOWN_METRICS:
+        raise ApplicationError("usage event without a client", details={"metric": metric})
+    if metric not in _KNOWN_METRICS:
         raise ApplicationError(
-            f"unknown usage metric {event.metric!r}; use one of apps.billing.metrics.Metric",
-            details={"metric": event.metric},
+            f"unknown usage metric {metric!r}; use one of apps.billing.metrics.Metric", details={"metric": metric}
         )
-    quantity = _decimal(event.quantity, "quantity")
-    if quantity < 0 or not quantity.is_finite():
+    quantity = event.quantity if type(event.quantity) is Decimal else _decimal(event.quantity, "quantity")
+    if not quantity.is_finite() or quantity < 0:
         raise ApplicationError("usage quantity must be a finite number >= 0", details={"quantity": str(quantity)})
-    cost = _decimal(event.provider_cost, "provider_cost")
+    cost = (
+        event.provider_cost if type(event.provider_cost) is Decimal else _decimal(event.provider_cost, "provider_cost")
+    )
     if not cost.is_finite():
         raise ApplicationError("provider_cost must be finite")
-    if event.occurred_at is None or timezone.is_naive(event.occurred_at):
-        raise ApplicationError("usage occurred_at must be an aware datetime", details={"metric": event.metric})
-    key = event.idempotency_key or f"{event.call_id}:{event.metric}:{event.dimension}"
-    if not event.idempotency_key and not event.call_id:
-        raise ApplicationError("usage event needs an idempotency_key or a call_id", details={"metric": event.metric})
-    return replace(
-        event,
-        quantity=quantity,
-        provider_cost=cost,
-        idempotency_key=key[:200],
-        unit=event.unit or METRIC_UNITS[event.metric],
-        provider_cost_currency=(event.provider_cost_currency or "USD").upper(),
+    occurred_at = event.occurred_at
+    if occurred_at is None or occurred_at.utcoffset() is None:
+        raise ApplicationError("usage occurred_at must be an aware datetime", details={"metric": metric})
+    key = event.idempotency_key
+    if not key:
+        if not event.call_id:
+            raise ApplicationError("usage event needs an idempotency_key or a call_id", details={"metric": metric})
+        key = f"{event.call_id}:{metric}:{event.dimension}"
+    return (
+        event.client_id,
+        key[:200],
+        event.call_id,
+        metric,
+        event.dimension,
+        quantity,
+        event.unit or METRIC_UNITS[metric],
+        event.provider,
+        cost,
+        (event.provider_cost_currency or "USD").upper(),
+        occurred_at,
+        _DUMPS(event.properties) if event.properties else "{}",
     )
 
 
-_INSERT_SQL = """
-INSERT INTO public.billing_usageevent
-    (client_id, idempotency_key, call_id, metric, dimension, quantity, unit, provider,
-     provider_cost, provider_cost_currency, occurred_at, properties)
+# Small batches (one call's events): one statement, arrays unnested server-side.
+_INSERT_UNNEST_SQL = f"""
+INSERT INTO public.billing_usageevent ({_COLUMNS})
 SELECT c, k, ci, m, d, q, u, p, pc, pcc, o, pr::jsonb
 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
             %s::text[], %s::numeric[], %s::text[], %s::timestamptz[], %s::text[])
      AS t(c, k, ci, m, d, q, u, p, pc, pcc, o, pr)
+ON CONFLICT (client_id, idempotency_key) DO NOTHING
+"""
+
+# Large batches: COPY into a per-session temp table, then one INSERT ... SELECT.
+COPY_THRESHOLD = 1_000
+_STAGE_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS billing_usage_stage (
+    client_id bigint, idempotency_key text, call_id text, metric text, dimension text, quantity numeric,
+    unit text, provider text, provider_cost numeric, provider_cost_currency text, occurred_at timestamptz,
+    properties jsonb
+) ON COMMIT DELETE ROWS
+"""
+_INSERT_STAGE_SQL = f"""
+INSERT INTO public.billing_usageevent ({_COLUMNS})
+SELECT {_COLUMNS} FROM pg_temp.billing_usage_stage
 ON CONFLICT (client_id, idempotency_key) DO NOTHING
 """
 
@@ -118,34 +152,30 @@ def usage_ingest(events: Iterable[UsageEventIn]) -> int:
     Idempotent: an event whose (client, idempotency_key) is already stored -- or
     appears twice in the batch, or is being inserted by a concurrent
     transaction -- is skipped by PostgreSQL (ON CONFLICT DO NOTHING on the unique
-    index), never counted twice. The batch goes in as one INSERT ... SELECT FROM
-    unnest(arrays) per MAX_BATCH rows, inside one transaction: either every row of
-    the call is stored or none is.
+    index), never counted twice. All rows go in inside one transaction: either
+    every event of the batch is stored or none is (a bad event refuses the batch).
+
+    Small batches are one INSERT ... SELECT FROM unnest(arrays); batches of
+    COPY_THRESHOLD rows or more are COPYed into a session temp table first and
+    inserted from there with the same ON CONFLICT rule (much less per-row
+    parameter adaptation work on the client).
     """
-    validated = [_validated(event) for event in events]
-    if not validated:
+    rows = [_row(event) for event in events]
+    if not rows:
         return 0
     inserted = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(validated), MAX_BATCH):
-            chunk = validated[start : start + MAX_BATCH]
-            cursor.execute(
-                _INSERT_SQL,
-                [
-                    [e.client_id for e in chunk],
-                    [e.idempotency_key for e in chunk],
-                    [e.call_id for e in chunk],
-                    [e.metric for e in chunk],
-                    [e.dimension for e in chunk],
-                    [e.quantity for e in chunk],
-                    [e.unit for e in chunk],
-                    [e.provider for e in chunk],
-                    [e.provider_cost for e in chunk],
-                    [e.provider_cost_currency for e in chunk],
-                    [e.occurred_at for e in chunk],
-                    [json.dumps(e.properties, separators=(",", ":"), default=str) for e in chunk],
-                ],
-            )
+        if len(rows) < COPY_THRESHOLD:
+            cursor.execute(_INSERT_UNNEST_SQL, [list(column) for column in zip(*rows, strict=True)])
+            return cursor.rowcount
+        cursor.execute(_STAGE_SQL)
+        raw = cursor.cursor  # the psycopg cursor, for COPY
+        for start in range(0, len(rows), MAX_BATCH):
+            cursor.execute("TRUNCATE pg_temp.billing_usage_stage")
+            with raw.copy(f"COPY pg_temp.billing_usage_stage ({_COLUMNS}) FROM STDIN") as copy:
+                for row in rows[start : start + MAX_BATCH]:
+                    copy.write_row(row)
+            cursor.execute(_INSERT_STAGE_SQL)
             inserted += cursor.rowcount
     return inserted
 

@@ -57,6 +57,42 @@ def test_duplicates_inside_one_batch_are_stored_once(tenant_a, tenant_b):
     assert UsageEvent.objects.count() == 2
 
 
+def test_large_batch_goes_through_copy_with_the_same_rules(tenant_a):
+    from apps.billing.services.usage import COPY_THRESHOLD
+
+    batch = [
+        event(
+            tenant_a,
+            f"c{i % 1500}",
+            "tts_characters",
+            i % 1500,
+            at(2025, 3, 1),
+            provider_cost=D("0.001"),
+            properties={"n": i % 1500},
+        )
+        for i in range(3000)
+    ]
+    assert len(batch) > COPY_THRESHOLD
+    assert usage_ingest(batch) == 1500  # every event twice in the batch
+    assert usage_ingest(batch) == 0
+    assert UsageEvent.objects.filter(client=tenant_a).count() == 1500
+    row = UsageEvent.objects.get(client=tenant_a, call_id="c7")
+    assert (row.quantity, row.unit, row.provider_cost, row.provider_cost_currency, row.properties) == (
+        D("7.000000"),
+        "character",
+        D("0.00100000"),
+        "USD",
+        {"n": 7},
+    )
+    bad = [
+        *batch[:1200],
+        UsageEventIn(client_id=tenant_a.pk, call_id="x", metric="nope", quantity=1, occurred_at=at(2025, 3, 1)),
+    ]
+    with pytest.raises(ApplicationError):
+        usage_ingest(bad)
+    assert UsageEvent.objects.filter(client=tenant_a).count() == 1500
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -108,13 +144,14 @@ def clean_ledger(committed_db):
         cursor.execute("TRUNCATE billing_usageevent")
 
 
-def test_concurrent_duplicate_ingestion_counts_each_event_once(clean_ledger):
-    """8 threads, each with its own PostgreSQL connection, send the same 400 events
+@pytest.mark.parametrize("shared_count", [400, 1500])  # unnest path and COPY path
+def test_concurrent_duplicate_ingestion_counts_each_event_once(clean_ledger, shared_count):
+    """8 threads, each with its own PostgreSQL connection, send the same events
     (plus 50 of their own) at the same instant."""
     from apps.tenancy.models import Client
 
     client = Client.objects.get(slug="acme")
-    shared = [event(client, f"c{i}", "call_seconds_inbound", 30, at(2025, 3, 1, 12)) for i in range(400)]
+    shared = [event(client, f"c{i}", "call_seconds_inbound", 30, at(2025, 3, 1, 12)) for i in range(shared_count)]
     threads, results, errors = [], [], []
     barrier = threading.Barrier(8)
 
@@ -135,6 +172,6 @@ def test_concurrent_duplicate_ingestion_counts_each_event_once(clean_ledger):
     for thread in threads:
         thread.join(60)
     assert errors == []
-    assert sum(results) == 400 + 8 * 50
-    assert UsageEvent.objects.filter(client=client).count() == 800
-    assert UsageEvent.objects.filter(client=client, metric="call_seconds_inbound").count() == 400
+    assert sum(results) == shared_count + 8 * 50
+    assert UsageEvent.objects.filter(client=client).count() == shared_count + 400
+    assert UsageEvent.objects.filter(client=client, metric="call_seconds_inbound").count() == shared_count
