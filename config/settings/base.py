@@ -128,6 +128,9 @@ CELERY_BEAT_SCHEDULER = "tenant_schemas_celery.db_scheduler:TenantAwareDatabaseS
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
 
+# Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+
 # Storage: local files under ./var/media unless S3 settings are given.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 MEDIA_URL = "/media/"
