@@ -11,14 +11,16 @@ from apps.core.errors import NotFound
 @dataclass(frozen=True)
 class ProviderSpec:
     """One pipeline stage's vendor: hand it to apps.providers.registry.build_stt /
-    build_llm / build_tts. `key_id` is the ProviderAccount that served (None when
-    the vendor needs no key, e.g. local Piper)."""
+    build_llm / build_tts. `key_id` is the key ref that served: "12" for the
+    client's ProviderAccount 12, "agency:3" for the agency's key 3 (None when the
+    vendor needs no key, e.g. local Piper). Pass it back as-is to
+    apps.providers.services.provider_error_report / provider_key_mark_rate_limited."""
 
     kind: str  # "stt" | "llm" | "tts"
     provider: str  # registry name: "deepgram", "openai", "azure_openai", "piper"...
     settings: dict = field(default_factory=dict)  # model, voice, temperature... (validated on agent save)
     api_key: str = ""
-    key_id: int | None = None
+    key_id: str | None = None
     base_url: str = ""
     region: str = ""
     secret: str = ""  # a second credential where the vendor needs one (AWS secret key)

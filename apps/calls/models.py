@@ -55,13 +55,14 @@ class Call(models.Model):
     duration_secs = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     error = models.TextField(blank=True)
-    # Which provider key served each stage (ProviderAccount ids in this schema).
+    # Which provider key served each stage: a key ref, "12" (this client's ProviderAccount 12)
+    # or "agency:3" (the agency's AgencyProviderAccount 3).
     stt_provider = models.CharField(max_length=40, blank=True)
-    stt_key_id = models.BigIntegerField(null=True, blank=True)
+    stt_key_id = models.CharField(max_length=40, blank=True, default="")
     llm_provider = models.CharField(max_length=40, blank=True)
-    llm_key_id = models.BigIntegerField(null=True, blank=True)
+    llm_key_id = models.CharField(max_length=40, blank=True, default="")
     tts_provider = models.CharField(max_length=40, blank=True)
-    tts_key_id = models.BigIntegerField(null=True, blank=True)
+    tts_key_id = models.CharField(max_length=40, blank=True, default="")
     transferred_to = models.CharField(max_length=32, blank=True)
     transferred_at = models.DateTimeField(null=True, blank=True)
     # Outbound: one call per campaign contact / caller-supplied key.

@@ -129,7 +129,7 @@ def call_keys_record(*, call_id, specs: dict) -> None:
     updates = {}
     for kind, spec in specs.items():
         updates[f"{kind}_provider"] = spec.provider
-        updates[f"{kind}_key_id"] = spec.key_id
+        updates[f"{kind}_key_id"] = "" if spec.key_id is None else str(spec.key_id)
     Call.objects.filter(pk=call_id).update(**updates)
 
 

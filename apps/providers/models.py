@@ -35,3 +35,12 @@ class ProviderAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} · {self.label or self.pk}"
+
+    @property
+    def key_ref(self) -> str:
+        """How calls record this key: "<id>" (an agency key is "agency:<id>")."""
+        return str(self.pk)
+
+    @property
+    def last4(self) -> str:
+        return self.api_key[-4:] if self.api_key else ""

@@ -117,30 +117,46 @@ def settings_validate(*, kind: str, provider: str, settings: dict) -> None:
 
 
 def provider_config_validate(*, kind: str, provider: str, settings: dict) -> None:
-    """Settings are valid and this client has a usable credential (tenant schema)."""
+    """Settings are valid and this client has a usable credential (tenant schema):
+    a key of its own, or an agency key the agency lets this client use."""
+    from django.db import connection
+
     from apps.providers.models import ProviderAccount
+    from apps.providers_agency.selectors import agency_accounts_exist, agency_accounts_for_client
 
     settings_validate(kind=kind, provider=provider, settings=settings)
     vendor = vendor_get(provider)
     if not vendor.needs_key:
         return
     accounts = ProviderAccount.objects.filter(provider=provider, is_active=True)
+    source = "Your"
     if not accounts.exists():
-        raise ApplicationError(
-            f"No {vendor.label} credential is configured: add a key for {vendor.label} under Provider accounts first.",
-            details={"provider": provider},
-        )
+        client = connection.tenant
+        accounts = agency_accounts_for_client(client=client, provider=provider)
+        source = "The agency's"
+        if not accounts.exists():
+            if agency_accounts_exist(provider=provider):
+                raise ApplicationError(
+                    f"The agency's {vendor.label} key is not available to {client.name}: ask your agency to allow "
+                    f"it, or add your own {vendor.label} key under Provider accounts.",
+                    details={"provider": provider, "reason": "agency_key_not_allowed"},
+                )
+            raise ApplicationError(
+                f"No {vendor.label} credential is configured: add a key for {vendor.label} under Provider accounts first.",
+                details={"provider": provider},
+            )
     if vendor.needs_base_url and not accounts.exclude(base_url="").exists():
-        raise ApplicationError(f"The {vendor.label} account needs a base URL / endpoint.", details={"provider": provider})
+        raise ApplicationError(f"{source} {vendor.label} account needs a base URL / endpoint.", details={"provider": provider})
     if vendor.needs_secret and not accounts.exclude(secret="").exists():
-        raise ApplicationError(f"The {vendor.label} account needs its secret key.", details={"provider": provider})
+        raise ApplicationError(f"{source} {vendor.label} account needs its secret key.", details={"provider": provider})
 
 
 def provider_spec_for(*, kind: str, provider: str, settings: dict, call_id: str | None = None, max_secs: float = 3600):
-    """A ProviderSpec for one stage, with a key leased for `call_id` (if given)."""
+    """A ProviderSpec for one stage, with a key leased for `call_id` (if given).
+    spec.key_id is the key ref that served: "12" (the client's own key 12) or
+    "agency:3" (the agency's key 3)."""
     from apps.agents.selectors import ProviderSpec
-    from apps.providers.models import ProviderAccount
-    from apps.providers.services import provider_key_lease
+    from apps.providers.services import provider_key_first_usable, provider_key_lease
 
     vendor = vendor_get(provider)
     account = None
@@ -148,10 +164,10 @@ def provider_spec_for(*, kind: str, provider: str, settings: dict, call_id: str 
         if call_id is not None:
             account = provider_key_lease(provider=provider, call_id=str(call_id), max_secs=max_secs)
         else:
-            account = ProviderAccount.objects.filter(provider=provider, is_active=True).order_by("id").first()
+            account = provider_key_first_usable(provider=provider)
     return ProviderSpec(
         kind=kind, provider=provider, settings=dict(settings or {}),
-        api_key=account.api_key if account else "", key_id=account.pk if account else None,
+        api_key=account.api_key if account else "", key_id=account.key_ref if account else None,
         base_url=account.base_url if account else "", region=account.region if account else "",
         secret=account.secret if account else "",
     )

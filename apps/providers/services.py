@@ -1,10 +1,17 @@
 """Choosing and leasing provider keys.
 
-A call leases one key per vendor it uses. Keys rotate round-robin; a key at its
-concurrency cap or in a rate-limit cooldown is skipped. The lease book is a
-Redis sorted set per key (member = call id, score = lease expiry), changed by one
-Lua script so two calls can never both take the last slot. Leases expire on
-their own, so a crashed call cannot hold a slot forever."""
+A call leases one key per vendor it uses. The client's own keys come first and
+rotate round-robin; a key at its concurrency cap or in a rate-limit cooldown is
+skipped. When the client has no usable key of its own, the agency's keys that
+this client is allowed to use (apps.providers_agency) are tried the same way.
+
+A key is referred to by a "key ref": "<id>" for the client's ProviderAccount,
+"agency:<id>" for an AgencyProviderAccount. Calls record refs (Call.*_key_id).
+
+The lease book is a Redis sorted set per key (member = call id, score = lease
+expiry), changed by one Lua script so two calls can never both take the last
+slot. Agency keys have one book across all clients (their cap is global).
+Leases expire on their own, so a crashed call cannot hold a slot forever."""
 from __future__ import annotations
 
 import logging
@@ -14,11 +21,12 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.errors import ProviderError
+from apps.core.errors import ApplicationError, NotFound, ProviderError
 from apps.providers.models import ProviderAccount
+from apps.providers_agency.models import AGENCY_KEY_PREFIX, AgencyProviderAccount
 
 logger = logging.getLogger(__name__)
 
@@ -35,37 +43,52 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
+LeasableAccount = ProviderAccount | AgencyProviderAccount
+
 
 @lru_cache(maxsize=1)
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def _lease_key(account_id: int) -> str:
-    return f"sb:provider-lease:{connection.schema_name}:{account_id}"
+def key_ref_parse(key_ref: int | str) -> tuple[type[LeasableAccount], int]:
+    """(model, pk) for a key ref: 12 / "12" -> the client's ProviderAccount 12,
+    "agency:3" -> AgencyProviderAccount 3."""
+    text = str(key_ref)
+    model: type[LeasableAccount] = ProviderAccount
+    if text.startswith(AGENCY_KEY_PREFIX):
+        model, text = AgencyProviderAccount, text.removeprefix(AGENCY_KEY_PREFIX)
+    try:
+        return model, int(text)
+    except ValueError:
+        raise ApplicationError(f"Not a provider key reference: {key_ref!r}.", details={"key_id": str(key_ref)}) from None
 
 
-def _rotation_key(provider: str) -> str:
-    return f"sb:provider-rotation:{connection.schema_name}:{provider}"
+def _lease_key(key_ref: int | str) -> str:
+    model, pk = key_ref_parse(key_ref)
+    if model is AgencyProviderAccount:
+        return f"sb:provider-lease:agency:{pk}"
+    return f"sb:provider-lease:{connection.schema_name}:{pk}"
 
 
-def provider_key_in_use(*, account: ProviderAccount) -> int:
+def _rotation_key(provider: str, *, agency: bool = False) -> str:
+    scope = "agency" if agency else connection.schema_name
+    return f"sb:provider-rotation:{scope}:{provider}"
+
+
+def provider_key_in_use(*, account: LeasableAccount) -> int:
     """How many live leases the key holds now."""
-    key = _lease_key(account.pk)
+    key = _lease_key(account.key_ref)
     _redis().zremrangebyscore(key, "-inf", time.time())
     return _redis().zcard(key)
 
 
-def provider_key_lease(*, provider: str, call_id: str, max_secs: float = 3600) -> ProviderAccount:
-    """Lease a key of `provider` for one call. Rotates across the active keys,
-    skipping keys in cooldown or at their concurrency cap. Raises ProviderError
-    (retryable) when every key is busy, (terminal) when there is none."""
-    now = timezone.now()
-    accounts = list(ProviderAccount.objects.filter(provider=provider, is_active=True).order_by("id"))
+def _lease_first_free(accounts: list[LeasableAccount], *, rotation_key: str, call_id: str,
+                      max_secs: float) -> LeasableAccount | None:
     if not accounts:
-        raise ProviderError(f"No {provider} key is configured for this client: add one under Provider accounts.",
-                            retryable=False, details={"provider": provider})
-    start = _redis().incr(_rotation_key(provider)) - 1
+        return None
+    now = timezone.now()
+    start = _redis().incr(rotation_key) - 1
     ordered = [accounts[(start + offset) % len(accounts)] for offset in range(len(accounts))]
     expires_at = time.time() + max_secs + LEASE_GRACE_SECS
     script = _redis().register_script(_LEASE_SCRIPT)
@@ -73,21 +96,95 @@ def provider_key_lease(*, provider: str, call_id: str, max_secs: float = 3600) -
         if account.cooldown_until and account.cooldown_until > now:
             continue
         taken = script(
-            keys=[_lease_key(account.pk)],
+            keys=[_lease_key(account.key_ref)],
             args=[time.time(), expires_at, str(call_id), account.max_concurrency, int(max_secs + LEASE_GRACE_SECS)],
         )
         if taken:
             return account
+    return None
+
+
+def provider_key_lease(*, provider: str, call_id: str, max_secs: float = 3600) -> LeasableAccount:
+    """Lease a key of `provider` for one call: the client's own keys first
+    (rotating, skipping keys in cooldown or at their cap), then the agency keys
+    this client may use. Raises ProviderError (retryable) when every key is
+    busy, (terminal) when there is none at all."""
+    from apps.providers_agency.selectors import agency_accounts_for_client
+
+    own = list(ProviderAccount.objects.filter(provider=provider, is_active=True).order_by("id"))
+    leased = _lease_first_free(own, rotation_key=_rotation_key(provider), call_id=call_id, max_secs=max_secs)
+    if leased is not None:
+        return leased
+    agency = list(agency_accounts_for_client(client=connection.tenant, provider=provider))
+    leased = _lease_first_free(agency, rotation_key=_rotation_key(provider, agency=True), call_id=call_id,
+                               max_secs=max_secs)
+    if leased is not None:
+        return leased
+    if not own and not agency:
+        raise ProviderError(f"No {provider} key is configured for this client: add one under Provider accounts.",
+                            retryable=False, details={"provider": provider})
     raise ProviderError(f"Every {provider} key is busy or rate-limited; try again shortly.",
                         retryable=True, details={"provider": provider})
 
 
-def provider_key_release(*, account_id: int, call_id: str) -> None:
+def provider_key_first_usable(*, provider: str) -> LeasableAccount | None:
+    """The key a preview (no call, no lease) would use: own first, then agency."""
+    from apps.providers_agency.selectors import agency_accounts_for_client
+
+    account = ProviderAccount.objects.filter(provider=provider, is_active=True).order_by("id").first()
+    if account is None:
+        account = agency_accounts_for_client(client=connection.tenant, provider=provider).first()
+    return account
+
+
+def provider_key_release(*, account_id: int | str, call_id: str) -> None:
+    """Free the call's slot on a key. `account_id`: a key ref (12, "12", "agency:3")."""
     _redis().zrem(_lease_key(account_id), str(call_id))
 
 
-def provider_key_mark_rate_limited(*, account_id: int, cooldown_secs: float = 60) -> None:
-    """The vendor said 429 for this key: skip it until the cooldown ends."""
+def provider_key_mark_rate_limited(*, account_id: int | str, cooldown_secs: float = 60) -> None:
+    """The vendor said 429 for this key: skip it until the cooldown ends.
+    `account_id`: a key ref (ProviderSpec.key_id: 12, "12" or "agency:3"). An
+    agency key cools down for every client that shares it."""
+    model, pk = key_ref_parse(account_id)
     until = timezone.now() + timedelta(seconds=cooldown_secs)
-    ProviderAccount.objects.filter(pk=account_id).update(cooldown_until=until)
+    model.objects.filter(pk=pk).update(cooldown_until=until)
     logger.warning("provider key %s rate-limited until %s", account_id, until.isoformat())
+
+
+# --- the client's own accounts (portal) ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def provider_account_create(*, provider: str, api_key: str = "", label: str = "", base_url: str = "", region: str = "",
+                            secret: str = "", max_concurrency: int = 0) -> ProviderAccount:
+    """Add one of the client's own keys. Refuses what a call could not use."""
+    from apps.providers.registry import vendor_get
+
+    vendor = vendor_get(provider)
+    errors = {}
+    if vendor.needs_key and not api_key.strip():
+        errors["api_key"] = f"{vendor.label} needs an API key."
+    if vendor.needs_base_url and not base_url.strip():
+        errors["base_url"] = f"{vendor.label} needs a base URL / endpoint."
+    if vendor.needs_secret and not secret.strip():
+        errors["secret"] = f"{vendor.label} needs its secret key as well."
+    if max_concurrency < 0:
+        errors["max_concurrency"] = "Concurrency must be 0 (no cap) or more."
+    if errors:
+        raise ApplicationError(f"The key cannot be saved: {next(iter(errors.values()))}", details=errors)
+    return ProviderAccount.objects.create(
+        provider=provider, api_key=api_key.strip(), label=label.strip(), base_url=base_url.strip(),
+        region=region.strip(), secret=secret.strip(), max_concurrency=max_concurrency,
+    )
+
+
+def provider_account_disable(*, account_id: int) -> ProviderAccount:
+    """Stop using a key (kept for the record of calls it served). Idempotent."""
+    account = ProviderAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        raise NotFound("No such provider key.", details={"account_id": account_id})
+    if account.is_active:
+        account.is_active = False
+        account.save(update_fields=["is_active"])
+    return account

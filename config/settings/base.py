@@ -33,6 +33,7 @@ SHARED_APPS = [
     "apps.accounts",
     "apps.core",
     "apps.billing",
+    "apps.providers_agency",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
