@@ -10,6 +10,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from apps.voice.bridge import StreamBridge
@@ -36,7 +37,8 @@ def voice_config(runtime) -> VoiceConfig:
         tools=tuple(runtime.tools),
         transfer_number=runtime.transfer_number,
         fallback_line=runtime.fallback_line or defaults.fallback_line,
-        provider_timeout_secs=float(getattr(runtime, "provider_timeout_secs", defaults.provider_timeout_secs)),
+        # Platform-wide: how long an LLM may stay silent before the caller hears the fallback line.
+        provider_timeout_secs=float(getattr(settings, "VOICE_PROVIDER_TIMEOUT_SECS", defaults.provider_timeout_secs)),
     )
 
 
@@ -66,6 +68,9 @@ def _prepare_call(*, start: StreamStart, carrier: str) -> tuple[str, object]:
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
     carrier_name = ""
+    # No channel layer: nothing is sent to a media stream from elsewhere, and a
+    # Redis BLPOP per live call would only add load (and a failure mode) to the audio path.
+    channel_layer_alias = "media-streams-use-no-channel-layer"
 
     async def connect(self):
         self.tenant = self.scope["tenant"]

@@ -21,10 +21,12 @@ from pipecat.serializers.vonage import VonageFrameSerializer
 # few hundred ms per message; anything near this is not a media stream.
 MAX_MESSAGE_BYTES = 64 * 1024
 
+# ASGI servers (daphne) let an application close with 1000 or 3000-4999 only,
+# so the reasons use the private range (4403/4404 are the tenant refusals).
 CLOSE_NORMAL = 1000
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
+CLOSE_PROTOCOL_ERROR = 4400  # malformed message, unknown event, media before start
+CLOSE_POLICY = 4410  # unknown stream id / call, or a call that is not live here
+CLOSE_TOO_BIG = 4413  # message over MAX_MESSAGE_BYTES
 
 
 class StreamProtocolError(Exception):

@@ -58,8 +58,12 @@ class TwilioCaller:
         stream_sid: str | None = None,
         custom_parameters: dict | None = None,
         headers: dict | None = None,
+        connect_to: tuple[str, int] | None = None,
     ):
+        """`connect_to` (host, port): where to open the TCP connection when the URL's
+        host (sent as the Host header, e.g. a tenant's `acme.localhost:8000`) does not resolve."""
         self.url = url
+        self.connect_to = connect_to
         self.account_sid = account_sid
         self.call_sid = call_sid or "CA" + uuid.uuid4().hex
         self.stream_sid = stream_sid or "MZ" + uuid.uuid4().hex
@@ -81,8 +85,9 @@ class TwilioCaller:
     # -- connection --------------------------------------------------------------------------
 
     async def connect(self, *, send_start: bool = True) -> None:
+        extra = {"host": self.connect_to[0], "port": self.connect_to[1]} if self.connect_to else {}
         self._ws = await websockets.connect(
-            self.url, additional_headers=self.headers, max_size=None, open_timeout=10
+            self.url, additional_headers=self.headers, max_size=None, open_timeout=10, **extra
         )
         self._tasks.append(asyncio.create_task(self._receive()))
         await self.send_json({"event": "connected", "protocol": "Call", "version": "1.0.0"})

@@ -221,11 +221,11 @@ async def test_idle_caller_is_timed_out(double):
 @pytest.mark.parametrize(
     ("message", "close_code", "error"),
     [
-        ("{not json", 1002, "malformed JSON: Expecting property name enclosed in double quotes"),
-        (json.dumps({"event": "media", "streamSid": "MZ-someone-else", "media": {"payload": ""}}), 1008,
+        ("{not json", 4400, "malformed JSON: Expecting property name enclosed in double quotes"),
+        (json.dumps({"event": "media", "streamSid": "MZ-someone-else", "media": {"payload": ""}}), 4410,
          "unknown stream id 'MZ-someone-else'"),
-        (json.dumps({"event": "media", "media": {"payload": "x" * 70000}}), 1009, "message of 70044 bytes is over 65536"),
-        (json.dumps({"event": "surprise"}), 1002, "unknown event 'surprise'"),
+        (json.dumps({"event": "media", "media": {"payload": "x" * 70000}}), 4413, "message of 70044 bytes is over 65536"),
+        (json.dumps({"event": "surprise"}), 4400, "unknown event 'surprise'"),
     ],
 )
 async def test_bad_frames_close_the_stream_and_the_call(double, message, close_code, error):
