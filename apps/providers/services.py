@@ -188,3 +188,24 @@ def provider_account_disable(*, account_id: int) -> ProviderAccount:
         account.is_active = False
         account.save(update_fields=["is_active"])
     return account
+
+
+# --- vendor errors during a call (the voice runtime reports them here) ---------------------------------------
+
+
+def provider_error_report(*, call_id, key_id: int | str | None, error):
+    """The runtime's one call when a vendor fails mid-call. Classifies `error`
+    (exception, Pipecat ErrorFrame or text; see apps.providers.vendor_errors) and,
+    when the vendor throttled this key (429 / quota), cools the key down so the
+    next calls lease other keys. `key_id` is the stage's ProviderSpec.key_id
+    (None for keyless vendors: nothing to cool down). Returns the
+    VendorErrorReport: `.retryable` says whether trying again may help. Sync (it
+    writes the cooldown): call it via sync_to_async inside the tenant schema."""
+    from apps.providers.vendor_errors import RATE_LIMITED, vendor_error_classify
+
+    report = vendor_error_classify(error)
+    if report.outcome == RATE_LIMITED and key_id not in (None, ""):
+        provider_key_mark_rate_limited(account_id=key_id, cooldown_secs=report.cooldown_secs)
+    logger.warning("call %s: vendor error on key %s classified %s (%s, status %s): %s", call_id, key_id,
+                   report.outcome, report.category, report.status_code, report.message)
+    return report
