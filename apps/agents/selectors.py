@@ -58,6 +58,11 @@ def agent_list():
     return Agent.objects.select_related("current_version").all()
 
 
+def agent_version_list(*, agent_id: int):
+    """Every version of one agent, newest first."""
+    return AgentVersion.objects.filter(agent_id=agent_id).order_by("-number")
+
+
 def agent_runtime_config(*, agent_version: AgentVersion | int, call_id: str | None = None) -> AgentRuntimeConfig:
     """Everything the pipeline needs for one call. Call inside the tenant schema.
 

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from apps.portal import views
 
@@ -8,4 +8,8 @@ urlpatterns = [
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("support/enter/", views.support_enter, name="support_enter"),
+    # Each area's portal pages (namespaces portal:agents, portal:providers, portal:numbers).
+    path("agents/", include("apps.agents.urls")),
+    path("providers/", include("apps.providers.urls")),
+    path("numbers/", include("apps.telephony.portal_urls")),
 ]

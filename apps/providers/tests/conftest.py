@@ -13,3 +13,4 @@ def clean_leases():
     wipe()
     yield
     wipe()
+from apps.portal.tests.fixtures import acme_admin, acme_viewer  # noqa: F401,E402 (portal user fixtures)

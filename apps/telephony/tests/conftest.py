@@ -39,3 +39,4 @@ def twilio_double(settings):
     with TwilioRestDouble() as double:
         settings.TWILIO_API_BASE_URL = double.url
         yield double
+from apps.portal.tests.fixtures import acme_admin, acme_viewer  # noqa: F401,E402 (portal user fixtures)

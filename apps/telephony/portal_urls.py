@@ -1,0 +1,9 @@
+"""Client portal number pages; included at /numbers/ by apps/portal/urls.py."""
+from django.urls import path
+
+from apps.telephony import portal_views
+
+app_name = "numbers"
+urlpatterns = [
+    path("", portal_views.phone_number_list_view, name="list"),
+]
