@@ -90,32 +90,25 @@ def rate_card_is_locked(*, card: RateCard) -> bool:
 # ----------------------------------------------------------------------------- usage aggregation
 
 _AGGREGATE_SQL = """
-WITH scoped AS (
-    SELECT id, call_id, metric, dimension, quantity, provider_cost, provider_cost_currency
-    FROM public.billing_usageevent
-    WHERE client_id = %(client_id)s AND occurred_at >= %(start)s AND occurred_at < %(end)s
-),
-per_call AS (
-    -- call seconds are rounded per call (a call may report several parts)
-    SELECT metric, dimension, SUM(quantity) AS quantity,
+WITH per_group AS (
+    -- one pass over the client's rows in the period; call seconds are grouped per call
+    -- (a call may report several parts) so the rounding rule applies per call
+    SELECT metric, dimension,
+           CASE WHEN metric = ANY(%(call_metrics)s) THEN COALESCE(NULLIF(call_id, ''), id::text) END AS call_key,
+           SUM(quantity) AS quantity,
            SUM(provider_cost) FILTER (WHERE provider_cost_currency = %(currency)s) AS cost,
            COUNT(*) FILTER (WHERE provider_cost_currency <> %(currency)s AND provider_cost <> 0) AS foreign_cost
-    FROM scoped
-    WHERE metric = ANY(%(call_metrics)s)
-    GROUP BY metric, dimension, COALESCE(NULLIF(call_id, ''), id::text)
+    FROM public.billing_usageevent
+    WHERE client_id = %(client_id)s AND occurred_at >= %(start)s AND occurred_at < %(end)s
+    GROUP BY 1, 2, 3
 )
 SELECT metric, dimension,
-       SUM(CASE WHEN quantity <= 0 THEN 0
+       SUM(CASE WHEN call_key IS NULL THEN quantity
+                WHEN quantity <= 0 THEN 0
                 ELSE GREATEST(%(minimum)s::numeric, CEIL(quantity / %(increment)s::numeric) * %(increment)s::numeric)
            END) AS quantity,
        COALESCE(SUM(cost), 0), SUM(foreign_cost), SUM(quantity) AS raw_quantity
-FROM per_call GROUP BY metric, dimension
-UNION ALL
-SELECT metric, dimension, SUM(quantity),
-       COALESCE(SUM(provider_cost) FILTER (WHERE provider_cost_currency = %(currency)s), 0),
-       COUNT(*) FILTER (WHERE provider_cost_currency <> %(currency)s AND provider_cost <> 0),
-       SUM(quantity)
-FROM scoped WHERE NOT (metric = ANY(%(call_metrics)s))
+FROM per_group
 GROUP BY metric, dimension
 """
 

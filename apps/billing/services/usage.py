@@ -9,6 +9,7 @@ They work from any schema context (the ledger lives in the public schema).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,6 +20,8 @@ from django.utils import timezone
 
 from apps.billing.metrics import METRIC_UNITS, Metric
 from apps.core.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 # End reason the call runtime records when it refuses a call at the hard cap.
 CALL_END_REASON_USAGE_CAP = "usage_cap_reached"
@@ -208,7 +211,14 @@ def usage_record_call(*, client, call_id: str, events: Sequence[UsageEventIn], e
         from apps.billing.services.caps import cap_check_after_usage
 
         client_id = client.pk
-        transaction.on_commit(lambda: cap_check_after_usage(client_id=client_id))
+
+        def check_caps():
+            try:
+                cap_check_after_usage(client_id=client_id)
+            except Exception:  # noqa: BLE001 - never break the call runtime over an alert
+                logger.exception("usage cap check failed for client %s", client_id)
+
+        transaction.on_commit(check_caps)
     return inserted
 
 

@@ -285,3 +285,22 @@ def test_concurrent_month_end_runs_make_one_invoice_and_one_number(clean_billing
     assert errors == []
     assert numbers == ["INV-000001"] * 4
     assert list(Invoice.objects.values_list("number", "total")) == [("INV-000001", D("13.0000"))]
+
+
+def test_call_rounding_applies_per_call_not_per_event_and_matches_the_pure_rule(tenant_a, default_card):
+    """Per started minute: a call reported in two 20-second parts is one started
+    minute, not two. Minimum seconds per call apply to each call."""
+    from apps.billing.pricing import billable_call_seconds
+    from apps.billing.selectors import period_rate
+
+    usage_ingest([
+        event(tenant_a, "leg", "call_seconds_inbound", 20, at(2025, 3, 2), idempotency_key="leg:a"),
+        event(tenant_a, "leg", "call_seconds_inbound", 20, at(2025, 3, 2), idempotency_key="leg:b"),
+        event(tenant_a, "short", "call_seconds_inbound", "0.5", at(2025, 3, 2)),
+        event(tenant_a, "zero", "call_seconds_inbound", 0, at(2025, 3, 2)),
+    ])
+    default_card.call_minimum_seconds = 90
+    default_card.save()
+    totals = {t.metric: t.quantity for t in period_rate(client=tenant_a, period_start=MARCH).usage.totals}
+    expected = sum(billable_call_seconds(s, increment=60, minimum=90) for s in (D("40"), D("0.5"), D("0")))
+    assert totals["call_seconds_inbound"] == expected == D("180")  # 90 + 90 + 0
