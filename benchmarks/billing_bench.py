@@ -242,6 +242,7 @@ def bench_one_client(client, n: int) -> dict:
         "finalize_s": finalize_s,
         "documents_s": documents_s,
         "baseline_s": baseline_s,
+        "sql_rate_s": sql_rate_s,
         "total": invoice.total,
         "lines": invoice.lines.count(),
     }
@@ -272,12 +273,21 @@ def bench_month_end(clients, per_client: int) -> dict:
     again = [invoice_generate_and_finalize(client=c, period_start=MARCH, finalize=True) for c in clients]
     rerun_s = time.perf_counter() - started
     assert [i.number for i in again] == [i.number for i in invoices]
-    # Baseline: the same clients aggregated by a Python loop over their rows (aggregation only).
+    # Aggregation alone, both ways, same clients: SQL GROUP BY vs a Python loop over the rows.
+    from apps.billing.periods import period_bounds
+    from apps.billing.selectors import usage_totals
+
+    started = time.perf_counter()
+    for client in clients:
+        start, end = period_bounds(MARCH, client.timezone)
+        usage_totals(client_id=client.pk, start=start, end=end, currency="USD", increment=60, minimum=0)
+    sql_agg_s = time.perf_counter() - started
     started = time.perf_counter()
     for client in clients:
         python_loop_totals(client, 60, 0)
     baseline_s = time.perf_counter() - started
     return {
+        "sql_agg_s": sql_agg_s,
         "clients": len(clients),
         "per_client": per_client,
         "rated_s": rated_s,
@@ -321,15 +331,17 @@ Machine: {os.cpu_count()} cores, Python {platform.python_version()}, embedded Po
 |---|---|---|---|
 | Ingest {ingest["n"]:,} events, batches of {ingest["batch"]:,} (`usage_ingest`: COPY to a temp table, INSERT … SELECT … ON CONFLICT DO NOTHING) | {ours_rate:,.0f} events/s ({ingest["ours_s"]:.2f} s) | ORM `bulk_create(ignore_conflicts=True)`: {base_rate:,.0f} events/s ({ingest["baseline_s"]:.2f} s) | {ours_rate / base_rate:.1f}× |
 | Re-send the same {ingest["n"]:,} events (all duplicates, nothing stored) | {ingest["n"] / ingest["replay_s"]:,.0f} events/s | — | — |
-| Invoice one client over {one["n"]:,} events: generate (SQL GROUP BY + rating) + finalise | {one_total:.2f} s (generate {one["generate_s"]:.2f} s, finalise {one["finalize_s"]:.3f} s) | Python loop over the rows (aggregation only): {one["baseline_s"]:.2f} s | {one["baseline_s"] / one["generate_s"]:.1f}× faster |
+| Invoice one client over {one["n"]:,} events: generate (SQL GROUP BY + rating + lines) + finalise | {one_total:.2f} s (generate {one["generate_s"]:.2f} s, finalise {one["finalize_s"]:.3f} s) | — | — |
+| … of which aggregation + rating (`period_rate`, SQL GROUP BY) | {one["sql_rate_s"]:.2f} s | Python loop over the same rows (aggregation only): {one["baseline_s"]:.2f} s | {one["baseline_s"] / one["sql_rate_s"]:.1f}× faster |
 | … its PDF + usage CSV ({one["n"]:,} rows via COPY) | {one["documents_s"]:.2f} s | — | — |
-| Month-end, {month["clients"]} clients × {month["per_client"]:,} events: generate + finalise | {month["rated_s"]:.2f} s | Python-loop aggregation (only) of the same clients: {month["baseline_s"]:.2f} s | {month["baseline_s"] / month["rated_s"]:.1f}× faster |
+| Month-end, {month["clients"]} clients × {month["per_client"]:,} events: generate + finalise (aggregate, rate, write lines, number) | {month["rated_s"]:.2f} s ({month["rated_s"] / month["clients"] * 1000:.0f} ms per client) | — | — |
+| … of which aggregation for all {month["clients"]} clients (SQL GROUP BY) | {month["sql_agg_s"]:.2f} s | Python loop over the same rows: {month["baseline_s"]:.2f} s | {month["baseline_s"] / month["sql_agg_s"]:.1f}× faster |
+| … PDFs + CSVs for those {month["clients"]} invoices (WeasyPrint font subsetting dominates) | {month["documents_s"]:.2f} s ({month["documents_s"] / month["clients"] * 1000:.0f} ms each) | — | — |
 | Month-end total incl. documents | {month["rated_s"] + month["documents_s"]:.2f} s | — | — |
-| … PDFs + CSVs for those {month["clients"]} invoices | {month["documents_s"]:.2f} s ({month["documents_s"] / month["clients"] * 1000:.0f} ms each) | — | — |
 | … re-running the month-end (idempotent no-op) | {month["rerun_s"]:.2f} s | — | — |
 
-Targets: ingestion ≥ 20,000 events/s → {"met" if ours_rate >= 20000 else "NOT met"}; one client with 1 M events ≤ 5 s → {"met" if one_total <= 5 else "NOT met"} (generate + finalise; documents reported separately).
-The 1 M-event invoice totals {one["total"]} USD over {one["lines"]} lines; the SQL and Python aggregations were checked to agree exactly.
+Targets: ingestion ≥ 20,000 events/s → {"met" if ours_rate >= 20000 else "NOT met"}; one client with {one["n"]:,} events (target: 1,000,000) ≤ 5 s → {"met" if one_total <= 5 else "NOT met"} (generate + finalise; documents reported separately).
+The {one["n"]:,}-event invoice totals {one["total"]} USD over {one["lines"]} lines; the SQL and Python aggregations were checked to agree exactly.
 """
     print(report)
     if args.write_results:
