@@ -42,6 +42,10 @@ OUTPUT_LEAD_SECS = 0.06
 
 class MediaStreamParams(TransportParams):
     serializer: FrameSerializer | None = None
+    # Carriers send 20 ms frames. Every frame costs a trip through each processor's
+    # queue and task, so caller audio is pushed in 40 ms frames: half the
+    # per-call CPU of the frame machinery for at most 20 ms more to hear a pause.
+    audio_in_frame_ms: int = 40
 
 
 class _MediaStreamInput(BaseInputTransport):
@@ -50,6 +54,8 @@ class _MediaStreamInput(BaseInputTransport):
         self._transport = transport
         self._serializer = params.serializer
         self._started = False
+        self._pending = bytearray()
+        self._frame_bytes = 0
 
     async def setup(self, setup: FrameProcessorSetup):
         await super().setup(setup)
@@ -58,6 +64,7 @@ class _MediaStreamInput(BaseInputTransport):
 
     async def start(self, frame: StartFrame):
         await super().start(frame)
+        self._frame_bytes = self.sample_rate * 2 * self._params.audio_in_frame_ms // 1000
         await self.set_transport_ready(frame)
         self._started = True
 
@@ -69,7 +76,12 @@ class _MediaStreamInput(BaseInputTransport):
         if frame is None:
             return
         if isinstance(frame, InputAudioRawFrame):
-            await self.push_audio_frame(frame)
+            self._pending += frame.audio
+            if len(self._pending) >= self._frame_bytes:
+                audio, self._pending = bytes(self._pending), bytearray()
+                await self.push_audio_frame(
+                    InputAudioRawFrame(audio=audio, sample_rate=frame.sample_rate, num_channels=frame.num_channels)
+                )
         else:
             await self.push_frame(frame)
 
