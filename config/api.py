@@ -2,9 +2,12 @@
 from django.http import HttpRequest
 from ninja import NinjaAPI
 
+from apps.api.auth import ApiKeyAuth
 from apps.core.errors import ApplicationError
 
-api = NinjaAPI(title="Switchboard API", version="1", urls_namespace="api")
+api = NinjaAPI(title="Switchboard API", version="1", urls_namespace="api", auth=ApiKeyAuth())
+api.add_router("/v1/agents", "apps.agents.api.router")
+api.add_router("/v1/calls", "apps.calls.api.router")
 
 
 @api.exception_handler(ApplicationError)

@@ -8,8 +8,9 @@ urlpatterns = [
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("support/enter/", views.support_enter, name="support_enter"),
-    # Each area's portal pages (namespaces portal:agents, portal:providers, portal:numbers).
+    # Each area's portal pages (namespaces portal:agents, portal:providers, portal:numbers, portal:api_keys).
     path("agents/", include("apps.agents.urls")),
     path("providers/", include("apps.providers.urls")),
     path("numbers/", include("apps.telephony.portal_urls")),
+    path("api-keys/", include("apps.api.urls")),
 ]

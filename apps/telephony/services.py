@@ -136,3 +136,29 @@ def telephony_transfer(*, call: Call, to_number: str) -> Call:
     except Exception as exc:  # noqa: BLE001
         raise _classify(exc) from exc
     return call_transfer_record(call_id=call.pk, to_number=to_number)
+
+
+# Outbound calls asked for through the public API share the Call idempotency
+# space with campaigns; their keys are namespaced so the two can never collide.
+API_IDEMPOTENCY_PREFIX = "api:"
+
+
+def telephony_call_outbound_request(*, from_number: str, to_number: str, idempotency_key: str,
+                                    agent_id: int | None = None) -> Call:
+    """An outbound call asked for by number (the public API): resolves this
+    client's number and agent, then `telephony_call_outbound`. Reusing a key for
+    a different call is refused (409) rather than silently answered."""
+    from apps.agents.selectors import agent_get
+
+    phone_number = PhoneNumber.objects.filter(number=from_number, is_active=True).first()
+    if phone_number is None:
+        raise NotFound(f"{from_number} is not one of this client's active numbers.",
+                       details={"from_number": from_number})
+    agent = agent_get(agent_id=agent_id) if agent_id is not None else None
+    key = API_IDEMPOTENCY_PREFIX + idempotency_key
+    call = telephony_call_outbound(phone_number=phone_number, to_number=to_number, idempotency_key=key, agent=agent)
+    wanted_agent_id = agent.pk if agent is not None else phone_number.agent_id
+    if (call.from_number, call.to_number, call.agent_id) != (from_number, to_number, wanted_agent_id):
+        raise ApplicationError("This idempotency key was already used for a different call; use a new key.",
+                               details={"idempotency_key": idempotency_key, "call_id": str(call.pk)}, status_code=409)
+    return call

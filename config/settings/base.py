@@ -53,6 +53,7 @@ TENANT_APPS = [
     "apps.telephony",
     "apps.calls",
     "apps.portal",
+    "apps.api",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
