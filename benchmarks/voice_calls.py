@@ -197,12 +197,18 @@ async def run(args) -> dict:
 
     concurrent_since = timezone.now()
     rss_before = psutil.Process(args.daphne_pid).memory_info().rss
+    others = {"double": psutil.Process(args.double_pid), "caller (this process)": psutil.Process()}
+    others_before = {name: sum(proc.cpu_times()[:2]) for name, proc in others.items()}
+    machine_before = psutil.cpu_times()
     cpu_before, wall_before = sampler.cpu_secs(), time.monotonic()
     sampler.start()
     results = await asyncio.gather(*[one_call(server, lines, stagger=i * args.stagger) for i in range(args.calls)],
                                    return_exceptions=True)
     wall = time.monotonic() - wall_before
     cpu = sampler.cpu_secs() - cpu_before
+    other_cores = {name: (sum(proc.cpu_times()[:2]) - others_before[name]) / wall for name, proc in others.items()}
+    machine_after = psutil.cpu_times()
+    machine_busy = 1 - (machine_after.idle - machine_before.idle) / (sum(machine_after) - sum(machine_before))
     sampler.stop()
     await asyncio.sleep(2.0)  # let the last records land
     server_turns = await asyncio.to_thread(server_side_turns, concurrent_since)
@@ -215,7 +221,7 @@ async def run(args) -> dict:
         "ours_sequential": ours, "bare_sequential": bare, "concurrent_v2v": concurrent_v2v,
         "lateness_ms": lateness_ms, "cpu_secs": cpu, "wall_secs": wall,
         "rss_before": rss_before, "rss_peak": max(sampler.rss or [rss_before]),
-        "server_turns": server_turns,
+        "server_turns": server_turns, "other_cores": other_cores, "machine_busy": machine_busy,
         "failures": [repr(f) for f in failures], "unanswered": unanswered, "completed": len(completed),
     }
 
@@ -258,6 +264,11 @@ def report(args, figures: dict) -> str:
         f"- **Memory**: daphne RSS {figures['rss_before'] / 2**20:.0f} MB before, peak {figures['rss_peak'] / 2**20:.0f} MB "
         f"→ **{rss_per_call_mb:.1f} MB per call** (target ≤ 15 MB).",
     ]
+    out.append(
+        f"- Whole machine {figures['machine_busy'] * 100:.0f}% busy during the concurrent phase; besides daphne: "
+        + ", ".join(f"{name} {cores:.2f} cores" for name, cores in figures["other_cores"].items())
+        + " (the callers and doubles share the same 2 cores)."
+    )
     turns = figures["server_turns"]
     if turns:
         def p(key, q):
@@ -302,6 +313,7 @@ def main() -> int:
                          cwd=BASE_DIR, env=env, stdout=open(logs / "bare.log", "wb"), stderr=subprocess.STDOUT),
     ]
     args.daphne_pid = processes[1].pid
+    args.double_pid = processes[0].pid
     try:
         for port in (double_port, args.daphne_port, args.bare_port):
             wait_for_port(port)
