@@ -214,3 +214,22 @@ def test_bad_media_messages_close_the_stream_and_end_the_call(
     result = _simulate(voice_server, "yes.wav")
     assert result.lines[0].voice_to_voice_ms is not None
     assert _wait_ended(tenant, result.call_id).end_reason == "caller_hung_up"
+
+
+def test_simulate_call_command_prints_the_calls_turns_and_latencies(acme_line, llm, voice_server):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from apps.voice.management.commands.simulate_call import Command
+
+    acme_line()
+    out = StringIO()
+    call_command(Command(), client="acme", number=ACME_NUMBER, wav=[str(FIXTURES_DIR / "hello.wav")],
+                 server=voice_server["url"], json=True, stdout=out)
+    summary = json.loads(out.getvalue())
+    assert (summary["status"], summary["end_reason"]) == ("completed", "caller_hung_up")
+    assert [(t["index"], t["user_text"], t["bot_text"]) for t in summary["turns"]] == [
+        (0, "", "Hi, Acme Dental here."), (1, "Hello, who is this?", "This is Acme Dental.")]
+    assert summary["lines"][0]["said"] == "hello.wav" and summary["lines"][0]["voice_to_voice_ms"] > 0
+    assert summary["transcript"].startswith("Agent: Hi, Acme Dental here.\nCaller: Hello, who is this?\n")
