@@ -122,3 +122,39 @@ def test_portal_lists_own_invoices_and_refuses_others(client, tenant_a, tenant_b
     other = client.get(f"/billing/invoices/{b.pk}/pdf/", HTTP_HOST="acme.localhost")
     assert other.status_code == 404
     assert date(2025, 3, 1) == a.period_start
+
+
+def test_invoice_document_shows_agency_branding_and_client_billing_details(tenant_a, default_card):
+    from django.template.loader import render_to_string
+
+    from apps.billing.services.documents import invoice_document_context
+    from apps.tenancy.models import AgencySettings
+
+    agency = AgencySettings.load()
+    agency.name, agency.address, agency.primary_color = "Northwind Voice", "1 Harbour St\nBristol", "#0f766e"
+    agency.save()
+    tenant_a.billing_name, tenant_a.billing_address, tenant_a.tax_id = "Acme Dental Ltd", "9 Molar Rd", "GB123"
+    tenant_a.save()
+    usage_ingest(march_usage(tenant_a))
+    invoice = invoice_generate_and_finalize(client=tenant_a, period_start=MARCH)
+    tenant_a.billing_name = "Renamed later"  # the invoice keeps the details it was issued with
+    tenant_a.save()
+    invoice.refresh_from_db()
+    html = render_to_string("billing/invoice_pdf.html", invoice_document_context(invoice))
+    for text in (
+        "Northwind Voice",
+        "1 Harbour St",
+        "#0f766e",
+        "Acme Dental Ltd",
+        "9 Molar Rd",
+        "Tax ID: GB123",
+        "INV-000001",
+        "51.18 USD",
+        "5.12 USD",
+        "56.30 USD",
+        "Tax (10%)",
+        "Included allowance",
+        "-1.00",
+    ):
+        assert text in html, text
+    assert "Renamed later" not in html

@@ -293,12 +293,14 @@ def test_call_rounding_applies_per_call_not_per_event_and_matches_the_pure_rule(
     from apps.billing.pricing import billable_call_seconds
     from apps.billing.selectors import period_rate
 
-    usage_ingest([
-        event(tenant_a, "leg", "call_seconds_inbound", 20, at(2025, 3, 2), idempotency_key="leg:a"),
-        event(tenant_a, "leg", "call_seconds_inbound", 20, at(2025, 3, 2), idempotency_key="leg:b"),
-        event(tenant_a, "short", "call_seconds_inbound", "0.5", at(2025, 3, 2)),
-        event(tenant_a, "zero", "call_seconds_inbound", 0, at(2025, 3, 2)),
-    ])
+    usage_ingest(
+        [
+            event(tenant_a, "leg", "call_seconds_inbound", 20, at(2025, 3, 2), idempotency_key="leg:a"),
+            event(tenant_a, "leg", "call_seconds_inbound", 20, at(2025, 3, 2), idempotency_key="leg:b"),
+            event(tenant_a, "short", "call_seconds_inbound", "0.5", at(2025, 3, 2)),
+            event(tenant_a, "zero", "call_seconds_inbound", 0, at(2025, 3, 2)),
+        ]
+    )
     default_card.call_minimum_seconds = 90
     default_card.save()
     totals = {t.metric: t.quantity for t in period_rate(client=tenant_a, period_start=MARCH).usage.totals}
