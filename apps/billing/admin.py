@@ -3,8 +3,11 @@ downloads, finalise / paid / void / Stripe actions), usage, caps, margins."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
@@ -41,6 +44,15 @@ class MetricRateForm(forms.ModelForm):
         except (PricingError, ValueError, ArithmeticError, TypeError, AttributeError) as exc:
             raise forms.ValidationError(f"Invalid price: {exc}") from exc
         return cleaned
+
+
+class CreditNoteForm(forms.Form):
+    amount = forms.DecimalField(min_value=Decimal("0.01"), decimal_places=4, help_text="Pre-tax amount to credit.")
+    reason = forms.CharField(max_length=300)
+
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(max_length=300)
 
 
 class MetricRateInline(admin.TabularInline):
@@ -178,20 +190,83 @@ class InvoiceAdmin(admin.ModelAdmin):
             return format_html('<a href="{}" target="_blank">hosted</a>', obj.stripe_hosted_url)
         return "—"
 
-    @admin.display(description="margin")
+    @admin.display(description="margin / corrections")
     def margin_link(self, obj):
         url = reverse("admin:billing_margins") + f"?period={format_period(obj.period_start)}&client={obj.client_id}"
-        return format_html('<a href="{}">Margin report</a>', url)
+        links = format_html('<a href="{}">Margin report</a>', url)
+        if obj.kind == Invoice.Kind.INVOICE and obj.status in (
+            Invoice.Status.FINALISED,
+            Invoice.Status.SENT,
+            Invoice.Status.PAID,
+        ):
+            links = format_html(
+                '{} · <a href="{}">Issue credit note</a>',
+                links,
+                reverse("admin:billing_invoice_credit_note", args=[obj.pk]),
+            )
+        if obj.status in (Invoice.Status.FINALISED, Invoice.Status.SENT):
+            links = format_html(
+                '{} · <a href="{}">Void</a>', links, reverse("admin:billing_invoice_void", args=[obj.pk])
+            )
+        return links
 
     def get_urls(self):
         return [
             path("margins/", self.admin_site.admin_view(self.margins_view), name="billing_margins"),
+            path(
+                "<int:invoice_id>/credit-note/",
+                self.admin_site.admin_view(self.credit_note_view),
+                name="billing_invoice_credit_note",
+            ),
+            path("<int:invoice_id>/void/", self.admin_site.admin_view(self.void_view), name="billing_invoice_void"),
             re_path(
                 r"^(?P<invoice_id>\d+)/download/(?P<which>pdf|csv)/$",
                 self.admin_site.admin_view(self.download_view),
                 name="billing_invoice_download",
             ),
         ] + super().get_urls()
+
+    def _action_page(self, request, invoice, form, title, service, done):
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = service(**form.cleaned_data)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, done(result), messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[result.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "invoice": invoice,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "billing/admin_invoice_action.html", context)
+
+    def credit_note_view(self, request, invoice_id):
+        invoice = get_object_or_404(Invoice, pk=invoice_id)
+        form = CreditNoteForm(request.POST or None)
+        return self._action_page(
+            request,
+            invoice,
+            form,
+            f"Credit note for {invoice}",
+            lambda amount, reason: services.credit_note_create(invoice_id=invoice.pk, amount=amount, reason=reason),
+            lambda note: f"Credit note {note.number} issued for {invoice}.",
+        )
+
+    def void_view(self, request, invoice_id):
+        invoice = get_object_or_404(Invoice, pk=invoice_id)
+        form = VoidForm(request.POST or None)
+        return self._action_page(
+            request,
+            invoice,
+            form,
+            f"Void {invoice}",
+            lambda reason: services.invoice_void(invoice_id=invoice.pk, reason=reason),
+            lambda voided: f"{voided} is void; generate the month again to replace it.",
+        )
 
     def download_view(self, request, invoice_id, which):
         from apps.billing.views import invoice_file_response

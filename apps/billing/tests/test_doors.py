@@ -158,3 +158,22 @@ def test_invoice_document_shows_agency_branding_and_client_billing_details(tenan
     ):
         assert text in html, text
     assert "Renamed later" not in html
+
+
+def test_admin_credit_note_and_void_pages(client, agency_owner, tenant_a, default_card):
+    usage_ingest(march_usage(tenant_a))
+    invoice = invoice_generate_and_finalize(client=tenant_a, period_start=MARCH, finalize=True)
+    client.force_login(agency_owner)
+    url = f"/admin/billing/invoice/{invoice.pk}/credit-note/"
+    refused = client.post(url, {"amount": "60", "reason": "too much"}, HTTP_HOST="localhost")
+    assert refused.status_code == 200 and "exceeds what is left to credit" in refused.content.decode()
+    assert Invoice.objects.filter(kind="credit_note").count() == 0
+    done = client.post(url, {"amount": "5", "reason": "outage"}, HTTP_HOST="localhost")
+    assert done.status_code == 302
+    note = Invoice.objects.get(kind="credit_note")
+    assert (note.number, note.total, note.credit_note_for_id) == ("CN-000001", D("-5.50"), invoice.pk)
+    voided = client.post(f"/admin/billing/invoice/{invoice.pk}/void/", {"reason": "wrong month"}, HTTP_HOST="localhost")
+    assert voided.status_code == 302
+    assert Invoice.objects.get(pk=invoice.pk).status == "void"
+    page = client.get(f"/admin/billing/invoice/{invoice.pk}/change/", HTTP_HOST="localhost")
+    assert page.status_code == 200
