@@ -177,3 +177,20 @@ def test_admin_credit_note_and_void_pages(client, agency_owner, tenant_a, defaul
     assert Invoice.objects.get(pk=invoice.pk).status == "void"
     page = client.get(f"/admin/billing/invoice/{invoice.pk}/change/", HTTP_HOST="localhost")
     assert page.status_code == 200
+
+
+def test_month_end_is_scheduled_in_celery_beat(db):
+    from django_celery_beat.models import PeriodicTask
+
+    from config.celery import app
+
+    task = PeriodicTask.objects.get(name="billing: month-end invoices")
+    assert (task.task, task.enabled, task.crontab.minute, task.crontab.hour, task.crontab.day_of_month) == (
+        "billing.month_end",
+        True,
+        "20",
+        "*",
+        "1,2",
+    )
+    app.loader.import_default_modules()
+    assert {"billing.month_end", "billing.invoice_generate", "billing.invoice_push_to_stripe"} <= set(app.tasks)
