@@ -124,5 +124,13 @@ class TwilioMediaConsumer(MediaStreamConsumer):
     carrier_name = "twilio"
 
 
+class TelnyxMediaConsumer(MediaStreamConsumer):
+    carrier_name = "telnyx"
+
+
+class PlivoMediaConsumer(MediaStreamConsumer):
+    carrier_name = "plivo"
+
+
 class VonageMediaConsumer(MediaStreamConsumer):
     carrier_name = "vonage"

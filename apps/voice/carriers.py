@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 
 from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.serializers.plivo import PlivoFrameSerializer
+from pipecat.serializers.telnyx import TelnyxFrameSerializer
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.serializers.vonage import VonageFrameSerializer
 
@@ -155,4 +157,146 @@ class VonageAudioConnector:
         )
 
 
-CARRIERS = {carrier.name: carrier for carrier in (TwilioMediaStreams(), VonageAudioConnector())}
+def _check_media_payload(message: dict) -> None:
+    payload = (message.get("media") or {}).get("payload")
+    if not isinstance(payload, str):
+        raise StreamProtocolError("media without payload")
+    try:
+        base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise StreamProtocolError("media payload is not base64") from error
+
+
+def _check_stream(event: str, stream: object, expected_stream: str | None) -> None:
+    if expected_stream is None:
+        raise StreamProtocolError(f"{event} before start")
+    if stream != expected_stream:
+        raise StreamProtocolError(f"unknown stream id {stream!r}", close_code=CLOSE_POLICY)
+
+
+class TelnyxMediaStreams:
+    """Telnyx media streaming (TeXML `<Stream bidirectionalMode="rtp">` or Call Control
+    `stream_url`): JSON text frames, base64 PCMU 8 kHz, `stream_id` on every message."""
+
+    name = "telnyx"
+    sample_rate = 8000
+    _EVENTS = {"connected", "start", "media", "dtmf", "mark", "stop", "error"}
+
+    def parse(self, data: str | bytes, *, expected_stream: str | None) -> tuple[str, dict]:
+        _check_size(data)
+        message = _json(data)
+        event = message.get("event")
+        if event not in self._EVENTS:
+            raise StreamProtocolError(f"unknown event {event!r}")
+        if event == "start":
+            start = message.get("start")
+            if not isinstance(start, dict) or not message.get("stream_id") or not start.get("call_control_id"):
+                raise StreamProtocolError("start without stream_id/call_control_id")
+            encoding = (start.get("media_format") or {}).get("encoding", "PCMU")
+            if encoding != "PCMU":
+                raise StreamProtocolError(f"media format {encoding!r}: this stream must be PCMU")
+        elif event in {"media", "dtmf", "mark", "stop"}:
+            _check_stream(event, message.get("stream_id"), expected_stream)
+            if event == "media":
+                if (message.get("media") or {}).get("track", "inbound") != "inbound":
+                    return "other", message  # only the caller's track is ours to hear
+                _check_media_payload(message)
+        elif event == "error":
+            return "other", message
+        return event, message
+
+    def start_of(self, message: dict) -> StreamStart:
+        start = message["start"]
+        parameters = dict(start.get("custom_parameters") or {})
+        if start.get("client_state") and "call_id" not in parameters:
+            # Call Control answers carry our call id base64-encoded in client_state.
+            try:
+                parameters["call_id"] = base64.b64decode(start["client_state"]).decode()
+            except (binascii.Error, ValueError, UnicodeDecodeError):
+                pass
+        return StreamStart(
+            stream_id=str(message["stream_id"]),
+            carrier_call_id=str(start["call_control_id"]),
+            account_id=str(start.get("user_id", "")),
+            parameters=parameters,
+        )
+
+    def serializer(self, start: StreamStart) -> FrameSerializer:
+        # auto_hang_up=False: the telephony service hangs up (Call Control REST), see TwilioMediaStreams.
+        return TelnyxFrameSerializer(
+            stream_id=start.stream_id,
+            outbound_encoding="PCMU",
+            inbound_encoding="PCMU",
+            params=TelnyxFrameSerializer.InputParams(
+                telnyx_sample_rate=self.sample_rate, sample_rate=self.sample_rate, auto_hang_up=False
+            ),
+        )
+
+
+def plivo_extra_headers(value: object) -> dict:
+    """Plivo's `extra_headers`: "k1=v1,k2=v2" as given in the Stream XML (also seen
+    separated by ";"), or already a JSON object."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if not isinstance(value, str):
+        return {}
+    pairs = (part.split("=", 1) for part in value.replace(";", ",").split(",") if "=" in part)
+    return {key.strip(): item.strip() for key, item in pairs}
+
+
+class PlivoAudioStreams:
+    """Plivo `<Stream bidirectional="true" contentType="audio/x-mulaw;rate=8000">`: JSON
+    text frames, base64 μ-law 8 kHz. No stop event: the socket closes when the call does."""
+
+    name = "plivo"
+    sample_rate = 8000
+    _EVENTS = {"start", "media", "dtmf", "playedStream", "clearedAudio"}
+
+    def parse(self, data: str | bytes, *, expected_stream: str | None) -> tuple[str, dict]:
+        _check_size(data)
+        message = _json(data)
+        event = message.get("event")
+        if event not in self._EVENTS:
+            raise StreamProtocolError(f"unknown event {event!r}")
+        if event == "start":
+            start = message.get("start")
+            if not isinstance(start, dict) or not start.get("streamId") or not start.get("callId"):
+                raise StreamProtocolError("start without streamId/callId")
+            encoding = (start.get("mediaFormat") or {}).get("encoding", "audio/x-mulaw")
+            if encoding != "audio/x-mulaw":
+                raise StreamProtocolError(f"media format {encoding!r}: this stream must be audio/x-mulaw")
+        elif event in {"media", "dtmf"}:
+            _check_stream(event, message.get("streamId"), expected_stream)
+            if event == "media":
+                _check_media_payload(message)
+        else:
+            return "other", message
+        return event, message
+
+    def start_of(self, message: dict) -> StreamStart:
+        start = message["start"]
+        headers = plivo_extra_headers(message.get("extra_headers") or start.get("extra_headers"))
+        # extraHeaders allow only [A-Za-z0-9]: the Stream XML names our call "callid" (hex uuid).
+        if "callid" in headers and "call_id" not in headers:
+            headers["call_id"] = headers["callid"]
+        return StreamStart(
+            stream_id=str(start["streamId"]),
+            carrier_call_id=str(start["callId"]),
+            account_id=str(start.get("accountId", "")),
+            parameters=headers,
+        )
+
+    def serializer(self, start: StreamStart) -> FrameSerializer:
+        # auto_hang_up=False: the telephony service hangs up (Call DELETE), see TwilioMediaStreams.
+        return PlivoFrameSerializer(
+            stream_id=start.stream_id,
+            params=PlivoFrameSerializer.InputParams(
+                plivo_sample_rate=self.sample_rate, sample_rate=self.sample_rate, auto_hang_up=False
+            ),
+        )
+
+
+CARRIERS = {
+    carrier.name: carrier
+    for carrier in (TwilioMediaStreams(), TelnyxMediaStreams(), PlivoAudioStreams(), VonageAudioConnector())
+}
