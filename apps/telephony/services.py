@@ -12,7 +12,7 @@ from apps.calls.models import Call
 from apps.calls.services import call_create_inbound, call_create_outbound, call_end, call_transfer_record
 from apps.core.errors import ApplicationError, NotFound, ProviderError
 from apps.core.hosts import client_url
-from apps.telephony.carriers import twilio
+from apps.telephony.carriers import carrier_module, telnyx, twilio
 from apps.telephony.models import PhoneNumber
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,22 @@ def telephony_inbound(*, carrier: str, to_number: str, from_number: str, carrier
     return InboundDecision(call=call, refusal_line="")
 
 
+def telephony_telnyx_call_initiated(*, to_number: str, from_number: str, call_control_id: str) -> Call:
+    """Telnyx Call Control, an incoming call: record it, then answer it streaming to
+    the media websocket (our call id in client_state), or reject it when the client
+    may not take calls. A redelivered webhook finds the call already answered."""
+    decision = telephony_inbound(carrier="telnyx", to_number=to_number, from_number=from_number,
+                                 carrier_call_id=call_control_id)
+    call = decision.call
+    number = call.phone_number
+    if decision.refusal_line:
+        telnyx.reject(number=number, call_control_id=call_control_id)
+    elif call.answered_at is None:
+        telnyx.answer_with_stream(number=number, call_control_id=call_control_id,
+                                  stream_url=telephony_stream_url(carrier="telnyx"), call_id=str(call.pk))
+    return call
+
+
 def _twilio_for(call: Call):
     number = call.phone_number
     if number is None or number.carrier != "twilio":
@@ -60,12 +76,19 @@ def _twilio_for(call: Call):
 
 
 def _classify(exc: Exception) -> ProviderError:
-    from twilio.base.exceptions import TwilioRestException
+    return twilio.classify_error(exc)
 
-    if isinstance(exc, TwilioRestException):
-        retryable = exc.status == 429 or exc.status >= 500
-        return ProviderError(f"Twilio refused: {exc.msg}", retryable=retryable, details={"status": exc.status, "code": exc.code})
-    return ProviderError(f"Twilio unreachable: {exc}", retryable=True)
+
+def _carrier_for(call: Call, action: str):
+    """The call's number and the carrier module that can `action` it (hang_up, transfer)."""
+    number = call.phone_number
+    if number is None:
+        raise ApplicationError("This call has no number of this client to act through.", details={"call_id": str(call.pk)})
+    module = carrier_module(number.carrier)
+    if not hasattr(module, action):
+        raise ApplicationError(f"{number.get_carrier_display()} calls cannot be {action.replace('_', ' ')} yet "
+                               "from here; end them in the carrier's console.", details={"call_id": str(call.pk)})
+    return number, getattr(module, action)
 
 
 def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempotency_key: str, agent=None) -> Call:
@@ -116,25 +139,24 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
 
 
 def telephony_hang_up(*, call: Call) -> None:
-    """Ask the carrier to end the call (the runtime records call_end itself)."""
+    """Ask the call's carrier to end it through its REST API (Twilio calls.update,
+    Telnyx Call Control hangup, Plivo Call DELETE); the runtime records call_end
+    itself. A call the carrier had already ended is not an error. Failures are
+    ProviderError (retryable for 429/5xx/unreachable)."""
     if not call.carrier_call_id:
         return
-    try:
-        _twilio_for(call).calls(call.carrier_call_id).update(status="completed")
-    except Exception as exc:  # noqa: BLE001
-        raise _classify(exc) from exc
+    number, hang_up = _carrier_for(call, "hang_up")
+    hang_up(number=number, carrier_call_id=call.carrier_call_id)
 
 
 def telephony_transfer(*, call: Call, to_number: str) -> Call:
-    """Bridge the caller to a person: the call's TwiML is replaced by <Dial>."""
+    """Bridge the caller to a person (Twilio: TwiML <Dial>; Telnyx: Call Control transfer)."""
     if not to_number:
         raise ApplicationError("No transfer number is set for this agent.")
     if not call.carrier_call_id:
         raise NotFound("The call has no carrier id yet; it cannot be transferred.")
-    try:
-        _twilio_for(call).calls(call.carrier_call_id).update(twiml=twilio.dial_twiml(to_number))
-    except Exception as exc:  # noqa: BLE001
-        raise _classify(exc) from exc
+    number, transfer = _carrier_for(call, "transfer")
+    transfer(number=number, carrier_call_id=call.carrier_call_id, to_number=to_number)
     return call_transfer_record(call_id=call.pk, to_number=to_number)
 
 

@@ -10,11 +10,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.calls.selectors import call_get
 from apps.calls.services import call_carrier_status_update
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, ProviderError
 from apps.core.hosts import client_url
 from apps.telephony.carriers import plivo, telnyx, twilio, vonage
 from apps.telephony.selectors import phone_number_for_inbound
-from apps.telephony.services import telephony_inbound, telephony_stream_url
+from apps.telephony.services import telephony_inbound, telephony_stream_url, telephony_telnyx_call_initiated
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,37 @@ def telnyx_voice(request):
                                  carrier_call_id=request.POST.get("CallSid", ""))
     if decision.refusal_line:
         return _xml(twilio.say_hangup_twiml(decision.refusal_line))
-    return _xml(twilio.stream_twiml(stream_url=telephony_stream_url(carrier="telnyx"), call_id=str(decision.call.pk)))
+    return _xml(telnyx.stream_texml(stream_url=telephony_stream_url(carrier="telnyx"), call_id=str(decision.call.pk)))
+
+
+@csrf_exempt
+@require_POST
+def telnyx_call_control(request):
+    """Telnyx Call Control application webhook (JSON events). Only `call.initiated`
+    of an incoming call needs us: it is answered with a stream to the media websocket."""
+    import json
+
+    try:
+        event = json.loads(request.body)["data"]
+        payload = event["payload"]
+    except (ValueError, KeyError, TypeError):
+        return HttpResponse("bad body", status=400)
+    to_number = str(payload.get("to", ""))
+    number = phone_number_for_inbound(number=to_number, carrier="telnyx")
+    if number is None:
+        _refused_number(request, "telnyx", to_number)
+        return HttpResponseNotFound("unknown number")
+    if not telnyx.verify(request=request, public_key_b64=number.webhook_public_key):
+        return _forbidden(request, "telnyx")
+    if event.get("event_type") != "call.initiated" or payload.get("direction") != "incoming":
+        return HttpResponse(status=200)  # hang-ups and the rest are recorded by the media stream
+    try:
+        telephony_telnyx_call_initiated(to_number=to_number, from_number=str(payload.get("from", "")),
+                                        call_control_id=str(payload.get("call_control_id", "")))
+    except ProviderError as error:
+        logger.warning("telnyx call %s could not be answered: %s", payload.get("call_control_id"), error.message)
+        return HttpResponse(status=503 if error.retryable else 200)  # a 5xx makes Telnyx retry
+    return HttpResponse(status=200)
 
 
 @csrf_exempt

@@ -34,6 +34,7 @@ SHARED_APPS = [
     "apps.core",
     "apps.billing",
     "apps.providers_agency",
+    "apps.voice",  # no models: the Pipecat runtime and `manage.py simulate_call`
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -117,7 +118,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # redis-py 8 reads with a 5 s socket timeout, exactly channels_redis' 5 s
+        # BZPOPMIN wait: idle sockets would die after 5 s without a longer one.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
     }
 }
 
@@ -132,6 +135,8 @@ CELERY_TIMEZONE = "UTC"
 
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com")
+PLIVO_API_BASE_URL = env.str("PLIVO_API_BASE_URL", default="https://api.plivo.com")
 
 # Storage: local files under ./var/media unless S3 settings are given.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))

@@ -1,10 +1,16 @@
-"""Plivo: X-Plivo-Signature-V3 (HMAC-SHA256 of url[?sorted key+value params].nonce, base64), Stream XML."""
+"""Plivo: X-Plivo-Signature-V3 (HMAC-SHA256 of url[?sorted key+value params].nonce, base64), Stream XML,
+Call REST (hang-up) at settings.PLIVO_API_BASE_URL."""
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import uuid
 from xml.sax.saxutils import escape
+
+from django.conf import settings
+
+from apps.telephony.carriers._rest import rest_request
 
 
 def signature_v3(*, url: str, params: dict, nonce: str, auth_token: str) -> str:
@@ -27,10 +33,12 @@ def verify(*, request, urls: list[str], auth_token: str) -> bool:
 
 
 def stream_xml(*, stream_url: str, call_id: str) -> str:
+    """Stream both ways as μ-law 8 kHz. extraHeaders allow only [A-Za-z0-9] in keys and
+    values, so our call id travels as `callid=<uuid hex>` (the media consumer maps it back)."""
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
         '<Stream bidirectional="true" keepCallAlive="true" contentType="audio/x-mulaw;rate=8000" '
-        f'extraHeaders="call_id={escape(call_id)}">{escape(stream_url)}</Stream></Response>'
+        f'extraHeaders="callid={uuid.UUID(call_id).hex}">{escape(stream_url)}</Stream></Response>'
     )
 
 
@@ -40,3 +48,10 @@ def speak_hangup_xml(text: str) -> str:
 
 def reject_xml() -> str:
     return '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup reason="rejected"/></Response>'
+
+
+def hang_up(*, number, carrier_call_id: str) -> None:
+    """DELETE the call (204); 404 means it had already ended."""
+    url = f"{settings.PLIVO_API_BASE_URL.rstrip('/')}/v1/Account/{number.account_sid}/Call/{carrier_call_id}/"
+    rest_request("Plivo", "DELETE", url, ok={204}, gone=lambda response: response.status_code == 404,
+                 auth=(number.account_sid, number.auth_token))

@@ -46,3 +46,32 @@ def rest_client(*, account_sid: str, auth_token: str) -> TwilioClient:
     if base_url:
         client.api.base_url = base_url.rstrip("/")
     return client
+
+
+def classify_error(exc: Exception):
+    """A Twilio SDK failure as a ProviderError (429 and 5xx are worth retrying)."""
+    from twilio.base.exceptions import TwilioRestException
+
+    from apps.core.errors import ProviderError
+
+    if isinstance(exc, TwilioRestException):
+        retryable = exc.status == 429 or exc.status >= 500
+        return ProviderError(f"Twilio refused: {exc.msg}", retryable=retryable, details={"status": exc.status, "code": exc.code})
+    return ProviderError(f"Twilio unreachable: {exc}", retryable=True)
+
+
+def hang_up(*, number, carrier_call_id: str) -> None:
+    try:
+        rest_client(account_sid=number.account_sid, auth_token=number.auth_token).calls(carrier_call_id).update(
+            status="completed")
+    except Exception as exc:  # noqa: BLE001 - classified
+        raise classify_error(exc) from exc
+
+
+def transfer(*, number, carrier_call_id: str, to_number: str) -> None:
+    """The call's TwiML is replaced by <Dial>."""
+    try:
+        rest_client(account_sid=number.account_sid, auth_token=number.auth_token).calls(carrier_call_id).update(
+            twiml=dial_twiml(to_number))
+    except Exception as exc:  # noqa: BLE001 - classified
+        raise classify_error(exc) from exc

@@ -43,7 +43,13 @@ def test_telnyx_signed_webhook_connects(client, tenant_a, numbers):
                            HTTP_HOST="acme.localhost", HTTP_TELNYX_SIGNATURE_ED25519=signature, HTTP_TELNYX_TIMESTAMP=timestamp)
     assert response.status_code == 200
     assert _calls(tenant_a) == [("telnyx", "v3:telnyx1")]
-    assert '<Stream url="ws://acme.localhost:8000/ws/media/telnyx/">' in response.content.decode()
+    with tenant_context(tenant_a):
+        call_id = Call.objects.get().pk
+    assert response.content.decode() == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
+        '<Stream url="ws://acme.localhost:8000/ws/media/telnyx/" bidirectionalMode="rtp" bidirectionalCodec="PCMU">'
+        f'<Parameter name="call_id" value="{call_id}"/></Stream></Connect></Response>'
+    )
 
 
 @pytest.mark.parametrize("tamper", ["body", "old", "missing"])
@@ -72,7 +78,7 @@ def test_plivo_signed_answer_connects(client, tenant_a, numbers):
         call_id = Call.objects.get().pk
     assert response.content.decode() == (
         '<?xml version="1.0" encoding="UTF-8"?><Response><Stream bidirectional="true" keepCallAlive="true" '
-        f'contentType="audio/x-mulaw;rate=8000" extraHeaders="call_id={call_id}">ws://acme.localhost:8000/ws/media/plivo/</Stream></Response>'
+        f'contentType="audio/x-mulaw;rate=8000" extraHeaders="callid={call_id.hex}">ws://acme.localhost:8000/ws/media/plivo/</Stream></Response>'
     )
 
 
