@@ -18,18 +18,36 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """After the test database is migrated, create the two session tenants."""
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb):
+    """The test database, always (pytest-django would skip it when a run's only
+    database users are `committed_db` tests), plus the two session tenants."""
+    from django.test.utils import setup_databases, teardown_databases
+
     from apps.tenancy.models import Client
     from apps.tenancy.services import client_create
 
     with django_db_blocker.unblock():
+        db_cfg = setup_databases(
+            verbosity=request.config.option.verbose, interactive=False, aliases={"default"},
+            keepdb=django_db_keepdb,
+        )
         for slug, name in (("acme", "Acme Dental"), ("globex", "Globex Plumbing")):
             if not Client.objects.filter(slug=slug).exists():
                 client_create(
                     slug=slug, name=name, domain=f"{slug}.localhost",
                     admin_email=f"admin@{slug}.test", admin_password=PASSWORD,
                 )
+    yield
+    if not django_db_keepdb:
+        from django.db import connections
+
+        with django_db_blocker.unblock():
+            # Threads of async tests may still hold sockets to the test database.
+            connections.close_all()
+            try:
+                teardown_databases(db_cfg, verbosity=request.config.option.verbose)
+            except Exception as exc:  # a leftover session must not fail the run
+                print(f"test database teardown: {exc}")
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ import uuid
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
+from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_tenants.utils import schema_context, tenant_context
 
@@ -70,9 +71,15 @@ def test_beat_schedule_is_stored_in_sql_and_fires(committed_db, celery_worker_th
         PeriodicTask.objects.filter(pk=task.pk).delete()
 
 
-def test_beat_schedule_stored_in_a_client_schema_fires_in_that_schema(committed_db, celery_worker_thread, tenant_a):
+def test_beat_schedule_stored_in_a_client_schema_fires_in_that_schema(committed_db, celery_worker_thread):
     from tenant_schemas_celery.db_scheduler import TenantAwareDatabaseScheduler
 
+    from apps.tenancy.models import Client
+
+    # Celery's Django fixup in the in-thread worker closes the database socket it
+    # finds at worker start; start this test on a fresh connection.
+    connection.close()
+    tenant_a = Client.objects.get(slug="acme")
     marker = uuid.uuid4().hex
     with tenant_context(tenant_a):
         interval, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
