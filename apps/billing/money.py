@@ -83,6 +83,16 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
         return as_decimal(amount).quantize(exponent, rounding=ROUND_HALF_UP)
 
 
+# Vendor costs are kept in the usage ledger to 8 decimals (a token costs 1.5e-7 USD):
+# a cost computed at full precision is rounded half-up to that once, here.
+PROVIDER_COST_EXPONENT = Decimal("1e-8")
+
+
+def quantize_provider_cost(amount: Decimal) -> Decimal:
+    with localcontext(CALC_CONTEXT):
+        return as_decimal(amount).quantize(PROVIDER_COST_EXPONENT, rounding=ROUND_HALF_UP)
+
+
 def to_minor_units(amount: Decimal, currency: str) -> int:
     """Integer minor units (cents) as payment processors want them, e.g. 12.34 USD -> 1234."""
     rounded = quantize(amount, currency)

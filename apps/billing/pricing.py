@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from enum import StrEnum
 
-from apps.billing.money import CALC_CONTEXT, ZERO, as_decimal, ceil_div, quantize
+from apps.billing.money import CALC_CONTEXT, ZERO, as_decimal, ceil_div, quantize, quantize_provider_cost
 
 
 class PriceModel(StrEnum):
@@ -363,3 +363,35 @@ def totals_for(*, lines: Sequence[Line], currency: str, tax_rate_percent: Decima
         total=subtotal + tax,
         provider_cost=sum((line.provider_cost for line in lines), ZERO),
     )
+
+
+# --- what vendors charge us (provider cost, for margins and cost_plus) --------------------------
+
+
+@dataclass(frozen=True)
+class VendorPrice:
+    """A vendor's list price: `amount` per `per` raw units (0.0043 per 60 seconds,
+    0.15 per 1,000,000 tokens), billed in steps of `increment` raw units when given
+    (carriers bill started minutes: increment 60)."""
+
+    amount: Decimal
+    per: Decimal = Decimal(1)
+    increment: Decimal | None = None
+    currency: str = "USD"
+
+    @classmethod
+    def of(cls, amount, per=1, increment=None, currency: str = "USD") -> VendorPrice:
+        return cls(as_decimal(amount), as_decimal(per), None if increment is None else as_decimal(increment),
+                   currency.upper())
+
+
+def vendor_cost(price: VendorPrice, quantity: Decimal | int | str) -> Decimal:
+    """What `quantity` raw units cost at `price`, rounded once to the ledger's 8 decimals.
+    61 s at 0.0085/min in 60 s increments = 2 x 0.0085 = 0.017."""
+    quantity = as_decimal(quantity)
+    if quantity <= 0:
+        return quantize_provider_cost(ZERO)
+    with localcontext(CALC_CONTEXT):
+        if price.increment:
+            quantity = ceil_div(quantity, price.increment) * price.increment
+        return quantize_provider_cost(quantity * price.amount / price.per)

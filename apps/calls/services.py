@@ -218,6 +218,9 @@ def _end(call: Call, *, end_reason: str, error: str, usage: dict, ended_at: date
     if call.duration_secs:
         rows.append(CallUsage(call=call, metric=f"call_seconds_{call.direction}", dimension="", provider=call.carrier,
                               quantity=call.duration_secs))
+        # What the carrier bills us for the leg (its price table rounds to its increments).
+        rows.append(CallUsage(call=call, metric="carrier_seconds", dimension=f"voice-{call.direction}",
+                              provider=call.carrier, quantity=call.duration_secs))
     CallUsage.objects.bulk_create(rows)
     _after_end(call)
     return call
@@ -243,20 +246,25 @@ def _after_end(call: Call) -> None:
 
 
 def call_usage_report(*, call_id, client=None) -> int:
-    """Send a finished call's usage rows to billing (idempotent on billing's side)."""
+    """Send a finished call's usage rows to billing (idempotent on billing's side),
+    each with what its vendor charges us (provider_cost, USD; apps.providers.prices)."""
     from apps.billing.metrics import Metric
     from apps.billing.services.usage import UsageEventIn, usage_record_call
+    from apps.providers.prices import provider_cost
 
     client = client or _current_client()
     call = Call.objects.get(pk=call_id)
-    events = [
-        UsageEventIn(
+    events = []
+    for row in call.usage.all():
+        if row.metric not in {m.value for m in Metric}:
+            continue
+        cost, currency = provider_cost(provider=row.provider, metric=row.metric, dimension=row.dimension,
+                                       quantity=row.quantity)
+        events.append(UsageEventIn(
             metric=row.metric, quantity=row.quantity, dimension=row.dimension, provider=row.provider,
+            provider_cost=cost, provider_cost_currency=currency,
             properties={"direction": call.direction, "agent_id": call.agent_id},
-        )
-        for row in call.usage.all()
-        if row.metric in {m.value for m in Metric}
-    ]
+        ))
     if not events:
         return 0
     try:

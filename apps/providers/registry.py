@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.conf import settings as django_settings
@@ -55,6 +55,9 @@ class Vendor:
     needs_key: bool = True
     needs_base_url: bool = False  # account must carry a base_url (OpenAI-compatible servers, Azure endpoint)
     needs_secret: bool = False  # account must carry a second secret (AWS)
+    # What the vendor charges us, for margins: {usage metric: {dimension (model/voice) or "*": VendorPrice}}.
+    # List prices; settings.PROVIDER_PRICES overrides them (see apps.providers.prices).
+    prices: dict = field(default_factory=dict)
 
     @property
     def kinds(self) -> frozenset[str]:

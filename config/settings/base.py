@@ -10,6 +10,9 @@ env = environ.Env()
 LOCAL_ENV_FILE = Path(env.str("SWITCHBOARD_ENV_FILE", default=str(BASE_DIR / "var" / "local.env")))
 if LOCAL_ENV_FILE.exists():
     environ.Env.read_env(LOCAL_ENV_FILE, overwrite=False)
+    # Written by a running `make run`: the embedded services' URLs, for manage.py in another terminal.
+    if (LOCAL_ENV_FILE.parent / "services.env").exists():
+        environ.Env.read_env(LOCAL_ENV_FILE.parent / "services.env", overwrite=False)
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 # Fernet keys, newest first: provider credentials are encrypted at rest with them.
@@ -137,6 +140,10 @@ CELERY_TIMEZONE = "UTC"
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com")
 PLIVO_API_BASE_URL = env.str("PLIVO_API_BASE_URL", default="https://api.plivo.com")
+
+# The agency's own vendor prices, over the list prices in the vendor modules (apps/providers/prices.py):
+# {"deepgram": {"stt_seconds": {"nova-3": {"amount": "0.0065", "per": 60}}}}, USD.
+PROVIDER_PRICES = env.json("PROVIDER_PRICES", default={})
 
 # Storage: local files under ./var/media unless S3 settings are given.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))

@@ -1,6 +1,7 @@
 """Worked examples for every price model, checked against hand computation.
 Pure: no database (runs under plain pytest too)."""
 
+from decimal import Decimal
 from decimal import Decimal as D
 
 import pytest
@@ -330,3 +331,28 @@ def test_client_card_overrides_default_per_metric_and_dimension():
 def test_invalid_prices_are_refused(kwargs):
     with pytest.raises(PricingError):
         MetricPrice(metric="m", **kwargs)
+
+
+# --- vendor costs (provider_cost) ------------------------------------------------------------------
+
+
+def test_vendor_cost_is_full_precision_then_rounded_once_to_eight_decimals():
+    from apps.billing.pricing import VendorPrice, vendor_cost
+
+    per_million = VendorPrice.of("0.075", per=1_000_000)
+    assert vendor_cost(per_million, 1) == Decimal("0.00000008")  # 7.5e-8, half-up
+    assert vendor_cost(per_million, 1000) == Decimal("0.00007500")
+    per_minute = VendorPrice.of("0.0043", per=60)
+    assert vendor_cost(per_minute, Decimal("58.5")) == Decimal("0.00419250")
+    assert vendor_cost(per_minute, 0) == Decimal("0E-8")
+
+
+def test_vendor_cost_in_increments_counts_started_steps():
+    from apps.billing.pricing import VendorPrice, vendor_cost
+
+    started_minutes = VendorPrice.of("0.0085", per=60, increment=60)
+    assert vendor_cost(started_minutes, Decimal("60")) == Decimal("0.00850000")
+    assert vendor_cost(started_minutes, Decimal("60.001")) == Decimal("0.01700000")
+    assert vendor_cost(started_minutes, 1) == Decimal("0.00850000")
+    with pytest.raises(TypeError):
+        vendor_cost(started_minutes, 1.5)

@@ -56,6 +56,7 @@ def test_call_end_is_idempotent_and_leaves_a_complete_record(tenant_a, acme_call
         rows = sorted(CallUsage.objects.filter(call=call).values_list("metric", "dimension", "provider", "quantity"))
         assert rows == [
             ("call_seconds_inbound", "", "twilio", Decimal("61.250")),
+            ("carrier_seconds", "voice-inbound", "twilio", Decimal("61.250")),
             ("llm_input_tokens", "gpt-4o-mini", "", Decimal("900.000")),
             ("llm_output_tokens", "gpt-4o-mini", "", Decimal("120.000")),
             ("stt_seconds", "nova-2", "", Decimal("58.500")),
@@ -64,6 +65,7 @@ def test_call_end_is_idempotent_and_leaves_a_complete_record(tenant_a, acme_call
     billed = sorted(UsageEvent.objects.filter(client=tenant_a, call_id=str(acme_call.pk)).values_list("metric", "dimension", "quantity"))
     assert billed == [
         ("call_seconds_inbound", "", Decimal("61.250")),
+        ("carrier_seconds", "voice-inbound", Decimal("61.250")),
         ("llm_input_tokens", "gpt-4o-mini", Decimal("900.000")),
         ("llm_output_tokens", "gpt-4o-mini", Decimal("120.000")),
         ("stt_seconds", "nova-2", Decimal("58.500")),

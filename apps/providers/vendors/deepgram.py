@@ -1,6 +1,7 @@
 """Deepgram: streaming STT and TTS."""
 from __future__ import annotations
 
+from apps.billing.pricing import VendorPrice
 from apps.providers.registry import Setting, Vendor
 from apps.providers.vendors._common import LANGUAGE, MODEL, VOICE, pipecat_settings
 
@@ -31,4 +32,10 @@ VENDOR = Vendor(
         "tts": {"voice": VOICE},
     },
     builders={"stt": build_stt, "tts": build_tts},
+    # Pay-as-you-go list prices (USD): streaming STT per minute, Aura TTS per 1,000 characters.
+    prices={
+        "stt_seconds": {"nova-2": VendorPrice.of("0.0058", per=60), "nova-3": VendorPrice.of("0.0077", per=60),
+                        "*": VendorPrice.of("0.0077", per=60)},
+        "tts_characters": {"*": VendorPrice.of("0.030", per=1000)},
+    },
 )

@@ -2,6 +2,7 @@
 reuses these builders with a required base_url."""
 from __future__ import annotations
 
+from apps.billing.pricing import VendorPrice
 from apps.providers.registry import Setting, Vendor
 from apps.providers.vendors._common import LANGUAGE, MAX_TOKENS, MODEL, TEMPERATURE, pipecat_settings
 
@@ -45,9 +46,36 @@ def build_tts(spec, sample_rate):
     )
 
 
+_PER_MILLION = 1_000_000
+
+
+def _tokens(input_price: str, output_price: str, cached_price: str) -> dict:
+    return {"llm_input_tokens": VendorPrice.of(input_price, per=_PER_MILLION),
+            "llm_output_tokens": VendorPrice.of(output_price, per=_PER_MILLION),
+            "llm_cached_tokens": VendorPrice.of(cached_price, per=_PER_MILLION)}
+
+
+# List prices (USD): tokens per 1M by model, transcription per minute, speech per 1M characters
+# (gpt-4o-mini-tts is priced by audio tokens, about the same as tts-1 per character of text).
+_LLM = {
+    "gpt-4o-mini": _tokens("0.15", "0.60", "0.075"),
+    "gpt-4o": _tokens("2.50", "10.00", "1.25"),
+    "gpt-4.1-mini": _tokens("0.40", "1.60", "0.10"),
+    "gpt-4.1": _tokens("2.00", "8.00", "0.50"),
+}
+PRICES = {
+    **{metric: {model: prices[metric] for model, prices in _LLM.items()}
+       for metric in ("llm_input_tokens", "llm_output_tokens", "llm_cached_tokens")},
+    "stt_seconds": {"whisper-1": VendorPrice.of("0.006", per=60), "gpt-4o-transcribe": VendorPrice.of("0.006", per=60),
+                    "gpt-4o-mini-transcribe": VendorPrice.of("0.003", per=60)},
+    "tts_characters": {"tts-1": VendorPrice.of("15", per=_PER_MILLION), "tts-1-hd": VendorPrice.of("30", per=_PER_MILLION),
+                       "gpt-4o-mini-tts": VendorPrice.of("15", per=_PER_MILLION)},
+}
+
 VENDOR = Vendor(
     name="openai",
     label="OpenAI",
     settings_schema={"stt": STT_SCHEMA, "llm": LLM_SCHEMA, "tts": TTS_SCHEMA},
     builders={"stt": build_stt, "llm": build_llm, "tts": build_tts},
+    prices=PRICES,
 )

@@ -11,7 +11,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
+from apps.billing.pricing import VendorPrice
 from apps.telephony.carriers._rest import rest_request
+
+# What Telnyx charges us (US local, list price, USD per started minute); settings.PROVIDER_PRICES overrides.
+PRICES = {"carrier_seconds": {"voice-inbound": VendorPrice.of("0.0035", per=60, increment=60),
+                              "voice-outbound": VendorPrice.of("0.0070", per=60, increment=60)}}
 
 MAX_SKEW_SECS = 300
 ALREADY_ENDED = "90018"  # Telnyx error code: "Call has already ended"

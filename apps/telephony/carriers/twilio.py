@@ -7,6 +7,12 @@ from django.conf import settings
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client as TwilioClient
 
+from apps.billing.pricing import VendorPrice
+
+# What Twilio charges us (US local numbers, list price, USD per started minute); settings.PROVIDER_PRICES overrides.
+PRICES = {"carrier_seconds": {"voice-inbound": VendorPrice.of("0.0085", per=60, increment=60),
+                              "voice-outbound": VendorPrice.of("0.0140", per=60, increment=60)}}
+
 
 def verify(*, request, urls: list[str], auth_token: str) -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
