@@ -11,3 +11,12 @@ def phone_number_for_inbound(*, number: str, carrier: str) -> PhoneNumber | None
 
 def phone_number_list():
     return PhoneNumber.objects.select_related("agent").order_by("number")
+
+
+def phone_numbers_active_by_carrier() -> dict[str, list[str]]:
+    """This client's active numbers, {carrier: [E.164, ...]} (sorted)."""
+    held: dict[str, list[str]] = {}
+    for carrier, number in PhoneNumber.objects.filter(is_active=True).order_by("carrier", "number").values_list(
+            "carrier", "number"):
+        held.setdefault(carrier, []).append(number)
+    return held

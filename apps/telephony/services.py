@@ -184,3 +184,21 @@ def telephony_call_outbound_request(*, from_number: str, to_number: str, idempot
         raise ApplicationError("This idempotency key was already used for a different call; use a new key.",
                                details={"idempotency_key": idempotency_key, "call_id": str(call.pk)}, status_code=409)
     return call
+
+
+def telephony_phone_number_months_record(*, period_start) -> int:
+    """Bill this client (the current schema) one `phone_number_months` per active
+    number for the month starting `period_start`, each carrying what its carrier
+    charges us for the number (apps.providers.prices, "local"). Idempotent per
+    number and month (billing's key "phone:<number>:<YYYY-MM>"); returns how many
+    were new."""
+    from apps.billing.services.usage import usage_record_phone_numbers
+    from apps.providers.prices import provider_cost
+    from apps.telephony.selectors import phone_numbers_active_by_carrier
+
+    recorded = 0
+    for carrier, numbers in phone_numbers_active_by_carrier().items():
+        cost, currency = provider_cost(provider=carrier, metric="phone_number_months", dimension="local", quantity=1)
+        recorded += usage_record_phone_numbers(client=connection.tenant, period_start=period_start, numbers=numbers,
+                                               provider=carrier, unit_cost=cost, currency=currency)
+    return recorded

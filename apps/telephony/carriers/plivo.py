@@ -15,7 +15,8 @@ from apps.telephony.carriers._rest import rest_request
 
 # What Plivo charges us (US local, list price, USD per started minute); settings.PROVIDER_PRICES overrides.
 PRICES = {"carrier_seconds": {"voice-inbound": VendorPrice.of("0.0055", per=60, increment=60),
-                              "voice-outbound": VendorPrice.of("0.0100", per=60, increment=60)}}
+                              "voice-outbound": VendorPrice.of("0.0100", per=60, increment=60)},
+          "phone_number_months": {"local": VendorPrice.of("0.50")}}
 
 
 def signature_v3(*, url: str, params: dict, nonce: str, auth_token: str) -> str:

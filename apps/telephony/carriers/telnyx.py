@@ -16,7 +16,8 @@ from apps.telephony.carriers._rest import rest_request
 
 # What Telnyx charges us (US local, list price, USD per started minute); settings.PROVIDER_PRICES overrides.
 PRICES = {"carrier_seconds": {"voice-inbound": VendorPrice.of("0.0035", per=60, increment=60),
-                              "voice-outbound": VendorPrice.of("0.0070", per=60, increment=60)}}
+                              "voice-outbound": VendorPrice.of("0.0070", per=60, increment=60)},
+          "phone_number_months": {"local": VendorPrice.of("1.00")}}
 
 MAX_SKEW_SECS = 300
 ALREADY_ENDED = "90018"  # Telnyx error code: "Call has already ended"

@@ -11,7 +11,8 @@ from apps.billing.pricing import VendorPrice
 
 # What Twilio charges us (US local numbers, list price, USD per started minute); settings.PROVIDER_PRICES overrides.
 PRICES = {"carrier_seconds": {"voice-inbound": VendorPrice.of("0.0085", per=60, increment=60),
-                              "voice-outbound": VendorPrice.of("0.0140", per=60, increment=60)}}
+                              "voice-outbound": VendorPrice.of("0.0140", per=60, increment=60)},
+          "phone_number_months": {"local": VendorPrice.of("1.15")}}
 
 
 def verify(*, request, urls: list[str], auth_token: str) -> bool:
