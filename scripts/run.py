@@ -6,6 +6,7 @@ schemas, seeds demo data once, then runs web + worker + beat from the Procfile.
 Ctrl-C stops everything it started."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -16,6 +17,13 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 VENV_BIN = Path(sys.executable).parent
+# What the demo agent's local LLM double answers (anything else is echoed back).
+DEMO_RULES = json.dumps([
+    {"when": "opening hours", "reply": "We are open Monday to Friday, eight to six, and Saturday mornings."},
+    {"when": "appointment", "reply": "I can book that. Which day suits you best?"},
+    {"when": "goodbye", "tool": "end_call", "arguments": {"reason": "caller said goodbye"}},
+    {"when": "person", "tool": "transfer_to_human", "arguments": {"reason": "caller asked for a person"}},
+])
 
 
 def ensure_local_env(path: Path) -> dict:
@@ -51,9 +59,20 @@ def main() -> int:
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     port = env.setdefault("PORT", "8000")
     env.setdefault("PUBLIC_PORT", port)
+    services_env = BASE_DIR / "var" / "services.env"
+    double = None
     try:
-        for name, url in ensure_services(env).items():
+        started = ensure_services(env)
+        for name, url in started.items():
             print(f"embedded {name.split('_')[0].lower()}: {url}", flush=True)
+        # While this runs, `manage.py ...` in another terminal finds the same services.
+        services_env.write_text("".join(f"{key}={value}\n" for key, value in started.items()))
+        if "DEMO_OPENAI_BASE_URL" not in env:
+            # The demo agent's STT/LLM run on the local OpenAI-compatible double (no keys, no internet).
+            double = subprocess.Popen(
+                [sys.executable, "-m", "apps.core.doubles.openai_server", "--port", "8111", "--rules", DEMO_RULES],
+                cwd=BASE_DIR, env=env,
+            )
         manage("migrate", "--noinput", env=env)
         manage("collectstatic", "--noinput", "-v", "0", env=env)
         manage("seed_demo", env=env)
@@ -63,6 +82,8 @@ def main() -> int:
             f"  Agency admin : http://localhost:{port}/admin/   owner@agency.local / {password}\n"
             f"  Client portal: http://demo.localhost:{port}/    admin@demo.local / {password}\n"
             f"  Health       : http://localhost:{port}/healthz\n"
+            f"  Try a call   : .venv/bin/python manage.py simulate_call --client demo --number +15550100100 "
+            "--register-with http://127.0.0.1:8111 --say 'What are your opening hours?' --say 'Thanks, goodbye'\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )
@@ -72,6 +93,10 @@ def main() -> int:
         signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())
         return honcho.wait()
     finally:
+        if double is not None:
+            double.terminate()
+            double.wait(10)
+        services_env.unlink(missing_ok=True)
         stop_all()
 
 
