@@ -4,13 +4,26 @@ numpy only (no audioop: it is gone in Python 3.13)."""
 from __future__ import annotations
 
 import io
+import os
 import wave
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-FIXTURES_DIR = Path("/work/shared/fixtures/caller-audio")
+def _find_fixtures_dir() -> Path:
+    """The caller-audio fixtures live in shared/, beside the repository."""
+    override = os.environ.get("SWITCHBOARD_CALLER_AUDIO_DIR")
+    if override:
+        return Path(override)
+    repo = Path(__file__).resolve().parents[3]
+    for candidate in (repo.parent / "shared", Path("/work/shared")):
+        if (candidate / "fixtures" / "caller-audio").is_dir():
+            return candidate / "fixtures" / "caller-audio"
+    return repo.parent / "shared" / "fixtures" / "caller-audio"
+
+
+FIXTURES_DIR = _find_fixtures_dir()
 
 _BIAS = 0x84
 _CLIP = 32635
