@@ -49,12 +49,22 @@ def twilio_rest():
 
 
 @pytest.fixture(scope="session")
-def voice_server(django_db_setup, django_db_blocker, twilio_rest, tmp_path_factory):
+def carrier_rest():
+    """Telnyx Call Control and Plivo REST, doubled."""
+    from apps.telephony.tests.carrier_rest_double import CarrierRestDouble
+
+    with CarrierRestDouble() as double:
+        yield double
+
+
+@pytest.fixture(scope="session")
+def voice_server(django_db_setup, django_db_blocker, twilio_rest, carrier_rest, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("daphne-voice") / "daphne.log"
     with django_db_blocker.unblock():
         env = child_env_for_test_database()
-    env.update(DJANGO_SETTINGS_MODULE="tests.e2e.settings", TWILIO_API_BASE_URL=twilio_rest.url, LOG_LEVEL="WARNING")
+    env.update(DJANGO_SETTINGS_MODULE="tests.e2e.settings", TWILIO_API_BASE_URL=twilio_rest.url,
+               TELNYX_API_BASE_URL=carrier_rest.url, PLIVO_API_BASE_URL=carrier_rest.url, LOG_LEVEL="WARNING")
     log = open(log_path, "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
@@ -62,7 +72,8 @@ def voice_server(django_db_setup, django_db_blocker, twilio_rest, tmp_path_facto
     )
     try:
         wait_for_port(port, process)
-        yield {"url": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "log": log_path, "process": process}
+        yield {"url": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "log": log_path, "process": process,
+               "port": port}
     finally:
         process.terminate()
         try:

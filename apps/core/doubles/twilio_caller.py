@@ -90,13 +90,21 @@ class TwilioCaller:
             self.url, additional_headers=self.headers, max_size=None, open_timeout=10, **extra
         )
         self._tasks.append(asyncio.create_task(self._receive()))
-        await self.send_json({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        connected = self._connected_message()
+        if connected is not None:
+            await self.send_json(connected)
         if send_start:
             await self.send_start()
             self._tasks.append(asyncio.create_task(self._media_clock()))
 
     async def send_start(self) -> None:
-        await self.send_json(
+        await self.send_json(self._start_message())
+
+    def _connected_message(self) -> dict | None:
+        return {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+
+    def _start_message(self) -> dict:
+        return (
             {
                 "event": "start",
                 "sequenceNumber": self._next_sequence(),
@@ -112,6 +120,40 @@ class TwilioCaller:
             }
         )
 
+    # Carrier-specific wire format (TelnyxCaller, PlivoCaller, VonageCaller override these).
+
+    def _stop_message(self) -> dict | None:
+        return {
+            "event": "stop",
+            "sequenceNumber": self._next_sequence(),
+            "streamSid": self.stream_sid,
+            "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+        }
+
+    async def _send_media(self, ulaw: bytes, chunk: int) -> None:
+        await self.send_json(
+            {
+                "event": "media",
+                "sequenceNumber": self._next_sequence(),
+                "media": {
+                    "track": "inbound",
+                    "chunk": str(chunk),
+                    "timestamp": str(chunk * 20),
+                    "payload": base64.b64encode(ulaw).decode(),
+                },
+                "streamSid": self.stream_sid,
+            }
+        )
+
+    def _agent_audio(self, raw: str | bytes) -> tuple[bytes | None, dict]:
+        """(μ-law audio, None if the message carries none; the JSON message)."""
+        message = json.loads(raw)
+        if message.get("event") == "media":
+            return base64.b64decode(message["media"]["payload"]), message
+        return None, message
+
+    _CLEAR_EVENT = "clear"
+
     async def send_json(self, message: dict) -> None:
         await self._ws.send(json.dumps(message))
 
@@ -123,14 +165,9 @@ class TwilioCaller:
         if self.closed.is_set():
             return
         try:
-            await self.send_json(
-                {
-                    "event": "stop",
-                    "sequenceNumber": self._next_sequence(),
-                    "streamSid": self.stream_sid,
-                    "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
-                }
-            )
+            stop = self._stop_message()
+            if stop is not None:
+                await self.send_json(stop)
         except websockets.ConnectionClosed:
             pass
         await self.close()
@@ -200,19 +237,7 @@ class TwilioCaller:
                 except asyncio.QueueEmpty:
                     pass
                 chunk += 1
-                await self.send_json(
-                    {
-                        "event": "media",
-                        "sequenceNumber": self._next_sequence(),
-                        "media": {
-                            "track": "inbound",
-                            "chunk": str(chunk),
-                            "timestamp": str(chunk * 20),
-                            "payload": base64.b64encode(payload).decode(),
-                        },
-                        "streamSid": self.stream_sid,
-                    }
-                )
+                await self._send_media(payload, chunk)
                 next_at += FRAME_SECS
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         except (websockets.ConnectionClosed, asyncio.CancelledError):
@@ -224,16 +249,15 @@ class TwilioCaller:
         try:
             async for raw in self._ws:
                 now = time.monotonic()
-                message = json.loads(raw)
-                event = message.get("event")
-                if event == "media":
-                    ulaw = base64.b64decode(message["media"]["payload"])
+                ulaw, message = self._agent_audio(raw)
+                event = message.get("event") or message.get("action")
+                if ulaw is not None:
                     samples = np.frombuffer(ulaw_to_pcm16(ulaw), dtype=np.int16)
                     audible = bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > AGENT_AUDIBLE
                     self.agent_frames.append(AgentFrame(at=now, ulaw=ulaw, audible=audible))
                     if audible:
                         self._audio_event.set()
-                elif event == "clear":
+                elif event == self._CLEAR_EVENT:
                     self.clears.append(now)
                 elif event == "mark":
                     self.marks.append(message.get("mark", {}).get("name", ""))
