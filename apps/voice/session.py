@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,7 +20,6 @@ from pipecat.audio.utils import pcm_to_wav
 from pipecat.frames.frames import EndFrame, ErrorFrame, InterruptionFrame, TTSSpeakFrame
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from apps.voice.config import VoiceConfig
@@ -88,8 +88,8 @@ class CallSession:
         self._error = ""
         self._transfer_to = ""
         self._hang_up_anyway = False
-        self._recording: bytes = b""
-        self._recording_rate = config.sample_rate
+        # Idle timer (instead of Pipecat's idle observer, which sees every frame pushed).
+        self._idle_timer: asyncio.TimerHandle | None = None
 
         messages = [{"role": "system", "content": config.system_prompt}]
         schema = tools_schema(config)
@@ -101,8 +101,13 @@ class CallSession:
             on_transfer=self._transfer,
             record=self.tracer.record_tool_call,
         )
-        self.recorder = AudioBufferProcessor(num_channels=2)
-        self.recorder.add_event_handler("on_audio_data", self._on_audio_data)
+        # The transport records and reports sent agent audio itself (no processors for either).
+        transport.on_audio_sent(self.tracer.agent_audio_sent)
+        # Nothing after STT needs caller audio: stop it there rather than carry
+        # every 40 ms frame through the rest of the pipeline. (Pipecat only takes
+        # this at construction; the registry builds the service.)
+        if hasattr(stt, "_audio_passthrough"):
+            stt._audio_passthrough = False
         pipeline = build_pipeline(
             config=config,
             transport=transport,
@@ -111,7 +116,6 @@ class CallSession:
             tts=tts,
             context=context,
             tracer=self.tracer,
-            recorder=self.recorder,
             end_phrases=EndPhraseDetector(
                 phrases=config.end_call_phrases,
                 on_phrase=lambda phrase: self.end(END_PHRASE, say=config.goodbye_line),
@@ -130,11 +134,9 @@ class CallSession:
             enable_rtvi=False,
             enable_turn_tracking=False,
             check_dangling_tasks=False,
-            idle_timeout_secs=config.idle_timeout_secs or None,
-            cancel_on_idle_timeout=False,
+            idle_timeout_secs=None,  # see _check_idle
         )
         self.worker.add_event_handler("on_pipeline_started", self._on_started)
-        self.worker.add_event_handler("on_idle_timeout", self._on_idle)
         self.worker.add_event_handler("on_pipeline_error", self._on_error)
         self._max_duration_timer: asyncio.TimerHandle | None = None
 
@@ -146,8 +148,9 @@ class CallSession:
         try:
             await runner.run()
         finally:
-            if self._max_duration_timer is not None:
-                self._max_duration_timer.cancel()
+            for timer in (self._max_duration_timer, self._idle_timer):
+                if timer is not None:
+                    timer.cancel()
         return await self._wrap_up()
 
     async def feed(self, message: str | bytes) -> None:
@@ -191,13 +194,21 @@ class CallSession:
                 self.config.max_call_secs,
                 lambda: loop.create_task(self.end(MAX_DURATION, say=self.config.goodbye_line)),
             )
-        await self.recorder.start_recording()
+        self.tracer.last_activity = time.monotonic()
+        if self.config.idle_timeout_secs:
+            self._idle_timer = loop.call_later(self.config.idle_timeout_secs, self._check_idle)
         await self._call_hook(self.hooks.on_answered())
         if self.config.greeting:
             await worker.queue_frame(TTSSpeakFrame(self.config.greeting))
 
-    async def _on_idle(self, worker) -> None:
-        await self.end(IDLE_TIMEOUT, say=self.config.goodbye_line)
+    def _check_idle(self) -> None:
+        """No caller speech, transcript or agent audio for idle_timeout_secs: end."""
+        loop = asyncio.get_running_loop()
+        quiet = time.monotonic() - self.tracer.last_activity
+        if quiet >= self.config.idle_timeout_secs:
+            loop.create_task(self.end(IDLE_TIMEOUT, say=self.config.goodbye_line))
+            quiet = 0.0
+        self._idle_timer = loop.call_later(self.config.idle_timeout_secs - quiet, self._check_idle)
 
     async def _on_error(self, worker, frame: ErrorFrame) -> None:
         self.tracer.record_error(frame.error)
@@ -220,9 +231,6 @@ class CallSession:
     async def _on_turn(self, turn: dict) -> None:
         await self._call_hook(self.hooks.on_turn(turn))
 
-    async def _on_audio_data(self, processor, audio: bytes, sample_rate: int, num_channels: int) -> None:
-        self._recording, self._recording_rate = audio, sample_rate
-
     # -- after the pipeline ------------------------------------------------------------------
 
     async def _wrap_up(self) -> CallOutcome:
@@ -234,9 +242,10 @@ class CallSession:
             await self._call_hook(self.hooks.hang_up())
         await self.tracer.finish()
         transcript = self.tracer.transcript
-        if self._recording:
+        recorder = self.transport.recorder
+        if recorder.has_audio:
             await self._call_hook(
-                self.hooks.on_recording(pcm_to_wav(self._recording, self._recording_rate, 2), transcript)
+                self.hooks.on_recording(pcm_to_wav(recorder.stereo_pcm(), recorder.sample_rate, 2), transcript)
             )
         usage = self.tracer.usage.as_dict()
         await self._call_hook(self.hooks.on_end(end_reason=end_reason, error=self._error, usage=usage))

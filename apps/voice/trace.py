@@ -4,8 +4,14 @@
 (the way Pipecat's transcript processors come in a user/assistant pair):
 
 - `caller_side()` right after STT: caller speech start/stop (VAD), final transcripts.
-- `agent_side()` right after the output transport: first agent audio actually sent,
-  spoken text, barge-ins, metrics (LLM TTFT, TTS TTFB) and usage.
+- `agent_side()` right after the output transport: spoken text, barge-ins,
+  metrics (LLM TTFT, TTS TTFB) and usage.
+
+The first agent audio actually sent comes from the transport (`agent_audio_sent`),
+which no longer pushes sent audio down the pipeline. Both processors run in
+Pipecat's direct mode (no queue or task of their own: they only look at frames
+and pass them on), and they note the last caller/agent activity for the
+session's idle timer (Pipecat's idle observer would see every frame).
 
 It never touches the ORM: finished turns go to an async `on_turn(turn: dict)`
 callback, run as tasks so a slow database never holds up the audio.
@@ -19,14 +25,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from pipecat.frames.frames import (
+    BotSpeakingFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Frame,
+    InterimTranscriptionFrame,
     InterruptionFrame,
     MetricsFrame,
-    OutputAudioRawFrame,
     TranscriptionFrame,
     TTSTextFrame,
+    UserSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -106,6 +114,8 @@ class CallTracer:
         self._vad_stopped_at: float | None = None
         self._bot_speaking = False
         self._tasks: set[asyncio.Task] = set()
+        # Last caller or agent activity (speech, transcripts, agent audio), for the idle timer.
+        self.last_activity = self._started_mono
         self.usage = CallUsage()
         self.transcript_lines: list[str] = []
         self._caller = _CallerSide(self)
@@ -179,8 +189,19 @@ class CallTracer:
 
     # -- frame handlers (called by the processors) -------------------------------------------
 
+    def agent_audio_sent(self) -> None:
+        """The transport sent a chunk of agent audio to the carrier."""
+        turn = self.current
+        if not turn.agent_audio_started:
+            turn.agent_audio_started = True
+            if turn.speech_end_mono is not None:
+                turn.voice_to_voice_ms = _ms(time.monotonic() - turn.speech_end_mono)
+
     def _caller_frame(self, frame: Frame) -> None:
+        if not isinstance(frame, _CALLER_FRAMES):  # caller audio never gets here (it stops at STT)
+            return
         now = time.monotonic()
+        self.last_activity = now
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             self._vad_stopped_at = now
             # VAD reports the stop `stop_secs` after the caller actually went quiet.
@@ -202,12 +223,8 @@ class CallTracer:
             self._vad_stopped_at = None
 
     def _agent_frame(self, frame: Frame) -> None:
-        if isinstance(frame, OutputAudioRawFrame):
-            turn = self.current
-            if not turn.agent_audio_started:
-                turn.agent_audio_started = True
-                if turn.speech_end_mono is not None:
-                    turn.voice_to_voice_ms = _ms(time.monotonic() - turn.speech_end_mono)
+        if isinstance(frame, BotSpeakingFrame):
+            self.last_activity = time.monotonic()
         elif isinstance(frame, TTSTextFrame):
             turn = self.current
             turn.bot_text = f"{turn.bot_text} {frame.text}".strip() if frame.text else turn.bot_text
@@ -243,9 +260,18 @@ class CallTracer:
             self.usage.stt_secs[model] = self.usage.stt_secs.get(model, 0.0) + data.value.audio_seconds
 
 
+_CALLER_FRAMES = (
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+    TranscriptionFrame,
+    InterimTranscriptionFrame,
+    UserSpeakingFrame,
+)
+
+
 class _CallerSide(FrameProcessor):
     def __init__(self, tracer: CallTracer):
-        super().__init__(name="trace-caller")
+        super().__init__(name="trace-caller", enable_direct_mode=True)
         self._tracer = tracer
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
@@ -257,7 +283,7 @@ class _CallerSide(FrameProcessor):
 
 class _AgentSide(FrameProcessor):
     def __init__(self, tracer: CallTracer):
-        super().__init__(name="trace-agent")
+        super().__init__(name="trace-agent", enable_direct_mode=True)
         self._tracer = tracer
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):

@@ -8,7 +8,14 @@ runs at that rate, so the serializers never resample.
 
 Outbound audio is paced in real time with a small lead (carriers play what they
 receive; sending faster only grows their buffer and makes barge-in `clear`s
-throw more away).
+throw more away). The pacing clock is absolute: chunk n of a burst is due at
+burst start + n × chunk length, so a late wake-up is caught up on the next
+chunk instead of pushing every later chunk back.
+
+The transport also tees the audio it moves into the call's `CallRecorder` and
+reports each sent agent chunk to a callback (the tracer's "first agent audio"):
+neither needs a processor of its own, so agent audio is not pushed on past the
+output transport and caller audio stops at STT (see `CallSession`).
 """
 from __future__ import annotations
 
@@ -33,6 +40,8 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
+
+from apps.voice.recording import CallRecorder
 
 SendCallable = Callable[[str | bytes], Awaitable[None]]
 
@@ -76,6 +85,7 @@ class _MediaStreamInput(BaseInputTransport):
         if frame is None:
             return
         if isinstance(frame, InputAudioRawFrame):
+            self._transport.recorder.caller_audio(frame.audio)
             self._pending += frame.audio
             if len(self._pending) >= self._frame_bytes:
                 audio, self._pending = bytes(self._pending), bytearray()
@@ -92,7 +102,8 @@ class _MediaStreamOutput(BaseOutputTransport):
         self._transport = transport
         self._serializer = params.serializer
         self._chunk_secs = 0.0
-        self._next_send_time = 0.0
+        self._burst_start = 0.0  # when chunk 0 of the current burst was due
+        self._burst_chunks = 0  # chunks sent in the current burst
 
     async def setup(self, setup: FrameProcessorSetup):
         await super().setup(setup)
@@ -117,22 +128,34 @@ class _MediaStreamOutput(BaseOutputTransport):
         if isinstance(frame, InterruptionFrame):
             # Twilio `clear`, Telnyx/Plivo `clearAudio`, ...: drop what the carrier queued.
             await self._write(frame)
-            self._next_send_time = 0.0
+            self._burst_chunks = 0
+            self._burst_start = 0.0
 
     async def send_message(self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame):
         await self._write(frame)
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        # Sent agent audio goes no further: the recorder and the tracer are fed
+        # here, and nothing after the output transport needs the audio itself.
+        if direction == FrameDirection.DOWNSTREAM and isinstance(frame, OutputAudioRawFrame):
+            return
+        await super().push_frame(frame, direction)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         if self._transport.closed:
             return False
         if not await self._write(frame):
             return False
-        # Pace to real time: a sent chunk is "played" chunk_secs later.
+        self._transport.recorder.agent_audio(frame.audio)
+        # Absolute schedule: chunk n plays from burst_start + n * chunk_secs. If
+        # the carrier has run dry (we are past the next chunk's due time), this
+        # chunk starts a new burst.
         now = time.monotonic()
-        if self._next_send_time < now:
-            self._next_send_time = now
-        self._next_send_time += self._chunk_secs
-        ahead = self._next_send_time - now - OUTPUT_LEAD_SECS
+        due = self._burst_start + self._burst_chunks * self._chunk_secs
+        if self._burst_chunks == 0 or now > due:
+            self._burst_start, self._burst_chunks = now, 0
+        self._burst_chunks += 1
+        ahead = self._burst_start + self._burst_chunks * self._chunk_secs - OUTPUT_LEAD_SECS - now
         if ahead > 0:
             await asyncio.sleep(ahead)
         return True
@@ -160,6 +183,7 @@ class MediaStreamTransport(BaseTransport):
         self._send = send
         self._params = params
         self.closed = False
+        self.recorder = CallRecorder(params.audio_out_sample_rate or params.audio_in_sample_rate or 8000)
         self.last_audio_sent_at = 0.0
         self._on_audio_sent: Callable[[], None] | None = None
         self._input = _MediaStreamInput(self, params, name=f"{self.name}#input")

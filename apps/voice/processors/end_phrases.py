@@ -12,7 +12,8 @@ class EndPhraseDetector(FrameProcessor):
     answer it) and calls `on_phrase(phrase)`."""
 
     def __init__(self, *, phrases: tuple[str, ...], on_phrase: Callable[[str], Awaitable[None]]):
-        super().__init__(name="end-phrases")
+        # Direct mode: it only looks at frames, so no queue and task of its own.
+        super().__init__(name="end-phrases", enable_direct_mode=True)
         self._phrases = tuple(phrase.lower() for phrase in phrases if phrase.strip())
         self._on_phrase = on_phrase
         self._fired = False

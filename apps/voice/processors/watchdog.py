@@ -21,7 +21,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 class ProviderWatchdog(FrameProcessor):
     def __init__(self, *, timeout_secs: float, on_timeout: Callable[[str], Awaitable[None]]):
-        super().__init__(name="provider-watchdog")
+        # Direct mode: it only looks at frames, so no queue and task of its own.
+        super().__init__(name="provider-watchdog", enable_direct_mode=True)
         self._timeout_secs = timeout_secs
         self._on_timeout = on_timeout
         self._timer: asyncio.TimerHandle | None = None
