@@ -1,17 +1,20 @@
 """Concurrent simulated calls through daphne, beside a bare Pipecat pipeline fed the
 same audio in the same run. Not a test: it writes figures to benchmarks/RESULTS.md.
 
-    .venv/bin/python benchmarks/voice_calls.py --calls 20 [--lines hello.wav yes.wav no.wav] [--write]
+    .venv/bin/python benchmarks/voice_calls.py --calls 10 20 40 [--sequential 10] [--daphne-procs 2] [--write]
 
 What it does:
 1. embedded PostgreSQL + Redis (config.settings.test, own SWITCHBOARD_VAR_DIR), migrates, seeds a
    `bench` client whose agent uses the OpenAI-compatible double (no delay) for STT, LLM and TTS;
-2. starts the double, daphne (config.asgi) and the bare Pipecat baseline, each its own process;
+2. starts the double, N daphne processes (config.asgi) and the bare Pipecat baseline, each its own process;
 3. voice-to-voice = caller's last audible frame -> first audible agent frame, measured by the
-   Twilio caller; "platform-added" = Switchboard's v2v minus the bare pipeline's v2v (same VAD
-   stop, same doubles, same audio), both at one call at a time;
-4. then N concurrent calls: v2v, outbound frame lateness against a 20 ms playout clock, and
-   daphne's CPU and RSS per call (psutil, sampled every 0.5 s).
+   Twilio caller; "platform-added" = Switchboard's v2v minus the bare pipeline's v2v for the same
+   line of back-to-back calls (same VAD stop, same doubles, same audio), one call at a time,
+   `--sequential` calls x lines pairs; the CPU each side uses per call is counted meanwhile;
+4. then each concurrent phase: v2v, outbound frame lateness against a 20 ms playout clock,
+   daphne's CPU (all daphne processes, nothing else) and RSS per call (psutil), the callers'
+   and the double's CPU apart, and the callers' own event-loop lag (a starved caller would
+   report its own delays as ours).
 """
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -114,7 +116,7 @@ async def one_call(server: str, lines, *, stagger: float = 0.0):
                                lines=lines, wait_for_greeting=False, quiet_secs=0.5)
 
 
-async def bare_call(port: int, lines) -> list[float]:
+async def bare_call(port: int, lines) -> list[float | None]:
     from apps.core.doubles.twilio_caller import TwilioCaller
 
     caller = TwilioCaller(f"ws://127.0.0.1:{port}", stream_sid="MZbare")
@@ -124,8 +126,12 @@ async def bare_call(port: int, lines) -> list[float]:
     for line in lines:
         utterance = await caller.say(line.pcm_8k, line.label)
         await utterance.done.wait()
-        heard = await caller.wait_for_agent_audio(after=utterance.speech_end_at, timeout=15)
-        await caller.wait_for_agent_quiet(quiet_secs=0.5)
+        try:
+            heard = await caller.wait_for_agent_audio(after=utterance.speech_end_at, timeout=15)
+            await caller.wait_for_agent_quiet(quiet_secs=0.5)
+        except TimeoutError:
+            results.append(None)
+            continue
         results.append((heard - utterance.speech_end_at) * 1000)
     await caller.hang_up()
     return results
@@ -146,176 +152,245 @@ def server_side_turns(since) -> list[dict]:
     return rows
 
 
-class Sampler:
-    def __init__(self, pid: int):
+class ProcessGroup:
+    """CPU and RSS of a set of processes (psutil); RSS sampled every 0.5 s."""
+
+    def __init__(self, pids: list[int]):
         import psutil
 
-        self.process = psutil.Process(pid)
-        self.rss: list[int] = []
+        self.processes = [psutil.Process(pid) for pid in pids]
+        self.rss_peak: list[int] = [0] * len(pids)
         self._task = None
 
     def cpu_secs(self) -> float:
-        times = self.process.cpu_times()
-        return times.user + times.system
+        return sum(sum(process.cpu_times()[:2]) for process in self.processes)
+
+    def rss(self) -> list[int]:
+        return [process.memory_info().rss for process in self.processes]
 
     async def _run(self):
         while True:
-            self.rss.append(self.process.memory_info().rss)
+            self.rss_peak = [max(a, b) for a, b in zip(self.rss_peak, self.rss(), strict=True)]
             await asyncio.sleep(0.5)
 
     def start(self):
+        self.rss_peak = self.rss()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def stop(self):
         self._task.cancel()
 
 
-async def run(args) -> dict:
+class LoopLag:
+    """How late this process's own event loop wakes up (the callers run on it):
+    if the callers are starved, their timestamps are too and the figures lie."""
+
+    def __init__(self):
+        self.lag_ms: list[float] = []
+        self._task = None
+
+    async def _run(self):
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            self.lag_ms.append((time.monotonic() - before - 0.01) * 1000)
+
+    def start(self):
+        self.lag_ms = []
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self):
+        self._task.cancel()
+
+
+async def concurrent_phase(args, lines, servers: list[str], calls: int) -> dict:
     import psutil
 
+    daphne = ProcessGroup(args.daphne_pids)
+    others = {"double": ProcessGroup([args.double_pid]), "callers (this process)": ProcessGroup([os.getpid()])}
+    lag = LoopLag()
+    await asyncio.sleep(1.0)
+    from django.utils import timezone
+
+    since = timezone.now()
+    rss_before = daphne.rss()
+    others_before = {name: group.cpu_secs() for name, group in others.items()}
+    machine_before = psutil.cpu_times()
+    cpu_before, wall_before = daphne.cpu_secs(), time.monotonic()
+    daphne.start()
+    lag.start()
+    # Calls spread round-robin over the daphne processes (one event loop each).
+    results = await asyncio.gather(
+        *[one_call(servers[i % len(servers)], lines, stagger=i * args.stagger) for i in range(calls)],
+        return_exceptions=True,
+    )
+    wall = time.monotonic() - wall_before
+    cpu = daphne.cpu_secs() - cpu_before
+    other_cores = {name: (group.cpu_secs() - others_before[name]) / wall for name, group in others.items()}
+    machine_after = psutil.cpu_times()
+    machine_busy = 1 - (machine_after.idle - machine_before.idle) / (sum(machine_after) - sum(machine_before))
+    daphne.stop()
+    lag.stop()
+    await asyncio.sleep(2.0)  # let the last records land
+    server_turns = await asyncio.to_thread(server_side_turns, since)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    completed = [r for r in results if not isinstance(r, BaseException)]
+    return {
+        "calls": calls,
+        "v2v": [line.voice_to_voice_ms for r in completed for line in r.lines if line.voice_to_voice_ms is not None],
+        "unanswered": sum(1 for r in completed for line in r.lines if line.voice_to_voice_ms is None),
+        "lateness_ms": [x * 1000 for r in completed for x in r.frame_lateness],
+        "cpu_secs": cpu, "wall_secs": wall,
+        "rss_added": sum(peak - before for peak, before in zip(daphne.rss_peak, rss_before, strict=True)),
+        "rss_before": sum(rss_before),
+        "server_turns": server_turns, "other_cores": other_cores, "machine_busy": machine_busy,
+        "caller_loop_lag_ms": lag.lag_ms,
+        "failures": [repr(f) for f in failures], "completed": len(completed),
+    }
+
+
+async def run(args) -> dict:
     from apps.core.doubles.audio import FIXTURES_DIR
     from apps.voice.simulate import line_from_wav
 
     lines = [line_from_wav(str(FIXTURES_DIR / name)) for name in args.lines]
-    server = f"http://127.0.0.1:{args.daphne_port}"
+    servers = [f"http://127.0.0.1:{port}" for port in args.daphne_ports]
 
-    # Warm up (model loads, first connections).
-    await one_call(server, lines[:1])
+    # Warm up (model loads, first connections) on every daphne and the bare server.
+    for server in servers:
+        await one_call(server, lines[:1])
     await bare_call(args.bare_port, lines[:1])
 
-    # One call at a time: Switchboard vs bare Pipecat, alternating.
-    ours, bare = [], []
+    # One call at a time, Switchboard and bare Pipecat alternating; every line paired with
+    # the same line of the bare call right after it. Each side's CPU is counted while it runs.
+    daphne, bare_process = ProcessGroup(args.daphne_pids[:1]), ProcessGroup([args.bare_pid])
+    pairs: list[tuple[float, float]] = []
+    ours_cpu = bare_cpu = ours_secs = bare_secs = 0.0
     for _ in range(args.sequential):
-        result = await one_call(server, lines)
-        ours += [line.voice_to_voice_ms for line in result.lines if line.voice_to_voice_ms is not None]
-        bare += await bare_call(args.bare_port, lines)
+        cpu, started = daphne.cpu_secs(), time.monotonic()
+        result = await one_call(servers[0], lines)
+        ours_cpu += daphne.cpu_secs() - cpu
+        ours_secs += time.monotonic() - started
+        cpu, started = bare_process.cpu_secs(), time.monotonic()
+        bare = await bare_call(args.bare_port, lines)
+        bare_cpu += bare_process.cpu_secs() - cpu
+        bare_secs += time.monotonic() - started
+        for line, bare_ms in zip(result.lines, bare, strict=True):
+            if line.voice_to_voice_ms is not None and bare_ms is not None:
+                pairs.append((line.voice_to_voice_ms, bare_ms))
 
-    # N concurrent calls.
-    sampler = Sampler(args.daphne_pid)
-    await asyncio.sleep(1.0)
-    from django.utils import timezone
-
-    concurrent_since = timezone.now()
-    rss_before = psutil.Process(args.daphne_pid).memory_info().rss
-    others = {"double": psutil.Process(args.double_pid), "caller (this process)": psutil.Process()}
-    others_before = {name: sum(proc.cpu_times()[:2]) for name, proc in others.items()}
-    machine_before = psutil.cpu_times()
-    cpu_before, wall_before = sampler.cpu_secs(), time.monotonic()
-    sampler.start()
-    results = await asyncio.gather(*[one_call(server, lines, stagger=i * args.stagger) for i in range(args.calls)],
-                                   return_exceptions=True)
-    wall = time.monotonic() - wall_before
-    cpu = sampler.cpu_secs() - cpu_before
-    other_cores = {name: (sum(proc.cpu_times()[:2]) - others_before[name]) / wall for name, proc in others.items()}
-    machine_after = psutil.cpu_times()
-    machine_busy = 1 - (machine_after.idle - machine_before.idle) / (sum(machine_after) - sum(machine_before))
-    sampler.stop()
-    await asyncio.sleep(2.0)  # let the last records land
-    server_turns = await asyncio.to_thread(server_side_turns, concurrent_since)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    completed = [r for r in results if not isinstance(r, BaseException)]
-    concurrent_v2v = [line.voice_to_voice_ms for r in completed for line in r.lines if line.voice_to_voice_ms is not None]
-    unanswered = sum(1 for r in completed for line in r.lines if line.voice_to_voice_ms is None)
-    lateness_ms = [x * 1000 for r in completed for x in r.frame_lateness]
+    phases = [await concurrent_phase(args, lines, servers, calls) for calls in args.calls]
     return {
-        "ours_sequential": ours, "bare_sequential": bare, "concurrent_v2v": concurrent_v2v,
-        "lateness_ms": lateness_ms, "cpu_secs": cpu, "wall_secs": wall,
-        "rss_before": rss_before, "rss_peak": max(sampler.rss or [rss_before]),
-        "server_turns": server_turns, "other_cores": other_cores, "machine_busy": machine_busy,
-        "failures": [repr(f) for f in failures], "unanswered": unanswered, "completed": len(completed),
+        "pairs": pairs,
+        "ours_core_per_call": ours_cpu / ours_secs, "bare_core_per_call": bare_cpu / bare_secs,
+        "phases": phases,
     }
 
 
-def report(args, figures: dict) -> str:
-    ours, bare = figures["ours_sequential"], figures["bare_sequential"]
-    added = [o - b for o, b in zip(sorted(ours), sorted(bare), strict=False)]
-    concurrent = figures["concurrent_v2v"]
-    cores = figures["cpu_secs"] / figures["wall_secs"]
-    per_call_core = cores / max(1, args.calls)
-    rss_per_call_mb = (figures["rss_peak"] - figures["rss_before"]) / max(1, args.calls) / 2**20
-    late = figures["lateness_ms"]
-    vad = args.vad_stop * 1000
-    rows = [
-        ("voice-to-voice, Switchboard, 1 call at a time", ours),
-        ("voice-to-voice, bare Pipecat, 1 call at a time", bare),
-        (f"voice-to-voice, Switchboard, {args.calls} concurrent calls", concurrent),
-    ]
-    out = [
-        f"Command: `{' '.join(['.venv/bin/python', 'benchmarks/voice_calls.py', *sys.argv[1:]])}`  ",
-        f"Machine: {os.cpu_count()} cores; doubles without delay; VAD stop {args.vad_stop} s; lines: "
-        f"{', '.join(args.lines)}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        "",
-        "| measure | n | p50 ms | p95 ms | p50 − VAD stop ms |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for label, values in rows:
-        out.append(f"| {label} | {len(values)} | {percentile(values, 50):.0f} | {percentile(values, 95):.0f} | "
-                   f"{percentile(values, 50) - vad:.0f} |")
-    out += [
-        "",
-        f"- **Platform-added latency** (Switchboard − bare Pipecat, sorted pairs, 1 call at a time): "
-        f"p50 {percentile(added, 50):.0f} ms, p95 {percentile(added, 95):.0f} ms (target p95 ≤ 30 ms).",
-        f"- **Concurrency**: {args.calls} calls ({figures['completed']} completed, {len(figures['failures'])} failed, "
-        f"{figures['unanswered']} lines unanswered) used {cores:.2f} cores of daphne over {figures['wall_secs']:.1f} s "
-        f"→ {per_call_core * 100:.1f}% of a core per call ≈ **{1 / per_call_core if per_call_core else 0:.0f} calls per core** "
-        f"(target ≥ 50).",
-        f"- **Outbound frame lateness** vs a 20 ms playout clock ({len(late)} frames): p50 {percentile(late, 50):.1f} ms, "
-        f"p99 **{percentile(late, 99):.1f} ms** (target p99 ≤ 20 ms; negative = ahead of playout).",
-        f"- **Memory**: daphne RSS {figures['rss_before'] / 2**20:.0f} MB before, peak {figures['rss_peak'] / 2**20:.0f} MB "
-        f"→ **{rss_per_call_mb:.1f} MB per call** (target ≤ 15 MB).",
-    ]
-    out.append(
-        f"- Whole machine {figures['machine_busy'] * 100:.0f}% busy during the concurrent phase; besides daphne: "
-        + ", ".join(f"{name} {cores:.2f} cores" for name, cores in figures["other_cores"].items())
-        + " (the callers and doubles share the same 2 cores)."
-    )
-    turns = figures["server_turns"]
-    if turns:
-        def p(key, q):
-            return percentile([t[key] for t in turns if t[key] is not None], q)
+def _pcts(values: list[float], fmt: str = "{:.0f}") -> str:
+    return " / ".join(fmt.format(percentile(values, q)) for q in (50, 95, 99))
 
+
+def report(args, figures: dict) -> str:
+    pairs = figures["pairs"]
+    ours = [o for o, _b in pairs]
+    bare = [b for _o, b in pairs]
+    added = [o - b for o, b in pairs]
+    vad = args.vad_stop * 1000
+    command = " ".join([".venv/bin/python", "benchmarks/voice_calls.py", *sys.argv[1:]])
+    out = [
+        f"Command: `{command}`  ",
+        f"Runtime: `{args.runtime_label}`; machine: {os.cpu_count()} cores; {len(args.daphne_pids)} daphne process(es); "
+        f"doubles without delay; VAD stop {args.vad_stop} s; lines: {', '.join(args.lines)}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        "**One call at a time** (Switchboard and bare Pipecat alternating, each line paired with the same line):",
+        "",
+        "| measure | n | p50 / p95 / p99 ms | p50 − VAD stop ms |",
+        "| --- | --- | --- | --- |",
+        f"| voice-to-voice, Switchboard | {len(ours)} | {_pcts(ours)} | {percentile(ours, 50) - vad:.0f} |",
+        f"| voice-to-voice, bare Pipecat | {len(bare)} | {_pcts(bare)} | {percentile(bare, 50) - vad:.0f} |",
+        f"| **platform-added** (Switchboard − bare, per pair) | {len(added)} | **{_pcts(added)}** | target p95 ≤ 30 |",
+        "",
+        f"CPU while one call runs: Switchboard (daphne) {figures['ours_core_per_call'] * 100:.1f}% of a core, "
+        f"bare Pipecat {figures['bare_core_per_call'] * 100:.1f}% of a core → at that rate "
+        f"{1 / figures['ours_core_per_call']:.0f} vs {1 / figures['bare_core_per_call']:.0f} calls per core "
+        f"(ours = {figures['bare_core_per_call'] / figures['ours_core_per_call'] * 100:.0f}% of bare).",
+        "",
+        "**Concurrent calls** (CPU and memory are daphne's only; callers and doubles measured apart):",
+        "",
+        "| calls | done / failed / lines unanswered | v2v p50 / p95 / p99 ms (n) | frame lateness p50 / p95 / p99 ms (n) "
+        "| daphne cores | calls per core | MB per call | callers' loop lag p99 ms | machine busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for phase in figures["phases"]:
+        cores = phase["cpu_secs"] / phase["wall_secs"]
+        per_core = phase["calls"] / cores if cores else 0
+        late = phase["lateness_ms"]
         out.append(
-            f"- **Server-side trace** of the concurrent calls ({len(turns)} turns; from the VAD's estimate of the end "
-            f"of speech to the first audio frame handed to the socket): v2v p50 {p('voice_to_voice_ms', 50):.0f} / "
-            f"p95 {p('voice_to_voice_ms', 95):.0f} ms; STT final p50 {p('stt_final_ms', 50):.0f} ms; "
-            f"LLM TTFT p50 {p('llm_ttft_ms', 50):.0f} ms; TTS TTFB p50 {p('tts_ttfb_ms', 50):.0f} ms."
+            f"| {phase['calls']} | {phase['completed']} / {len(phase['failures'])} / {phase['unanswered']} | "
+            f"{_pcts(phase['v2v'])} ({len(phase['v2v'])}) | {_pcts(late, '{:.1f}')} ({len(late)}) | {cores:.2f} | "
+            f"**{per_core:.0f}** | {phase['rss_added'] / phase['calls'] / 2**20:.1f} | "
+            f"{percentile(phase['caller_loop_lag_ms'], 99):.1f} | {phase['machine_busy'] * 100:.0f}% |"
         )
-    if figures["failures"]:
-        out.append(f"- Failures: {figures['failures'][:3]}")
+    out.append("")
+    for phase in figures["phases"]:
+        extras = ", ".join(f"{name} {cores:.2f} cores" for name, cores in phase["other_cores"].items())
+        line = f"- {phase['calls']} calls: besides daphne, {extras}; daphne RSS before {phase['rss_before'] / 2**20:.0f} MB."
+        turns = phase["server_turns"]
+        if turns:
+            def p(key, q, turns=turns):
+                return percentile([t[key] for t in turns if t[key] is not None], q)
+
+            line += (f" Server-side trace ({len(turns)} turns, VAD's end-of-speech estimate → first agent audio "
+                     f"handed to the socket): v2v p50 {p('voice_to_voice_ms', 50):.0f} / p95 {p('voice_to_voice_ms', 95):.0f} ms; "
+                     f"STT final p50 {p('stt_final_ms', 50):.0f}, LLM TTFT p50 {p('llm_ttft_ms', 50):.0f}, "
+                     f"TTS TTFB p50 {p('tts_ttfb_ms', 50):.0f} ms.")
+        if phase["failures"]:
+            line += f" Failures: {phase['failures'][:3]}"
+        out.append(line)
     return "\n".join(out) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=10)
-    parser.add_argument("--sequential", type=int, default=3, help="calls for the 1-at-a-time comparison")
+    parser.add_argument("--calls", type=int, nargs="+", default=[10], help="concurrent phases, e.g. 10 20 40")
+    parser.add_argument("--sequential", type=int, default=10, help="calls for the 1-at-a-time comparison "
+                        "(x lines each = pairs)")
     parser.add_argument("--lines", nargs="+", default=["hello.wav", "yes.wav", "no.wav"])
     parser.add_argument("--vad-stop", type=float, default=0.5)
     parser.add_argument("--stagger", type=float, default=0.1, help="seconds between call starts")
+    parser.add_argument("--daphne-procs", type=int, default=1, help="daphne processes (one event loop each)")
+    parser.add_argument("--runtime-label", default="", help="what is being measured (e.g. a commit)")
     parser.add_argument("--write", action="store_true", help="append the results to benchmarks/RESULTS.md")
     args = parser.parse_args()
+    if not args.runtime_label:
+        args.runtime_label = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR,
+                                            capture_output=True, text=True).stdout.strip() or "?"
 
-    double_port, args.daphne_port, args.bare_port = free_port(), free_port(), free_port()
+    double_port, args.bare_port = free_port(), free_port()
+    args.daphne_ports = [free_port() for _ in range(args.daphne_procs)]
     double_url = f"http://127.0.0.1:{double_port}/v1"
     print("starting services and seeding...", flush=True)
     seed(double_url, args.vad_stop)  # also starts the embedded database (env gets the URLs)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     logs = BASE_DIR / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "apps.core.doubles.openai_server", "--port", str(double_port)],
-                         cwd=BASE_DIR, env=env, stdout=open(logs / "double.log", "wb"), stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.daphne_port),
-                          "config.asgi:application"],
-                         cwd=BASE_DIR, env=env, stdout=open(logs / "daphne.log", "wb"), stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "benchmarks/bare_pipecat.py", "--port", str(args.bare_port),
-                          "--base-url", double_url, "--vad-stop", str(args.vad_stop)],
-                         cwd=BASE_DIR, env=env, stdout=open(logs / "bare.log", "wb"), stderr=subprocess.STDOUT),
+    double = subprocess.Popen([sys.executable, "-m", "apps.core.doubles.openai_server", "--port", str(double_port)],
+                              cwd=BASE_DIR, env=env, stdout=open(logs / "double.log", "wb"), stderr=subprocess.STDOUT)
+    daphnes = [
+        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                         cwd=BASE_DIR, env=env, stdout=open(logs / f"daphne-{i}.log", "wb"), stderr=subprocess.STDOUT)
+        for i, port in enumerate(args.daphne_ports)
     ]
-    args.daphne_pid = processes[1].pid
-    args.double_pid = processes[0].pid
+    bare = subprocess.Popen([sys.executable, "benchmarks/bare_pipecat.py", "--port", str(args.bare_port),
+                             "--base-url", double_url, "--vad-stop", str(args.vad_stop)],
+                            cwd=BASE_DIR, env=env, stdout=open(logs / "bare.log", "wb"), stderr=subprocess.STDOUT)
+    processes = [double, *daphnes, bare]
+    args.daphne_pids = [process.pid for process in daphnes]
+    args.double_pid, args.bare_pid = double.pid, bare.pid
     try:
-        for port in (double_port, args.daphne_port, args.bare_port):
+        for port in (double_port, *args.daphne_ports, args.bare_port):
             wait_for_port(port)
         print(f"running: {args.sequential} sequential pairs, then {args.calls} concurrent calls...", flush=True)
         figures = asyncio.run(run(args))
@@ -334,8 +409,7 @@ def main() -> int:
     print(text)
     if args.write:
         with open(BASE_DIR / "benchmarks" / "RESULTS.md", "a") as results:
-            results.write(f"\n## {args.calls} concurrent calls\n\n{text}")
-    print("median", statistics.median(figures["concurrent_v2v"]) if figures["concurrent_v2v"] else None)
+            results.write(f"\n### {args.runtime_label}: {', '.join(map(str, args.calls))} concurrent calls\n\n{text}")
     return 0
 
 
