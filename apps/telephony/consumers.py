@@ -121,6 +121,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             llm=llm,
             tts=tts,
             hooks=TenantCallHooks(tenant=self.tenant, call_id=call_id),
+            key_ids={"stt": runtime.stt.key_id, "llm": runtime.llm.key_id, "tts": runtime.tts.key_id},
         )
 
     @database_sync_to_async

@@ -44,6 +44,12 @@ class TenantCallHooks:
         await self._in_tenant(_with_call, action=telephony_transfer, call_id=self.call_id, to_number=to_number)
         await self._in_tenant(call_transfer_record, call_id=self.call_id, to_number=to_number)
 
+    async def on_vendor_error(self, *, key_id: str | None, error):
+        """A stage's vendor failed: classified, and a throttled key cooled down (the next calls lease others)."""
+        from apps.providers.services import provider_error_report
+
+        return await self._in_tenant(provider_error_report, call_id=self.call_id, key_id=key_id, error=error)
+
     async def on_recording(self, wav: bytes, transcript: str) -> None:
         from apps.calls.services import call_recording_save
 

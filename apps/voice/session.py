@@ -42,6 +42,14 @@ MAX_DURATION = "max_duration"
 PROVIDER_ERROR = "error"  # `error` says which provider and what
 PROTOCOL_ERROR = "error"  # malformed / oversized / foreign media messages
 
+
+def _key_cannot_serve(report) -> bool:
+    """A vendor error report (apps.providers.vendor_errors) after which the stage's key will not
+    serve this call: throttled, or refused by the vendor itself (401/403/400, not our own bug)."""
+    outcome = getattr(report, "outcome", None)
+    return outcome == "rate_limited" or (outcome == "terminal" and getattr(report, "status_code", None) is not None)
+
+
 # After these the carrier leg is still up and we must hang it up ourselves.
 _WE_HANG_UP = {AGENT_HANGUP, END_PHRASE, IDLE_TIMEOUT, MAX_DURATION, PROVIDER_ERROR}
 
@@ -56,6 +64,10 @@ class CallHooks(Protocol):
     async def transfer(self, to_number: str) -> None: ...
 
     async def on_recording(self, wav: bytes, transcript: str) -> None: ...
+
+    # A stage's vendor failed; returns a report with `.outcome` ("rate_limited",
+    # "retryable", "terminal"), e.g. apps.providers.vendor_errors.VendorErrorReport.
+    async def on_vendor_error(self, *, key_id: str | None, error) -> object: ...
 
     async def on_end(self, *, end_reason: str, error: str, usage: dict) -> None: ...
 
@@ -79,10 +91,15 @@ class CallSession:
         llm,
         tts,
         hooks: CallHooks,
+        key_ids: dict[str, str | None] | None = None,
     ):
+        """`key_ids`: the provider key ref each stage ("stt"/"llm"/"tts") was built with,
+        so a vendor error can be reported against the key that failed."""
         self.config = config
         self.transport = transport
         self.hooks = hooks
+        self._stage_of = {id(stt): "stt", id(llm): "llm", id(tts): "tts"}
+        self._key_ids = dict(key_ids or {})
         self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm.name, tts_name=tts.name)
         self._end_reason: str | None = None
         self._error = ""
@@ -212,8 +229,15 @@ class CallSession:
 
     async def _on_error(self, worker, frame: ErrorFrame) -> None:
         self.tracer.record_error(frame.error)
+        stage = self._stage_of.get(id(frame.processor)) if frame.processor is not None else None
+        report = None
+        if stage is not None and hasattr(self.hooks, "on_vendor_error"):
+            report = await self._call_hook(self.hooks.on_vendor_error(key_id=self._key_ids.get(stage), error=frame))
         if frame.fatal:
             await self._provider_failed(frame.error)
+        elif _key_cannot_serve(report):
+            # This key will not serve again within the call: the fallback line now, not at the watchdog.
+            await self._provider_failed(f"{stage}: {report.outcome}: {frame.error}")
 
     async def _provider_failed(self, error: str) -> None:
         """The caller hears the fallback line, then the call ends with the error."""
@@ -257,8 +281,9 @@ class CallSession:
             transcript=transcript,
         )
 
-    async def _call_hook(self, awaitable) -> None:
+    async def _call_hook(self, awaitable):
         try:
-            await awaitable
+            return await awaitable
         except Exception:  # a failing record must not take the call down with it
             logger.exception("call hook failed")
+            return None

@@ -58,6 +58,9 @@ class RecordingHooks:
     async def transfer(self, to_number: str):
         self.events.append(("transfer", to_number))
 
+    async def on_vendor_error(self, *, key_id, error):
+        self.events.append(("vendor_error", key_id))
+
     async def on_recording(self, wav: bytes, transcript: str):
         self.recording, self.transcript = wav, transcript
 

@@ -233,3 +233,30 @@ def test_simulate_call_command_prints_the_calls_turns_and_latencies(acme_line, l
         (0, "", "Hi, Acme Dental here."), (1, "Hello, who is this?", "This is Acme Dental.")]
     assert summary["lines"][0]["said"] == "hello.wav" and summary["lines"][0]["voice_to_voice_ms"] > 0
     assert summary["transcript"].startswith("Agent: Hi, Acme Dental here.\nCaller: Hello, who is this?\n")
+
+
+def test_llm_rate_limit_cools_the_key_down_and_ends_the_call_with_the_fallback_line(
+    acme_line, llm, voice_server, twilio_rest
+):
+    from django.utils import timezone
+
+    from apps.core.doubles.openai_server import Rule
+    from apps.providers.models import ProviderAccount
+
+    tenant = acme_line(fallback_line="Sorry, we are having trouble. Please call back.")
+    # 429 on every attempt (the SDK's own retries wait retry-after-ms); Retry-After: 30 s for the cooldown.
+    llm.rules.insert(0, Rule(when="who is this", status=429, headers={"retry-after": "30", "retry-after-ms": "10"}))
+    result = _simulate(voice_server, "hello.wav", hang_up=False)
+    call = _wait_ended(tenant, result.call_id)
+
+    assert call.end_reason == "error"
+    assert call.error.startswith("llm: rate_limited: Error during completion:") and "429" in call.error
+    assert [r["text"] for r in llm.requests_of("speech")] == [
+        "Hi, Acme Dental here.", "Sorry, we are having trouble. Please call back."]
+    assert result.lines[0].voice_to_voice_ms is not None  # the caller heard the fallback line
+    hang_ups = [r.form for r in twilio_rest.requests if r.path.endswith(f"/Calls/{result.call_sid}.json")]
+    assert hang_ups == [{"Status": ["completed"]}]
+    with tenant_context(tenant):
+        key = ProviderAccount.objects.get(pk=int(call.llm_key_id))
+        remaining = (key.cooldown_until - timezone.now()).total_seconds()
+    assert 15 < remaining <= 30  # cooling down for the vendor's Retry-After

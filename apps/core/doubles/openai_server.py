@@ -45,6 +45,10 @@ class Rule:
     tool: str | None = None
     arguments: dict = field(default_factory=dict)
     delay_secs: float | None = None  # before the first token; None = the double's default
+    # Answer with this HTTP error instead (429: rate limited, OpenAI's error body); `headers`
+    # e.g. {"retry-after": "30", "retry-after-ms": "10"} (the SDK retries after retry-after-ms).
+    status: int | None = None
+    headers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -187,6 +191,13 @@ class OpenAIDouble:
         )
         if self.hang_llm:
             await asyncio.sleep(3600)
+        if rule is not None and rule.status:
+            code = {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(rule.status, "error")
+            return web.json_response(
+                {"error": {"message": f"double: HTTP {rule.status} ({code})", "type": "requests", "param": None,
+                           "code": code}},
+                status=rule.status, headers=rule.headers,
+            )
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -300,7 +311,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the OpenAI-compatible double.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--rules", help="JSON list of rules: [{when, reply, tool, arguments, delay_secs}]")
+    parser.add_argument("--rules", help="JSON list of rules: [{when, reply, tool, arguments, delay_secs, status, headers}]")
     parser.add_argument("--llm-delay", type=float, default=0.0)
     parser.add_argument("--stt-delay", type=float, default=0.0)
     parser.add_argument("--tts-delay", type=float, default=0.0)
