@@ -86,8 +86,9 @@ def _carrier_for(call: Call, action: str):
         raise ApplicationError("This call has no number of this client to act through.", details={"call_id": str(call.pk)})
     module = carrier_module(number.carrier)
     if not hasattr(module, action):
-        raise ApplicationError(f"{number.get_carrier_display()} calls cannot be {action.replace('_', ' ')} yet "
-                               "from here; end them in the carrier's console.", details={"call_id": str(call.pk)})
+        done = {"hang_up": "hung up", "transfer": "transferred"}.get(action, action)
+        raise ApplicationError(f"{number.get_carrier_display()} calls cannot be {done} from here yet; "
+                               "use the carrier's console.", details={"call_id": str(call.pk)})
     return number, getattr(module, action)
 
 
