@@ -123,8 +123,10 @@ def test_call_detail_has_turns_and_tool_calls(client, acme_token, acme_call, acm
         "tool_calls": [{"name": "end_call", "arguments": {"reason": "done"}, "result": "ok", "duration_ms": 3,
                         "error": ""}],
     }]
-    assert body["usage"] == [{"metric": "call_seconds_inbound", "dimension": "", "provider": "twilio",
-                              "quantity": "42.500"}]
+    assert sorted(body["usage"], key=lambda row: row["metric"]) == [
+        {"metric": "call_seconds_inbound", "dimension": "", "provider": "twilio", "quantity": "42.500"},
+        {"metric": "carrier_seconds", "dimension": "voice-inbound", "provider": "twilio", "quantity": "42.500"},
+    ]
 
 
 def test_agents_list(client, acme_token, acme_number):

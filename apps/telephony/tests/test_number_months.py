@@ -69,3 +69,17 @@ def test_beat_runs_it_in_every_client_schema_on_the_first_and_second(tenant_a, t
             assert (entry.enabled, crontab.minute, crontab.hour, crontab.day_of_month, str(crontab.timezone)) == (
                 True, "30", "*", "1,2", "UTC")
     assert not PeriodicTask.objects.filter(task="telephony.phone_number_months").exists()  # public: none
+
+
+def test_every_clients_entry_loads_into_one_beat_schedule(committed_db):
+    """The tenant-aware scheduler merges all schemas and refuses duplicate names.
+    (No wrapping transaction: Celery's Django fixup closes the connection, as in beat.)"""
+    from tenant_schemas_celery.db_scheduler import TenantAwareDatabaseScheduler
+
+    from config.celery import app
+
+    schedule = TenantAwareDatabaseScheduler(app=app, lazy=False).schedule
+    names = sorted(name for name in schedule if name.startswith("telephony: phone numbers of the month"))
+    assert "telephony: phone numbers of the month [acme]" in names
+    assert "telephony: phone numbers of the month [globex]" in names
+    assert schedule["telephony: phone numbers of the month [acme]"].options["headers"]["_schema_name"] == "acme"
