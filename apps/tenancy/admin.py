@@ -21,6 +21,18 @@ class ClientCreationForm(forms.ModelForm):
     admin_email = forms.EmailField(required=False, help_text="Creates the client's first admin user")
     admin_password = forms.CharField(required=False, widget=forms.PasswordInput)
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("slug"):
+            try:
+                services.client_create_check(
+                    slug=cleaned["slug"], domain=cleaned.get("domain") or None,
+                    admin_email=cleaned.get("admin_email") or None,
+                )
+            except ApplicationError as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return cleaned
+
     class Meta:
         model = Client
         fields = [
@@ -65,14 +77,12 @@ class ClientAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         data = form.cleaned_data
         details = {k: data[k] for k in ClientCreationForm.Meta.fields if k not in ("name", "slug")}
-        try:
-            client, _, _ = services.client_create(
-                slug=data["slug"], name=data["name"], domain=data.get("domain") or None,
-                admin_email=data.get("admin_email") or None, admin_password=data.get("admin_password") or None,
-                **details,
-            )
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message)
+        # The form's clean() ran client_create_check, so a refusal here is a race.
+        client, _, _ = services.client_create(
+            slug=data["slug"], name=data["name"], domain=data.get("domain") or None,
+            admin_email=data.get("admin_email") or None, admin_password=data.get("admin_password") or None,
+            **details,
+        )
         obj.pk = client.pk
         obj.id = client.id
 

@@ -25,17 +25,9 @@ def default_client_domain(slug: str) -> str:
     return f"{slug.replace('_', '-')}.{settings.CLIENT_DOMAIN_SUFFIX}"
 
 
-def client_create(
-    *,
-    slug: str,
-    name: str,
-    domain: str | None = None,
-    admin_email: str | None = None,
-    admin_password: str | None = None,
-    **details,
-) -> tuple[Client, Domain, User | None]:
-    """Create a client: its row, its schema (migrated), its portal domain and,
-    optionally, its first client-admin user. Fails whole or not at all."""
+def client_create_check(*, slug: str, domain: str | None, admin_email: str | None) -> tuple[str, str]:
+    """Everything that would make client_create refuse, checked up front (forms
+    call it too). Returns the normalised slug and domain."""
     slug = slug.strip().lower()
     if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
         raise ApplicationError(
@@ -49,6 +41,21 @@ def client_create(
         raise ApplicationError(f"The domain '{domain}' is already in use.", details={"domain": domain})
     if admin_email and User.objects.filter(email__iexact=admin_email).exists():
         raise ApplicationError(f"A user with email {admin_email} already exists.", details={"email": admin_email})
+    return slug, domain
+
+
+def client_create(
+    *,
+    slug: str,
+    name: str,
+    domain: str | None = None,
+    admin_email: str | None = None,
+    admin_password: str | None = None,
+    **details,
+) -> tuple[Client, Domain, User | None]:
+    """Create a client: its row, its schema (migrated), its portal domain and,
+    optionally, its first client-admin user. Fails whole or not at all."""
+    slug, domain = client_create_check(slug=slug, domain=domain, admin_email=admin_email)
 
     # The schema is created (and migrated) in Client.save(); doing it inside the
     # transaction means a failure leaves neither row nor schema behind.
@@ -127,9 +134,9 @@ def support_access_redeem(*, token: str, client: Client, ip_address: str | None)
     try:
         payload = signing.loads(token, salt=SUPPORT_TOKEN_SALT, max_age=SUPPORT_TOKEN_MAX_AGE_SECONDS)
     except signing.SignatureExpired:
-        raise PermissionDenied("This support link has expired; open the client again from the agency admin.")
+        raise PermissionDenied("This support link has expired; open the client again from the agency admin.") from None
     except signing.BadSignature:
-        raise PermissionDenied("This support link is not valid.")
+        raise PermissionDenied("This support link is not valid.") from None
     if payload["client"] != client.pk:
         raise PermissionDenied("This support link is for another client.")
     with schema_context("public"):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 def _find_fixtures_dir() -> Path:
     """The caller-audio fixtures live in shared/, beside the repository."""
     override = os.environ.get("SWITCHBOARD_CALLER_AUDIO_DIR")

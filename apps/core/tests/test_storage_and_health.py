@@ -11,8 +11,8 @@ from django.core.files.base import ContentFile
 from storages.backends.s3 import S3Storage
 
 from apps.core import health
-from conftest import free_port, wait_for_port
 from config.devservices import EmbeddedRedis
+from conftest import free_port, wait_for_port
 
 
 @pytest.fixture(scope="module")
