@@ -1,5 +1,5 @@
-"""`make test`: migrations in sync with models, then the whole pytest suite
-against the real PostgreSQL and Redis that config.devservices provides."""
+"""`make test`: lint, migrations in sync with models, then the whole pytest
+suite against the real PostgreSQL and Redis that config.devservices provides."""
 import os
 import subprocess
 import sys
@@ -10,6 +10,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=BASE_DIR, env=env)
+    if lint.returncode != 0:
+        print("make test: ruff found problems (ruff check --fix . fixes most)", file=sys.stderr)
+        return lint.returncode
     check = subprocess.run(
         [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], cwd=BASE_DIR, env=env
     )
