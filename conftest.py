@@ -3,6 +3,7 @@ once per session, users for them, and real servers on loopback (daphne, a Celery
 worker) pointed at the test database."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -120,30 +121,35 @@ def child_env_for_test_database() -> dict:
     return env
 
 
+@contextlib.contextmanager
+def run_daphne(env: dict, log_path: Path):
+    """A real daphne serving config.asgi on a free loopback port, stopped on exit."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, process)
+            yield {"port": port, "url": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}",
+                   "log": log_path, "process": process}
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 @pytest.fixture(scope="session")
 def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real daphne serving config.asgi on loopback against the test database.
-    Data a test wants it to see must be committed (use `committed_db`)."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    """daphne against the test database. Data a test wants it to see must be
+    committed (use `committed_db`)."""
     with django_db_blocker.unblock():
         env = child_env_for_test_database()
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, process)
-        yield {"port": port, "url": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "log": log_path,
-               "process": process}
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with run_daphne(env, tmp_path_factory.mktemp("daphne") / "daphne.log") as server:
+        yield server
 
 
 @pytest.fixture

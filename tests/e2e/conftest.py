@@ -3,8 +3,6 @@ double as every provider of an agent (reached through the provider account's
 base_url), the Twilio REST double for hang-ups and transfers."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,7 +10,7 @@ from django_tenants.utils import tenant_context
 
 from apps.core.doubles.openai_server import OpenAIDouble, Rule
 from apps.telephony.tests.twilio_rest_double import TwilioRestDouble
-from conftest import BASE_DIR, child_env_for_test_database, free_port, wait_for_port
+from conftest import child_env_for_test_database, run_daphne
 
 ACME_NUMBER = "+15550001000"
 GLOBEX_NUMBER = "+15550002000"
@@ -59,28 +57,12 @@ def carrier_rest():
 
 @pytest.fixture(scope="session")
 def voice_server(django_db_setup, django_db_blocker, twilio_rest, carrier_rest, tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("daphne-voice") / "daphne.log"
     with django_db_blocker.unblock():
         env = child_env_for_test_database()
     env.update(DJANGO_SETTINGS_MODULE="tests.e2e.settings", TWILIO_API_BASE_URL=twilio_rest.url,
                TELNYX_API_BASE_URL=carrier_rest.url, PLIVO_API_BASE_URL=carrier_rest.url, LOG_LEVEL="WARNING")
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, process)
-        yield {"url": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "log": log_path, "process": process,
-               "port": port}
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with run_daphne(env, tmp_path_factory.mktemp("daphne-voice") / "daphne.log") as server:
+        yield server
 
 
 def _make_agent(double, *, name: str, **config):
