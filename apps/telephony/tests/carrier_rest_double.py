@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from apps.core.doubles.http import LoopbackRestDouble, Reply
 
 
 @dataclass
@@ -20,54 +20,23 @@ class CarrierRequest:
     body: dict
 
 
-class CarrierRestDouble:
+class CarrierRestDouble(LoopbackRestDouble):
     def __init__(self):
+        super().__init__()
         self.requests: list[CarrierRequest] = []
         self.fail_next: tuple[int, dict] | None = None
-        double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {"raw": raw.decode(errors="replace")}
-                double.requests.append(CarrierRequest(self.command, self.path, self.headers.get("Authorization", ""), body))
-                if double.fail_next is not None:
-                    (status, answer), double.fail_next = double.fail_next, None
-                    return self._json(status, answer)
-                if self.command == "POST" and re.fullmatch(r"/v2/calls/[^/]+/actions/\w+", self.path):
-                    return self._json(200, {"data": {"result": "ok"}})
-                if self.command == "DELETE" and re.fullmatch(r"/v1/Account/\w+/Call/[\w-]+/", self.path):
-                    self.send_response(204)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return None
-                return self._json(404, {"errors": [{"code": "10005", "title": "Resource not found"}]})
-
-            do_POST = do_DELETE = _handle
-
-            def _json(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def respond(self, method, path, headers, raw):
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {"raw": raw.decode(errors="replace")}
+        self.requests.append(CarrierRequest(method, path, headers.get("Authorization", ""), body))
+        if self.fail_next is not None:
+            (status, answer), self.fail_next = self.fail_next, None
+            return Reply(status, answer)
+        if method == "POST" and re.fullmatch(r"/v2/calls/[^/]+/actions/\w+", path):
+            return Reply(200, {"data": {"result": "ok"}})
+        if method == "DELETE" and re.fullmatch(r"/v1/Account/\w+/Call/[\w-]+/", path):
+            return Reply(204)
+        return Reply(404, {"errors": [{"code": "10005", "title": "Resource not found"}]})
