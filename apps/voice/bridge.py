@@ -59,8 +59,11 @@ class StreamBridge:
         if self.closed_with is not None:
             return
         try:
-            event, message = self.carrier.parse(data, expected_stream=self.stream_id)
-            if event == "start":
+            event, message, audio = self.carrier.parse(data, expected_stream=self.stream_id)
+            if event == "media":
+                if self.session is not None and audio:
+                    await self.session.feed_audio(audio)
+            elif event == "start":
                 if self.stream_id is not None:
                     raise StreamProtocolError("second start on one stream")
                 start = self.carrier.start_of(message)
@@ -71,8 +74,8 @@ class StreamBridge:
             elif event == "stop":
                 if self.session is not None:
                     await self.session.caller_hung_up()
-            elif event in {"media", "dtmf"} and self.session is not None:
-                await self.session.feed(data)
+            elif event == "dtmf" and self.session is not None:
+                await self.session.feed(data)  # rare: the carrier's serializer reads the digit
         except StreamProtocolError as error:
             await self._refuse(error)
 

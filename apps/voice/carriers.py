@@ -1,23 +1,36 @@
 """Carrier media-stream protocols: how a stream starts, what a valid message looks
 like, how it stops, and which Pipecat serializer speaks its audio.
 
-Validation happens here, before anything reaches a serializer: a malformed,
+Validation happens here, before anything reaches the pipeline: a malformed,
 oversized or foreign message is a `StreamProtocolError` and the stream is closed
 with a reason (the carrier gets a clear close code; the call record gets
 end reason "protocol_error").
+
+Each message is parsed once: `parse` decodes the JSON and the base64 and, for
+caller audio, hands back 16-bit PCM at the carrier's rate, which the transport
+pushes as it is. The Pipecat serializers only write outbound messages (audio,
+`clear`) and read the rare keypad message.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.serializers.plivo import PlivoFrameSerializer
 from pipecat.serializers.telnyx import TelnyxFrameSerializer
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.serializers.vonage import VonageFrameSerializer
+
+with warnings.catch_warnings():
+    # Deprecated since 3.11 (removed in 3.13, where Pipecat uses audioop-lts); Pipecat's serializers use it too.
+    # μ-law → PCM for a 20 ms frame: 0.15 µs here, 2.1 µs through a numpy lookup table (measured).
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 # A 20 ms μ-law frame is 160 bytes (~220 base64 + JSON). Carriers send at most a
 # few hundred ms per message; anything near this is not a media stream.
@@ -35,6 +48,15 @@ class StreamProtocolError(Exception):
     def __init__(self, message: str, *, close_code: int = CLOSE_PROTOCOL_ERROR):
         super().__init__(message)
         self.close_code = close_code
+
+
+class StreamMessage(NamedTuple):
+    """One validated carrier message. `audio`: the caller's 16-bit PCM at the
+    carrier's rate, for "media" events only (may be empty)."""
+
+    event: str
+    message: dict
+    audio: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -72,8 +94,8 @@ class TwilioMediaStreams:
     sample_rate = 8000
     _EVENTS = {"connected", "start", "media", "dtmf", "mark", "stop"}
 
-    def parse(self, data: str | bytes, *, expected_stream: str | None) -> tuple[str, dict]:
-        """Validate one message; returns (event, message)."""
+    def parse(self, data: str | bytes, *, expected_stream: str | None) -> StreamMessage:
+        """Validate one message (and decode its audio)."""
         _check_size(data)
         message = _json(data)
         event = message.get("event")
@@ -84,20 +106,10 @@ class TwilioMediaStreams:
             if not isinstance(start, dict) or not start.get("streamSid") or not start.get("callSid"):
                 raise StreamProtocolError("start without streamSid/callSid")
         elif event in {"media", "dtmf", "mark", "stop"}:
-            stream = message.get("streamSid")
-            if expected_stream is None:
-                raise StreamProtocolError(f"{event} before start")
-            if stream != expected_stream:
-                raise StreamProtocolError(f"unknown stream id {stream!r}", close_code=CLOSE_POLICY)
+            _check_stream(event, message.get("streamSid"), expected_stream)
             if event == "media":
-                payload = (message.get("media") or {}).get("payload")
-                if not isinstance(payload, str):
-                    raise StreamProtocolError("media without payload")
-                try:
-                    base64.b64decode(payload, validate=True)
-                except (binascii.Error, ValueError) as error:
-                    raise StreamProtocolError("media payload is not base64") from error
-        return event, message
+                return StreamMessage(event, message, _ulaw_media(message))
+        return StreamMessage(event, message)
 
     def start_of(self, message: dict) -> StreamStart:
         start = message["start"]
@@ -126,14 +138,14 @@ class VonageAudioConnector:
     sample_rate = 8000
     _EVENTS = {"websocket:connected", "websocket:cleared", "websocket:notify", "websocket:dtmf"}
 
-    def parse(self, data: str | bytes, *, expected_stream: str | None) -> tuple[str, dict]:
+    def parse(self, data: str | bytes, *, expected_stream: str | None) -> StreamMessage:
         _check_size(data)
         if isinstance(data, bytes):
             if expected_stream is None:
                 raise StreamProtocolError("audio before websocket:connected")
             if len(data) % 2:
                 raise StreamProtocolError("odd-length linear16 frame")
-            return "media", {}
+            return StreamMessage("media", {}, data)  # already 16-bit PCM at our rate
         message = _json(data)
         event = message.get("event")
         if event not in self._EVENTS:
@@ -141,8 +153,8 @@ class VonageAudioConnector:
         if event == "websocket:connected":
             if not message.get("stream_id") or not message.get("call_uuid"):
                 raise StreamProtocolError("websocket:connected without stream_id/call_uuid headers")
-            return "start", message
-        return ("dtmf" if event == "websocket:dtmf" else "other"), message
+            return StreamMessage("start", message)
+        return StreamMessage("dtmf" if event == "websocket:dtmf" else "other", message)
 
     def start_of(self, message: dict) -> StreamStart:
         return StreamStart(
@@ -157,14 +169,16 @@ class VonageAudioConnector:
         )
 
 
-def _check_media_payload(message: dict) -> None:
+def _ulaw_media(message: dict) -> bytes:
+    """A media message's base64 μ-law payload, checked and decoded to 16-bit PCM."""
     payload = (message.get("media") or {}).get("payload")
     if not isinstance(payload, str):
         raise StreamProtocolError("media without payload")
     try:
-        base64.b64decode(payload, validate=True)
+        ulaw = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as error:
         raise StreamProtocolError("media payload is not base64") from error
+    return audioop.ulaw2lin(ulaw, 2)
 
 
 def _check_stream(event: str, stream: object, expected_stream: str | None) -> None:
@@ -182,7 +196,7 @@ class TelnyxMediaStreams:
     sample_rate = 8000
     _EVENTS = {"connected", "start", "media", "dtmf", "mark", "stop", "error"}
 
-    def parse(self, data: str | bytes, *, expected_stream: str | None) -> tuple[str, dict]:
+    def parse(self, data: str | bytes, *, expected_stream: str | None) -> StreamMessage:
         _check_size(data)
         message = _json(data)
         event = message.get("event")
@@ -199,11 +213,11 @@ class TelnyxMediaStreams:
             _check_stream(event, message.get("stream_id"), expected_stream)
             if event == "media":
                 if (message.get("media") or {}).get("track", "inbound") != "inbound":
-                    return "other", message  # only the caller's track is ours to hear
-                _check_media_payload(message)
+                    return StreamMessage("other", message)  # only the caller's track is ours to hear
+                return StreamMessage(event, message, _ulaw_media(message))
         elif event == "error":
-            return "other", message
-        return event, message
+            return StreamMessage("other", message)
+        return StreamMessage(event, message)
 
     def start_of(self, message: dict) -> StreamStart:
         start = message["start"]
@@ -252,7 +266,7 @@ class PlivoAudioStreams:
     sample_rate = 8000
     _EVENTS = {"start", "media", "dtmf", "playedStream", "clearedAudio"}
 
-    def parse(self, data: str | bytes, *, expected_stream: str | None) -> tuple[str, dict]:
+    def parse(self, data: str | bytes, *, expected_stream: str | None) -> StreamMessage:
         _check_size(data)
         message = _json(data)
         event = message.get("event")
@@ -268,10 +282,10 @@ class PlivoAudioStreams:
         elif event in {"media", "dtmf"}:
             _check_stream(event, message.get("streamId"), expected_stream)
             if event == "media":
-                _check_media_payload(message)
+                return StreamMessage(event, message, _ulaw_media(message))
         else:
-            return "other", message
-        return event, message
+            return StreamMessage("other", message)
+        return StreamMessage(event, message)
 
     def start_of(self, message: dict) -> StreamStart:
         start = message["start"]

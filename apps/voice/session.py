@@ -173,6 +173,10 @@ class CallSession:
     async def feed(self, message: str | bytes) -> None:
         await self.transport.feed(message)
 
+    async def feed_audio(self, pcm: bytes) -> None:
+        """Caller audio, already decoded by the carrier protocol (16-bit PCM at its rate)."""
+        await self.transport.feed_audio(pcm)
+
     async def caller_hung_up(self) -> None:
         """The carrier closed the stream (caller hung up, or a transfer took the leg)."""
         self.transport.mark_closed()

@@ -1,10 +1,18 @@
 """A Pipecat transport fed by a Channels consumer (or any other socket owner).
 
-The consumer owns the websocket. It hands every received message to
-`MediaStreamTransport.feed()` and gives the transport an async `send` callable;
-the wire format is a Pipecat `FrameSerializer` (Twilio, Telnyx, Plivo, Vonage).
-Audio stays at the carrier's rate (8 kHz for the μ-law carriers): the pipeline
-runs at that rate, so the serializers never resample.
+The consumer owns the websocket and gives the transport an async `send` callable.
+Caller audio arrives already decoded (`apps.voice.carriers` parses each message
+once) through `MediaStreamTransport.feed_audio()`; keypad messages go through
+`feed()` to the carrier's Pipecat `FrameSerializer` (Twilio, Telnyx, Plivo,
+Vonage), which also writes every outbound message. Audio stays at the carrier's
+rate (8 kHz for the μ-law carriers): the pipeline runs at that rate, so nothing
+resamples.
+
+Caller audio is pushed straight from the socket's receive into the pipeline
+(the VAD runs in direct mode right after this transport): Pipecat's input
+transport would put each frame on a queue for a task of its own that waits on
+it with `asyncio.wait_for`, a hop per frame that buys nothing here, since the
+consumer already receives one message at a time.
 
 Outbound audio is paced in real time with a small lead (carriers play what they
 receive; sending faster only grows their buffer and makes barge-in `clear`s
@@ -34,6 +42,7 @@ from pipecat.frames.frames import (
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
     StartFrame,
+    StopFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
@@ -75,23 +84,53 @@ class _MediaStreamInput(BaseInputTransport):
         await super().start(frame)
         self._frame_bytes = self.sample_rate * 2 * self._params.audio_in_frame_ms // 1000
         await self.set_transport_ready(frame)
+
+    async def set_transport_ready(self, frame: StartFrame):
+        # Not super(): that starts the audio queue and task this transport does without.
         self._started = True
 
+    async def stop(self, frame: EndFrame):
+        self._started = False
+        await super().stop(frame)
+
+    async def cancel(self, frame: CancelFrame):
+        self._started = False
+        await super().cancel(frame)
+
+    async def pause(self, frame: StopFrame):
+        # Not super(): it restarts the audio task. Audio is dropped until the next StartFrame.
+        self._paused = True
+
+    async def push_audio_frame(self, frame: InputAudioRawFrame):
+        """Direct mode: what BaseInputTransport's audio task does with a frame, done here."""
+        if not (self._started and self._params.audio_in_enabled) or self._paused:
+            return
+        if self._params.audio_in_filter:
+            frame.audio = await self._params.audio_in_filter.filter(frame.audio)
+            if not frame.audio:
+                return
+        if self._params.audio_in_passthrough:
+            await self.push_frame(frame)
+
+    async def receive_audio(self, pcm: bytes) -> None:
+        """Caller audio (16-bit PCM at the carrier's rate): recorded, pushed in audio_in_frame_ms frames."""
+        if not self._started:
+            return
+        self._transport.recorder.caller_audio(pcm)
+        self._pending += pcm
+        if len(self._pending) >= self._frame_bytes:
+            audio, self._pending = bytes(self._pending), bytearray()
+            await self.push_audio_frame(InputAudioRawFrame(audio=audio, sample_rate=self.sample_rate, num_channels=1))
+
     async def receive(self, message: str | bytes) -> None:
-        """Deserialize one carrier message and push what it carries."""
+        """Deserialize one non-audio carrier message (a keypad digit) and push what it carries."""
         if not self._started or self._serializer is None:
             return
         frame = await self._serializer.deserialize(message)
         if frame is None:
             return
         if isinstance(frame, InputAudioRawFrame):
-            self._transport.recorder.caller_audio(frame.audio)
-            self._pending += frame.audio
-            if len(self._pending) >= self._frame_bytes:
-                audio, self._pending = bytes(self._pending), bytearray()
-                await self.push_audio_frame(
-                    InputAudioRawFrame(audio=audio, sample_rate=frame.sample_rate, num_channels=frame.num_channels)
-                )
+            await self.receive_audio(frame.audio)
         else:
             await self.push_frame(frame)
 
@@ -197,6 +236,9 @@ class MediaStreamTransport(BaseTransport):
 
     async def feed(self, message: str | bytes) -> None:
         await self._input.receive(message)
+
+    async def feed_audio(self, pcm: bytes) -> None:
+        await self._input.receive_audio(pcm)
 
     async def send(self, payload: str | bytes) -> None:
         await self._send(payload)
