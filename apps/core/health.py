@@ -42,9 +42,9 @@ def _check_workers() -> dict:
     from config.celery import app
 
     replies = app.control.ping(timeout=1.0)
-    return {"ok": bool(replies), "workers": sorted(name for reply in replies for name in reply)} | (
-        {} if replies else {"error": "no Celery worker answered a ping within 1 s"}
-    )
+    if not replies:
+        return {"ok": False, "workers": [], "error": "no Celery worker answered a ping within 1 s"}
+    return {"ok": True, "workers": sorted(name for reply in replies for name in reply)}
 
 
 CHECKS = {

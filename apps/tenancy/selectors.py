@@ -1,4 +1,5 @@
 from django.db.models import QuerySet
+from django_tenants.utils import remove_www
 
 from apps.tenancy.models import Client
 
@@ -16,7 +17,6 @@ def client_get_by_slug(*, slug: str) -> Client | None:
 
 def client_get_for_host(*, host: str) -> Client | None:
     """The tenant (agency or client) serving a host name, port stripped."""
-    hostname = host.split(":")[0].lower()
-    if hostname.startswith("www."):
-        hostname = hostname[4:]
+    # The same normalisation django-tenants' HTTP middleware applies.
+    hostname = remove_www(host.split(":")[0].lower())
     return Client.objects.filter(domains__domain=hostname).first()

@@ -6,7 +6,7 @@ import re
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, transaction
+from django.db import transaction
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import User
@@ -149,6 +149,3 @@ def support_access_redeem(*, token: str, client: Client, ip_address: str | None)
     logger.info("support access", extra={"client": client.slug, "staff": staff_user.pk, "action": payload["action"]})
     return staff_user, payload["action"], payload["next"]
 
-
-def current_schema_name() -> str:
-    return connection.schema_name
