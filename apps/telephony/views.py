@@ -2,7 +2,9 @@
 the dialled number's credentials, then asks one service what to do."""
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 
 from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -13,6 +15,7 @@ from apps.calls.services import call_carrier_status_update
 from apps.core.errors import NotFound, ProviderError
 from apps.core.hosts import client_url
 from apps.telephony.carriers import plivo, telnyx, twilio, vonage
+from apps.telephony.models import PhoneNumber
 from apps.telephony.selectors import phone_number_for_inbound
 from apps.telephony.services import telephony_inbound, telephony_stream_url, telephony_telnyx_call_initiated
 
@@ -38,21 +41,51 @@ def _refused_number(request, carrier: str, number: str) -> None:
     logger.warning("%s call to %s refused on %s: not a number of this client", carrier, number, request.get_host())
 
 
+def _e164(number: str) -> str:
+    """Plivo and Vonage send numbers without the leading "+"."""
+    return "+" + number if number and not number.startswith("+") else number
+
+
+def _refusal_of_webhook(request, *, carrier: str, to_number: str, verify: Callable[[PhoneNumber], bool],
+                        unknown: HttpResponse) -> HttpResponse | None:
+    """None when the dialled number is this client's and the webhook is signed with
+    its credentials; otherwise the response that refuses the webhook."""
+    number = phone_number_for_inbound(number=to_number, carrier=carrier)
+    if number is None:
+        _refused_number(request, carrier, to_number)
+        return unknown
+    if not verify(number):
+        return _forbidden(request, carrier)
+    return None
+
+
+def _inbound(request, *, carrier: str, to_number: str, from_number: str, carrier_call_id: str,
+             verify: Callable[[PhoneNumber], bool], unknown: HttpResponse, refuse: Callable[[str], HttpResponse],
+             stream: Callable[[str, str], HttpResponse]) -> HttpResponse:
+    """An incoming call, the same for every carrier: find the number, verify the
+    signature, ask `telephony_inbound`, then answer in the carrier's markup:
+    `refuse(line)` or `stream(stream_url, call_id)`."""
+    refusal = _refusal_of_webhook(request, carrier=carrier, to_number=to_number, verify=verify, unknown=unknown)
+    if refusal is not None:
+        return refusal
+    decision = telephony_inbound(carrier=carrier, to_number=to_number, from_number=from_number,
+                                 carrier_call_id=carrier_call_id)
+    if decision.refusal_line:
+        return refuse(decision.refusal_line)
+    return stream(telephony_stream_url(carrier=carrier), str(decision.call.pk))
+
+
 @csrf_exempt
 @require_POST
 def twilio_voice(request):
-    to_number = request.POST.get("To", "")
-    number = phone_number_for_inbound(number=to_number, carrier="twilio")
-    if number is None:
-        _refused_number(request, "twilio", to_number)
-        return _xml(twilio.reject_twiml())
-    if not twilio.verify(request=request, urls=_signed_urls(request), auth_token=number.auth_token):
-        return _forbidden(request, "twilio")
-    decision = telephony_inbound(carrier="twilio", to_number=to_number, from_number=request.POST.get("From", ""),
-                                 carrier_call_id=request.POST.get("CallSid", ""))
-    if decision.refusal_line:
-        return _xml(twilio.say_hangup_twiml(decision.refusal_line))
-    return _xml(twilio.stream_twiml(stream_url=telephony_stream_url(carrier="twilio"), call_id=str(decision.call.pk)))
+    return _inbound(
+        request, carrier="twilio", to_number=request.POST.get("To", ""), from_number=request.POST.get("From", ""),
+        carrier_call_id=request.POST.get("CallSid", ""),
+        verify=lambda number: twilio.verify(request=request, urls=_signed_urls(request), auth_token=number.auth_token),
+        unknown=_xml(twilio.reject_twiml()),
+        refuse=lambda line: _xml(twilio.say_hangup_twiml(line)),
+        stream=lambda stream_url, call_id: _xml(twilio.stream_twiml(stream_url=stream_url, call_id=call_id)),
+    )
 
 
 @csrf_exempt
@@ -75,18 +108,14 @@ def twilio_status(request, call_id):
 @require_POST
 def telnyx_voice(request):
     """Telnyx TeXML application webhook (Twilio-compatible parameters)."""
-    to_number = request.POST.get("To", "")
-    number = phone_number_for_inbound(number=to_number, carrier="telnyx")
-    if number is None:
-        _refused_number(request, "telnyx", to_number)
-        return _xml(twilio.reject_twiml())
-    if not telnyx.verify(request=request, public_key_b64=number.webhook_public_key):
-        return _forbidden(request, "telnyx")
-    decision = telephony_inbound(carrier="telnyx", to_number=to_number, from_number=request.POST.get("From", ""),
-                                 carrier_call_id=request.POST.get("CallSid", ""))
-    if decision.refusal_line:
-        return _xml(twilio.say_hangup_twiml(decision.refusal_line))
-    return _xml(telnyx.stream_texml(stream_url=telephony_stream_url(carrier="telnyx"), call_id=str(decision.call.pk)))
+    return _inbound(
+        request, carrier="telnyx", to_number=request.POST.get("To", ""), from_number=request.POST.get("From", ""),
+        carrier_call_id=request.POST.get("CallSid", ""),
+        verify=lambda number: telnyx.verify(request=request, public_key_b64=number.webhook_public_key),
+        unknown=_xml(twilio.reject_twiml()),
+        refuse=lambda line: _xml(twilio.say_hangup_twiml(line)),
+        stream=lambda stream_url, call_id: _xml(telnyx.stream_texml(stream_url=stream_url, call_id=call_id)),
+    )
 
 
 @csrf_exempt
@@ -94,20 +123,18 @@ def telnyx_voice(request):
 def telnyx_call_control(request):
     """Telnyx Call Control application webhook (JSON events). Only `call.initiated`
     of an incoming call needs us: it is answered with a stream to the media websocket."""
-    import json
-
     try:
         event = json.loads(request.body)["data"]
         payload = event["payload"]
     except (ValueError, KeyError, TypeError):
         return HttpResponse("bad body", status=400)
     to_number = str(payload.get("to", ""))
-    number = phone_number_for_inbound(number=to_number, carrier="telnyx")
-    if number is None:
-        _refused_number(request, "telnyx", to_number)
-        return HttpResponseNotFound("unknown number")
-    if not telnyx.verify(request=request, public_key_b64=number.webhook_public_key):
-        return _forbidden(request, "telnyx")
+    refusal = _refusal_of_webhook(
+        request, carrier="telnyx", to_number=to_number, unknown=HttpResponseNotFound("unknown number"),
+        verify=lambda number: telnyx.verify(request=request, public_key_b64=number.webhook_public_key),
+    )
+    if refusal is not None:
+        return refusal
     if event.get("event_type") != "call.initiated" or payload.get("direction") != "incoming":
         return HttpResponse(status=200)  # hang-ups and the rest are recorded by the media stream
     try:
@@ -122,46 +149,32 @@ def telnyx_call_control(request):
 @csrf_exempt
 @require_POST
 def plivo_answer(request):
-    to_number = request.POST.get("To", "")
-    if to_number and not to_number.startswith("+"):
-        to_number = "+" + to_number
-    number = phone_number_for_inbound(number=to_number, carrier="plivo")
-    if number is None:
-        _refused_number(request, "plivo", to_number)
-        return _xml(plivo.reject_xml())
-    if not plivo.verify(request=request, urls=_signed_urls(request), auth_token=number.auth_token):
-        return _forbidden(request, "plivo")
-    decision = telephony_inbound(carrier="plivo", to_number=to_number, from_number=request.POST.get("From", ""),
-                                 carrier_call_id=request.POST.get("CallUUID", ""))
-    if decision.refusal_line:
-        return _xml(plivo.speak_hangup_xml(decision.refusal_line))
-    return _xml(plivo.stream_xml(stream_url=telephony_stream_url(carrier="plivo"), call_id=str(decision.call.pk)))
+    return _inbound(
+        request, carrier="plivo", to_number=_e164(request.POST.get("To", "")),
+        from_number=request.POST.get("From", ""), carrier_call_id=request.POST.get("CallUUID", ""),
+        verify=lambda number: plivo.verify(request=request, urls=_signed_urls(request), auth_token=number.auth_token),
+        unknown=_xml(plivo.reject_xml()),
+        refuse=lambda line: _xml(plivo.speak_hangup_xml(line)),
+        stream=lambda stream_url, call_id: _xml(plivo.stream_xml(stream_url=stream_url, call_id=call_id)),
+    )
 
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def vonage_answer(request):
-    import json
-
     params = request.GET.dict()
     if request.method == "POST" and request.body:
         try:
             params.update(json.loads(request.body))
         except ValueError:
             return HttpResponse("bad body", status=400)
-    to_number = str(params.get("to", ""))
-    if to_number and not to_number.startswith("+"):
-        to_number = "+" + to_number
-    number = phone_number_for_inbound(number=to_number, carrier="vonage")
-    if number is None:
-        _refused_number(request, "vonage", to_number)
-        return HttpResponseNotFound("unknown number")
-    if not vonage.verify(request=request, signature_secret=number.auth_token):
-        return _forbidden(request, "vonage")
     carrier_call_id = str(params.get("uuid", ""))
-    decision = telephony_inbound(carrier="vonage", to_number=to_number, from_number=str(params.get("from", "")),
-                                 carrier_call_id=carrier_call_id)
-    if decision.refusal_line:
-        return JsonResponse(vonage.talk_hangup_ncco(decision.refusal_line), safe=False)
-    return JsonResponse(vonage.stream_ncco(stream_url=telephony_stream_url(carrier="vonage"),
-                                           call_id=str(decision.call.pk), carrier_call_id=carrier_call_id), safe=False)
+    return _inbound(
+        request, carrier="vonage", to_number=_e164(str(params.get("to", ""))), from_number=str(params.get("from", "")),
+        carrier_call_id=carrier_call_id,
+        verify=lambda number: vonage.verify(request=request, signature_secret=number.auth_token),
+        unknown=HttpResponseNotFound("unknown number"),
+        refuse=lambda line: JsonResponse(vonage.talk_hangup_ncco(line), safe=False),
+        stream=lambda stream_url, call_id: JsonResponse(
+            vonage.stream_ncco(stream_url=stream_url, call_id=call_id, carrier_call_id=carrier_call_id), safe=False),
+    )
