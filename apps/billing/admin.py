@@ -73,6 +73,14 @@ class MetricRateInline(admin.TabularInline):
         return not self._locked(obj) and super().has_delete_permission(request, obj)
 
 
+def _bars(figures, scale) -> dict:
+    """Revenue and cost of a margin report or row as percentages of `scale`, for the bar chart."""
+    return {
+        "revenue_pct": float(figures.revenue / scale * 100) if figures.revenue > 0 else 0,
+        "cost_pct": float(figures.cost / scale * 100) if figures.cost > 0 else 0,
+    }
+
+
 @admin.register(RateCard)
 class RateCardAdmin(admin.ModelAdmin):
     list_display = ["__str__", "client", "effective_from", "currency", "platform_fee", "tax_rate_percent", "locked"]
@@ -226,18 +234,22 @@ class InvoiceAdmin(admin.ModelAdmin):
             ),
         ] + super().get_urls()
 
-    def _action_page(self, request, invoice, form, title, service, done):
+    def _action_page(self, request, invoice_id, form_class, title, service, done):
+        """A one-form page for an invoice action: `title(invoice)`, `service(invoice,
+        **cleaned_data)` and `done(result)` say what differs between actions."""
+        invoice = get_object_or_404(Invoice, pk=invoice_id)
+        form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                result = service(**form.cleaned_data)
+                result = service(invoice, **form.cleaned_data)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
-                self.message_user(request, done(result), messages.SUCCESS)
+                self.message_user(request, done(invoice, result), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[result.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": title,
+            "title": title(invoice),
             "invoice": invoice,
             "form": form,
             "opts": self.model._meta,
@@ -245,27 +257,23 @@ class InvoiceAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "billing/admin_invoice_action.html", context)
 
     def credit_note_view(self, request, invoice_id):
-        invoice = get_object_or_404(Invoice, pk=invoice_id)
-        form = CreditNoteForm(request.POST or None)
         return self._action_page(
             request,
-            invoice,
-            form,
-            f"Credit note for {invoice}",
-            lambda amount, reason: services.credit_note_create(invoice_id=invoice.pk, amount=amount, reason=reason),
-            lambda note: f"Credit note {note.number} issued for {invoice}.",
+            invoice_id,
+            CreditNoteForm,
+            title=lambda invoice: f"Credit note for {invoice}",
+            service=lambda invoice, **data: services.credit_note_create(invoice_id=invoice.pk, **data),
+            done=lambda invoice, note: f"Credit note {note.number} issued for {invoice}.",
         )
 
     def void_view(self, request, invoice_id):
-        invoice = get_object_or_404(Invoice, pk=invoice_id)
-        form = VoidForm(request.POST or None)
         return self._action_page(
             request,
-            invoice,
-            form,
-            f"Void {invoice}",
-            lambda reason: services.invoice_void(invoice_id=invoice.pk, reason=reason),
-            lambda voided: f"{voided} is void; generate the month again to replace it.",
+            invoice_id,
+            VoidForm,
+            title=lambda invoice: f"Void {invoice}",
+            service=lambda invoice, **data: services.invoice_void(invoice_id=invoice.pk, **data),
+            done=lambda invoice, voided: f"{voided} is void; generate the month again to replace it.",
         )
 
     def download_view(self, request, invoice_id, which):
@@ -285,17 +293,9 @@ class InvoiceAdmin(admin.ModelAdmin):
         scale = max([max(r.revenue, r.cost) for r in reports] + [1])
         rows = [
             {
+                **_bars(r, scale),
                 "report": r,
-                "revenue_pct": float(r.revenue / scale * 100) if r.revenue > 0 else 0,
-                "cost_pct": float(r.cost / scale * 100) if r.cost > 0 else 0,
-                "metric_rows": [
-                    {
-                        "row": row,
-                        "revenue_pct": float(row.revenue / max(r.revenue, r.cost, 1) * 100) if row.revenue > 0 else 0,
-                        "cost_pct": float(row.cost / max(r.revenue, r.cost, 1) * 100) if row.cost > 0 else 0,
-                    }
-                    for row in r.rows
-                ],
+                "metric_rows": [{**_bars(row, max(r.revenue, r.cost, 1)), "row": row} for row in r.rows],
             }
             for r in reports
         ]

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.billing.metrics import CALL_SECONDS_METRICS
@@ -77,14 +77,25 @@ def rate_card_resolve(*, client, period_start: date) -> ResolvedCard:
     )
 
 
-def rate_card_is_locked(*, card: RateCard) -> bool:
-    """A card version is locked once any period it may cover has a non-draft invoice."""
-    invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start__gte=card.effective_from).exclude(
+def invoices_closed() -> QuerySet[Invoice]:
+    """Invoices (not credit notes) that fix a period's prices: neither draft nor void."""
+    return Invoice.objects.filter(kind=Invoice.Kind.INVOICE).exclude(
         status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID]
     )
-    if card.client_id:
-        invoices = invoices.filter(client_id=card.client_id)
+
+
+def invoiced_from(*, client_id: int | None, period_start: date) -> bool:
+    """Whether `period_start` or a later month is already invoiced, for one client
+    or (client_id None) for any client."""
+    invoices = invoices_closed().filter(period_start__gte=period_start)
+    if client_id is not None:
+        invoices = invoices.filter(client_id=client_id)
     return invoices.exists()
+
+
+def rate_card_is_locked(*, card: RateCard) -> bool:
+    """A card version is locked once any period it may cover has a non-draft invoice."""
+    return invoiced_from(client_id=card.client_id, period_start=card.effective_from)
 
 
 # ----------------------------------------------------------------------------- usage aggregation
@@ -377,10 +388,10 @@ def margin_report(*, client, period_start: date) -> MarginReport:
 
 
 def margin_overview(*, period_start: date) -> list[MarginReport]:
-    from apps.tenancy.models import Client
+    from apps.tenancy.selectors import client_list
 
     reports = []
-    for client in Client.objects.exclude(schema_name="public").order_by("name"):
+    for client in client_list():
         try:
             reports.append(margin_report(client=client, period_start=period_start))
         except ApplicationError:
@@ -389,6 +400,6 @@ def margin_overview(*, period_start: date) -> list[MarginReport]:
 
 
 def clients_to_invoice() -> QuerySet:
-    from apps.tenancy.models import Client
+    from apps.tenancy.selectors import client_list
 
-    return Client.objects.exclude(schema_name="public").filter(Q(status=Client.Status.ACTIVE)).order_by("pk")
+    return client_list(include_suspended=False).order_by("pk")

@@ -21,8 +21,7 @@ MONTH_END_GRACE = timedelta(minutes=15)
 def month_end_due(*, now=None) -> list[tuple[int, str]]:
     """(client id, period) pairs whose previous month has ended (+ grace) in the
     client's timezone and has no finalised invoice yet."""
-    from apps.billing.models import Invoice
-    from apps.billing.selectors import clients_to_invoice
+    from apps.billing.selectors import clients_to_invoice, invoices_closed
 
     now = now or timezone.now()
     due = []
@@ -30,12 +29,7 @@ def month_end_due(*, now=None) -> list[tuple[int, str]]:
         period = previous_period(period_containing(now, client.timezone))
         if period_bounds(period, client.timezone)[1] + MONTH_END_GRACE > now:
             continue
-        done = (
-            Invoice.objects.filter(client=client, period_start=period, kind=Invoice.Kind.INVOICE)
-            .exclude(status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID])
-            .exists()
-        )
-        if not done:
+        if not invoices_closed().filter(client=client, period_start=period).exists():
             due.append((client.pk, format_period(period)))
     return due
 

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from apps.billing.models import MetricRate, RateCard
 from apps.billing.pricing import PricingError
-from apps.billing.selectors import rate_card_is_locked
+from apps.billing.selectors import invoiced_from, rate_card_is_locked
 from apps.core.errors import ApplicationError
 
 
@@ -29,14 +29,7 @@ def rate_card_assert_period_open(*, client, effective_from: date) -> None:
         raise ApplicationError(
             "A rate card version starts on the 1st of a month.", details={"effective_from": str(effective_from)}
         )
-    from apps.billing.models import Invoice
-
-    closed = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start__gte=effective_from).exclude(
-        status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID]
-    )
-    if client is not None:
-        closed = closed.filter(client=client)
-    if closed.exists():
+    if invoiced_from(client_id=client.pk if client is not None else None, period_start=effective_from):
         raise ApplicationError(
             f"{effective_from:%Y-%m} or a later month is already invoiced for "
             f"{client or 'a client'}: a new version must start after the last finalised period.",

@@ -21,16 +21,17 @@ class Command(BaseCommand):
         parser.add_argument("--finalize", action="store_true", help="number and freeze the invoices, render PDFs")
 
     def handle(self, *args, period, client=None, finalize=False, **options):
-        from apps.tenancy.models import Client
+        from apps.tenancy.selectors import client_get_by_slug
 
         try:
             period_start = parse_period(period)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         if client:
-            clients = list(Client.objects.filter(slug=client).exclude(schema_name="public"))
-            if not clients:
+            found = client_get_by_slug(slug=client)
+            if found is None:
                 raise CommandError(f"No client with slug {client!r}. List them with the agency admin (Clients).")
+            clients = [found]
         else:
             clients = list(clients_to_invoice())
         failures = 0
