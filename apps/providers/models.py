@@ -13,9 +13,11 @@ class ProviderKind(models.TextChoices):
     TTS = "tts", "Text to speech"
 
 
-class ProviderAccount(models.Model):
-    """One API key for one vendor. `provider` is a registry name ("deepgram",
-    "openai", "azure_openai"...); a key serves every kind that vendor offers."""
+class ProviderAccountBase(models.Model):
+    """The shape of one API key for one vendor, shared by a client's key
+    (ProviderAccount) and the agency's (apps.providers_agency). `provider` is a
+    registry name ("deepgram", "openai", "azure_openai"...); a key serves every
+    kind that vendor offers."""
 
     provider = models.CharField(max_length=40, db_index=True)
     label = models.CharField(max_length=100, blank=True)
@@ -31,7 +33,19 @@ class ProviderAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        abstract = True
         ordering = ["provider", "id"]
+
+    @property
+    def last4(self) -> str:
+        return self.api_key[-4:] if self.api_key else ""
+
+
+class ProviderAccount(ProviderAccountBase):
+    """One API key of this client for one vendor."""
+
+    class Meta(ProviderAccountBase.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.provider} · {self.label or self.pk}"
@@ -40,7 +54,3 @@ class ProviderAccount(models.Model):
     def key_ref(self) -> str:
         """How calls record this key: "<id>" (an agency key is "agency:<id>")."""
         return str(self.pk)
-
-    @property
-    def last4(self) -> str:
-        return self.api_key[-4:] if self.api_key else ""

@@ -46,7 +46,7 @@ class AgencyProviderAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="key")
     def masked_key(self, obj):
-        return f"…{obj.api_key[-4:]}" if obj.api_key else "—"
+        return f"…{obj.last4}" if obj.last4 else "—"
 
     @admin.display(description="clients")
     def who_may_use(self, obj):
