@@ -6,18 +6,35 @@ from apps.providers.models import ProviderAccount
 from apps.providers.registry import vendors
 
 
-class ProviderAccountForm(forms.ModelForm):
-    provider = forms.ChoiceField(choices=())
-    api_key = forms.CharField(widget=forms.PasswordInput(render_value=True), required=False)
-    secret = forms.CharField(widget=forms.PasswordInput(render_value=True), required=False)
+class ProviderKeyForm(forms.ModelForm):
+    """A provider key in an admin (client's or agency's): secrets are never
+    rendered back into the page; a blank field on edit keeps the stored one."""
 
-    class Meta:
-        model = ProviderAccount
-        fields = ("provider", "label", "api_key", "base_url", "region", "secret", "max_concurrency", "cooldown_until", "is_active")
+    provider = forms.ChoiceField(choices=())
+    api_key = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False,
+                              help_text="Leave blank to keep the current key.")
+    secret = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False,
+                             help_text="Only for vendors with a second secret (AWS). Leave blank to keep it.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["provider"].choices = [(vendor.name, vendor.label) for vendor in vendors().values()]
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("api_key", "secret"):
+            if not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(self.instance, name)
+        vendor = vendors().get(cleaned.get("provider"))
+        if vendor is not None and vendor.needs_key and not cleaned.get("api_key"):
+            self.add_error("api_key", f"{vendor.label} needs an API key.")
+        return cleaned
+
+
+class ProviderAccountForm(ProviderKeyForm):
+    class Meta:
+        model = ProviderAccount
+        fields = ("provider", "label", "api_key", "base_url", "region", "secret", "max_concurrency", "cooldown_until", "is_active")
 
 
 @admin.register(ProviderAccount, site=tenant_admin_site)
