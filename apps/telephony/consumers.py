@@ -43,7 +43,7 @@ def voice_config(runtime) -> VoiceConfig:
     )
 
 
-def _prepare_call(*, start: StreamStart, carrier: str) -> tuple[str, object]:
+def _prepare_call(*, start: StreamStart) -> tuple[str, object]:
     """Find and answer the call this stream belongs to; its runtime configuration."""
     from apps.agents.selectors import agent_runtime_config
     from apps.calls.selectors import call_get
@@ -68,10 +68,15 @@ def _prepare_call(*, start: StreamStart, carrier: str) -> tuple[str, object]:
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
-    carrier_name = ""
+    """One per carrier in `CARRIERS`: `MediaStreamConsumer.as_asgi(carrier_name="twilio")`."""
+
     # No channel layer: nothing is sent to a media stream from elsewhere, and a
     # Redis BLPOP per live call would only add load (and a failure mode) to the audio path.
     channel_layer_alias = "media-streams-use-no-channel-layer"
+
+    def __init__(self, *args, carrier_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.carrier_name = carrier_name
 
     async def connect(self):
         self.tenant = self.scope["tenant"]
@@ -127,20 +132,5 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     @database_sync_to_async
     def _prepare(self, start: StreamStart):
         with tenant_context(self.tenant):
-            return _prepare_call(start=start, carrier=self.carrier_name)
+            return _prepare_call(start=start)
 
-
-class TwilioMediaConsumer(MediaStreamConsumer):
-    carrier_name = "twilio"
-
-
-class TelnyxMediaConsumer(MediaStreamConsumer):
-    carrier_name = "telnyx"
-
-
-class PlivoMediaConsumer(MediaStreamConsumer):
-    carrier_name = "plivo"
-
-
-class VonageMediaConsumer(MediaStreamConsumer):
-    carrier_name = "vonage"

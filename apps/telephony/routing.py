@@ -1,16 +1,9 @@
-"""Carrier media websockets (tenant host; config/asgi.py resolves the tenant)."""
+"""Carrier media websockets (tenant host; config/asgi.py resolves the tenant), one per carrier protocol."""
 from django.urls import path
 
-from apps.telephony.consumers import (
-    PlivoMediaConsumer,
-    TelnyxMediaConsumer,
-    TwilioMediaConsumer,
-    VonageMediaConsumer,
-)
+from apps.telephony.consumers import MediaStreamConsumer
+from apps.voice.carriers import CARRIERS
 
 websocket_urlpatterns = [
-    path("ws/media/twilio/", TwilioMediaConsumer.as_asgi()),
-    path("ws/media/telnyx/", TelnyxMediaConsumer.as_asgi()),
-    path("ws/media/plivo/", PlivoMediaConsumer.as_asgi()),
-    path("ws/media/vonage/", VonageMediaConsumer.as_asgi()),
+    path(f"ws/media/{name}/", MediaStreamConsumer.as_asgi(carrier_name=name)) for name in CARRIERS
 ]

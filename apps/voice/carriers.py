@@ -87,12 +87,36 @@ def _json(data: str | bytes) -> dict:
     return message
 
 
-class TwilioMediaStreams:
-    """Twilio `<Connect><Stream>`: JSON text frames, base64 μ-law 8 kHz."""
+def _ulaw_media(message: dict) -> bytes:
+    """A media message's base64 μ-law payload, checked and decoded to 16-bit PCM."""
+    payload = (message.get("media") or {}).get("payload")
+    if not isinstance(payload, str):
+        raise StreamProtocolError("media without payload")
+    try:
+        ulaw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise StreamProtocolError("media payload is not base64") from error
+    return audioop.ulaw2lin(ulaw, 2)
 
-    name = "twilio"
+
+def _check_stream(event: str, stream: object, expected_stream: str | None) -> None:
+    if expected_stream is None:
+        raise StreamProtocolError(f"{event} before start")
+    if stream != expected_stream:
+        raise StreamProtocolError(f"unknown stream id {stream!r}", close_code=CLOSE_POLICY)
+
+
+class _JsonMediaStream:
+    """What Twilio, Telnyx and Plivo streams share: JSON text frames with an `event`,
+    a `start` checked by `_check_start`, the stream id under `_STREAM_KEY` on the
+    events in `_STREAM_EVENTS`, base64 μ-law `media`. Events in `_OTHER_EVENTS` are
+    accepted and reported as "other"."""
+
     sample_rate = 8000
-    _EVENTS = {"connected", "start", "media", "dtmf", "mark", "stop"}
+    _EVENTS: frozenset[str] = frozenset()
+    _STREAM_EVENTS: frozenset[str] = frozenset()
+    _OTHER_EVENTS: frozenset[str] = frozenset()
+    _STREAM_KEY = ""
 
     def parse(self, data: str | bytes, *, expected_stream: str | None) -> StreamMessage:
         """Validate one message (and decode its audio)."""
@@ -102,14 +126,44 @@ class TwilioMediaStreams:
         if event not in self._EVENTS:
             raise StreamProtocolError(f"unknown event {event!r}")
         if event == "start":
-            start = message.get("start")
-            if not isinstance(start, dict) or not start.get("streamSid") or not start.get("callSid"):
-                raise StreamProtocolError("start without streamSid/callSid")
-        elif event in {"media", "dtmf", "mark", "stop"}:
-            _check_stream(event, message.get("streamSid"), expected_stream)
+            self._check_start(message)
+        elif event in self._STREAM_EVENTS:
+            _check_stream(event, message.get(self._STREAM_KEY), expected_stream)
             if event == "media":
-                return StreamMessage(event, message, _ulaw_media(message))
+                return self._media(message)
+        elif event in self._OTHER_EVENTS:
+            return StreamMessage("other", message)
         return StreamMessage(event, message)
+
+    def _check_start(self, message: dict) -> None:
+        raise NotImplementedError
+
+    def _media(self, message: dict) -> StreamMessage:
+        return StreamMessage("media", message, _ulaw_media(message))
+
+
+def _start_section(message: dict) -> dict:
+    start = message.get("start")
+    return start if isinstance(start, dict) else {}
+
+
+def _check_encoding(found: object, expected: str) -> None:
+    if found != expected:
+        raise StreamProtocolError(f"media format {found!r}: this stream must be {expected}")
+
+
+class TwilioMediaStreams(_JsonMediaStream):
+    """Twilio `<Connect><Stream>`: JSON text frames, base64 μ-law 8 kHz."""
+
+    name = "twilio"
+    _EVENTS = frozenset({"connected", "start", "media", "dtmf", "mark", "stop"})
+    _STREAM_EVENTS = frozenset({"media", "dtmf", "mark", "stop"})
+    _STREAM_KEY = "streamSid"
+
+    def _check_start(self, message: dict) -> None:
+        start = _start_section(message)
+        if not start.get("streamSid") or not start.get("callSid"):
+            raise StreamProtocolError("start without streamSid/callSid")
 
     def start_of(self, message: dict) -> StreamStart:
         start = message["start"]
@@ -169,55 +223,26 @@ class VonageAudioConnector:
         )
 
 
-def _ulaw_media(message: dict) -> bytes:
-    """A media message's base64 μ-law payload, checked and decoded to 16-bit PCM."""
-    payload = (message.get("media") or {}).get("payload")
-    if not isinstance(payload, str):
-        raise StreamProtocolError("media without payload")
-    try:
-        ulaw = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise StreamProtocolError("media payload is not base64") from error
-    return audioop.ulaw2lin(ulaw, 2)
-
-
-def _check_stream(event: str, stream: object, expected_stream: str | None) -> None:
-    if expected_stream is None:
-        raise StreamProtocolError(f"{event} before start")
-    if stream != expected_stream:
-        raise StreamProtocolError(f"unknown stream id {stream!r}", close_code=CLOSE_POLICY)
-
-
-class TelnyxMediaStreams:
+class TelnyxMediaStreams(_JsonMediaStream):
     """Telnyx media streaming (TeXML `<Stream bidirectionalMode="rtp">` or Call Control
     `stream_url`): JSON text frames, base64 PCMU 8 kHz, `stream_id` on every message."""
 
     name = "telnyx"
-    sample_rate = 8000
-    _EVENTS = {"connected", "start", "media", "dtmf", "mark", "stop", "error"}
+    _EVENTS = frozenset({"connected", "start", "media", "dtmf", "mark", "stop", "error"})
+    _STREAM_EVENTS = frozenset({"media", "dtmf", "mark", "stop"})
+    _OTHER_EVENTS = frozenset({"error"})
+    _STREAM_KEY = "stream_id"
 
-    def parse(self, data: str | bytes, *, expected_stream: str | None) -> StreamMessage:
-        _check_size(data)
-        message = _json(data)
-        event = message.get("event")
-        if event not in self._EVENTS:
-            raise StreamProtocolError(f"unknown event {event!r}")
-        if event == "start":
-            start = message.get("start")
-            if not isinstance(start, dict) or not message.get("stream_id") or not start.get("call_control_id"):
-                raise StreamProtocolError("start without stream_id/call_control_id")
-            encoding = (start.get("media_format") or {}).get("encoding", "PCMU")
-            if encoding != "PCMU":
-                raise StreamProtocolError(f"media format {encoding!r}: this stream must be PCMU")
-        elif event in {"media", "dtmf", "mark", "stop"}:
-            _check_stream(event, message.get("stream_id"), expected_stream)
-            if event == "media":
-                if (message.get("media") or {}).get("track", "inbound") != "inbound":
-                    return StreamMessage("other", message)  # only the caller's track is ours to hear
-                return StreamMessage(event, message, _ulaw_media(message))
-        elif event == "error":
-            return StreamMessage("other", message)
-        return StreamMessage(event, message)
+    def _check_start(self, message: dict) -> None:
+        start = _start_section(message)
+        if not message.get("stream_id") or not start.get("call_control_id"):
+            raise StreamProtocolError("start without stream_id/call_control_id")
+        _check_encoding((start.get("media_format") or {}).get("encoding", "PCMU"), "PCMU")
+
+    def _media(self, message: dict) -> StreamMessage:
+        if (message.get("media") or {}).get("track", "inbound") != "inbound":
+            return StreamMessage("other", message)  # only the caller's track is ours to hear
+        return super()._media(message)
 
     def start_of(self, message: dict) -> StreamStart:
         start = message["start"]
@@ -258,34 +283,21 @@ def plivo_extra_headers(value: object) -> dict:
     return {key.strip(): item.strip() for key, item in pairs}
 
 
-class PlivoAudioStreams:
+class PlivoAudioStreams(_JsonMediaStream):
     """Plivo `<Stream bidirectional="true" contentType="audio/x-mulaw;rate=8000">`: JSON
     text frames, base64 μ-law 8 kHz. No stop event: the socket closes when the call does."""
 
     name = "plivo"
-    sample_rate = 8000
-    _EVENTS = {"start", "media", "dtmf", "playedStream", "clearedAudio"}
+    _EVENTS = frozenset({"start", "media", "dtmf", "playedStream", "clearedAudio"})
+    _STREAM_EVENTS = frozenset({"media", "dtmf"})
+    _OTHER_EVENTS = frozenset({"playedStream", "clearedAudio"})
+    _STREAM_KEY = "streamId"
 
-    def parse(self, data: str | bytes, *, expected_stream: str | None) -> StreamMessage:
-        _check_size(data)
-        message = _json(data)
-        event = message.get("event")
-        if event not in self._EVENTS:
-            raise StreamProtocolError(f"unknown event {event!r}")
-        if event == "start":
-            start = message.get("start")
-            if not isinstance(start, dict) or not start.get("streamId") or not start.get("callId"):
-                raise StreamProtocolError("start without streamId/callId")
-            encoding = (start.get("mediaFormat") or {}).get("encoding", "audio/x-mulaw")
-            if encoding != "audio/x-mulaw":
-                raise StreamProtocolError(f"media format {encoding!r}: this stream must be audio/x-mulaw")
-        elif event in {"media", "dtmf"}:
-            _check_stream(event, message.get("streamId"), expected_stream)
-            if event == "media":
-                return StreamMessage(event, message, _ulaw_media(message))
-        else:
-            return StreamMessage("other", message)
-        return StreamMessage(event, message)
+    def _check_start(self, message: dict) -> None:
+        start = _start_section(message)
+        if not start.get("streamId") or not start.get("callId"):
+            raise StreamProtocolError("start without streamId/callId")
+        _check_encoding((start.get("mediaFormat") or {}).get("encoding", "audio/x-mulaw"), "audio/x-mulaw")
 
     def start_of(self, message: dict) -> StreamStart:
         start = message["start"]
