@@ -126,12 +126,9 @@ class _MediaStreamInput(BaseInputTransport):
         """Deserialize one non-audio carrier message (a keypad digit) and push what it carries."""
         if not self._started or self._serializer is None:
             return
+        # Only keypad messages come here: the bridge hands caller audio to receive_audio().
         frame = await self._serializer.deserialize(message)
-        if frame is None:
-            return
-        if isinstance(frame, InputAudioRawFrame):
-            await self.receive_audio(frame.audio)
-        else:
+        if frame is not None:
             await self.push_frame(frame)
 
 

@@ -59,11 +59,6 @@ def _onnx_session():
     return _session
 
 
-def preload() -> None:
-    """Load the model ahead of the first call (off the event loop)."""
-    _onnx_session()
-
-
 class SharedSileroVADAnalyzer(VADAnalyzer):
     """A `VADAnalyzer` whose model is the process-wide batched Silero session."""
 
