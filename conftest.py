@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from config.devservices import free_port, wait_for_port  # noqa: F401  (tests import them from here)
 
 BASE_DIR = Path(__file__).resolve().parent
 PASSWORD = "correct-horse-battery"
@@ -81,25 +81,6 @@ def agency_owner(db):
     user.set_password(PASSWORD)
     user.save()
     return user
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early with code {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listened on port {port} within {timeout} s")
 
 
 def child_env_for_test_database() -> dict:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,9 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+
+from config.devservices import free_port, wait_for_port  # noqa: E402
+
 os.environ.setdefault("SWITCHBOARD_VAR_DIR", "/tmp/sb-bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -49,23 +51,6 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", _bench_fernet_key())
 
 NUMBER = "+15550003000"
 TOKEN = "bench-twilio-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing on port {port}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -391,7 +376,7 @@ def main() -> int:
     args.double_pid, args.bare_pid = double.pid, bare.pid
     try:
         for port in (double_port, *args.daphne_ports, args.bare_port):
-            wait_for_port(port)
+            wait_for_port(port, timeout=60.0)
         print(f"running: {args.sequential} sequential pairs, then {args.calls} concurrent calls...", flush=True)
         figures = asyncio.run(run(args))
     finally:

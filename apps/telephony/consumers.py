@@ -39,7 +39,7 @@ def voice_config(runtime) -> VoiceConfig:
         transfer_number=runtime.transfer_number,
         fallback_line=runtime.fallback_line or defaults.fallback_line,
         # Platform-wide: how long an LLM may stay silent before the caller hears the fallback line.
-        provider_timeout_secs=float(getattr(settings, "VOICE_PROVIDER_TIMEOUT_SECS", defaults.provider_timeout_secs)),
+        provider_timeout_secs=settings.VOICE_PROVIDER_TIMEOUT_SECS,
     )
 
 

@@ -136,6 +136,9 @@ CELERY_BEAT_SCHEDULER = "tenant_schemas_celery.db_scheduler:TenantAwareDatabaseS
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
 
+# How long an LLM may stay silent before the caller hears the agent's fallback line.
+VOICE_PROVIDER_TIMEOUT_SECS = env.float("VOICE_PROVIDER_TIMEOUT_SECS", default=8.0)
+
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com")

@@ -59,7 +59,7 @@ def carrier_rest():
 def voice_server(django_db_setup, django_db_blocker, twilio_rest, carrier_rest, tmp_path_factory):
     with django_db_blocker.unblock():
         env = child_env_for_test_database()
-    env.update(DJANGO_SETTINGS_MODULE="tests.e2e.settings", TWILIO_API_BASE_URL=twilio_rest.url,
+    env.update(VOICE_PROVIDER_TIMEOUT_SECS="1.5", TWILIO_API_BASE_URL=twilio_rest.url,
                TELNYX_API_BASE_URL=carrier_rest.url, PLIVO_API_BASE_URL=carrier_rest.url, LOG_LEVEL="WARNING")
     with run_daphne(env, tmp_path_factory.mktemp("daphne-voice") / "daphne.log") as server:
         yield server

@@ -41,10 +41,6 @@ TELNYX_PUBLIC = base64.b64encode(TELNYX_KEY.public_key().public_bytes(Encoding.R
 CALLER = "+15557654321"
 
 
-def test_database_is_set_up(db):
-    """Makes pytest-django create the test database when only this module runs."""
-
-
 @pytest.fixture
 def carrier_line(committed_db, openai_double, voice_server, carrier_rest):
     """Acme's Telnyx, Plivo and Vonage numbers, answered by an agent on the double."""
