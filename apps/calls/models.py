@@ -35,6 +35,10 @@ class Call(models.Model):
         NO_ANSWER = "no_answer", "No answer"
         BUSY = "busy", "Busy"
         FAILED = "failed", "Failed"
+        # Refused at the webhook: the dialled number is not an active number of this client.
+        UNKNOWN_NUMBER = "unknown_number", "Unknown number"
+        # The process running the call died; the sweeper ended it at its last known moment.
+        LOST = "lost", "Lost (runtime died)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     direction = models.CharField(max_length=10, choices=Direction.choices)
@@ -55,6 +59,12 @@ class Call(models.Model):
     duration_secs = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     error = models.TextField(blank=True)
+    # The runtime's heartbeat while the call is live: the sweeper ends calls whose
+    # heartbeat stopped (end reason "lost") and bills them up to this moment.
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    # The outbox: CallUsage rows are written with the end of the call; this is set
+    # once billing's ledger has them (apps.calls.tasks ships them, retrying).
+    usage_reported_at = models.DateTimeField(null=True, blank=True)
     # Which provider key served each stage: a key ref, "12" (this client's ProviderAccount 12)
     # or "agency:3" (the agency's AgencyProviderAccount 3).
     stt_provider = models.CharField(max_length=40, blank=True)
@@ -72,6 +82,14 @@ class Call(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # A carrier that retries its webhook never makes a second call.
+            models.UniqueConstraint(fields=["carrier", "carrier_call_id"], condition=~models.Q(carrier_call_id=""),
+                                    name="call_carrier_call_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["ended_at", "usage_reported_at"], name="call_usage_outbox"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.from_number} → {self.to_number} ({self.status})"

@@ -26,6 +26,7 @@ _TERMINAL_STATUS_BY_REASON = {
     Call.EndReason.FAILED: Call.Status.FAILED,
     Call.EndReason.CLIENT_SUSPENDED: Call.Status.REFUSED,
     Call.EndReason.USAGE_CAP: Call.Status.REFUSED,
+    Call.EndReason.UNKNOWN_NUMBER: Call.Status.REFUSED,
 }
 
 
@@ -86,6 +87,24 @@ def call_create_inbound(
         logger.info("inbound call %s refused: %s", call.pk, refusal)
         return _end(call, end_reason=refusal, error="", usage={})
     return call
+
+
+@transaction.atomic
+def call_refused_record(*, carrier: str, to_number: str, from_number: str, carrier_call_id: str = "",
+                        reason: str = Call.EndReason.UNKNOWN_NUMBER, error: str = "") -> Call:
+    """A signed inbound webhook for a number this client does not (or no longer) own:
+    kept as an ended, refused Call row the agency sees in the client admin, not only
+    as a log line. A redelivered webhook finds the same row."""
+    if carrier_call_id:
+        existing = Call.objects.filter(carrier=carrier, carrier_call_id=carrier_call_id).first()
+        if existing is not None:
+            return existing
+    now = timezone.now()
+    return Call.objects.create(
+        direction=Call.Direction.INBOUND, from_number=from_number[:32], to_number=to_number[:32], carrier=carrier,
+        carrier_call_id=carrier_call_id[:100], status=Call.Status.REFUSED, ended_at=now,
+        end_reason=reason, error=error, duration_secs=Decimal("0.000"), usage_reported_at=now,
+    )
 
 
 def call_create_outbound(*, phone_number, to_number: str, agent, idempotency_key: str) -> tuple[Call, bool]:

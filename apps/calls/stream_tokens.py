@@ -1,0 +1,56 @@
+"""The capability a carrier's media stream must present to join a call.
+
+When a webhook answers a call with a stream, the answer carries a token minted
+here for that call (Twilio/Telnyx `<Parameter name="token">`, Plivo
+`extraHeaders`, Vonage websocket `headers`, Telnyx Call Control `client_state`).
+The media consumer redeems it at the stream's `start`: it must be ours (HMAC
+over client schema, call id and expiry), unexpired, and unused. A second socket
+repeating a live call's `start` is refused, so nobody else can listen in.
+
+Tokens are [0-9a-z] only, because Plivo's extraHeaders allow nothing else.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+from apps.core.errors import PermissionDenied
+
+# A carrier opens the stream within a second or two of our answer; a minute is generous.
+STREAM_TOKEN_TTL_SECS = 120
+_SEPARATOR = "t"
+
+
+def _signature(*, schema: str, call_id: str, expires: int) -> str:
+    key = hashlib.sha256(("switchboard-stream-token:" + settings.SECRET_KEY).encode()).digest()
+    return hmac.new(key, f"{schema}:{call_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def stream_token_mint(*, schema: str, call_id: str, ttl_secs: int = STREAM_TOKEN_TTL_SECS, now: float | None = None) -> str:
+    """A single-use token that lets one media stream join `call_id` of client `schema`."""
+    expires = int((now if now is not None else time.time()) + ttl_secs)
+    return f"{expires}{_SEPARATOR}{_signature(schema=schema, call_id=str(call_id), expires=expires)}"
+
+
+def stream_token_redeem(*, token: object, schema: str, call_id: str, now: float | None = None) -> None:
+    """Accept `token` for this call once; raise PermissionDenied otherwise (missing,
+    forged, for another call or client, expired, or already used)."""
+    if not isinstance(token, str) or _SEPARATOR not in token or len(token) > 100:
+        raise PermissionDenied("media stream without a valid call token")
+    expires_text, _, signature = token.partition(_SEPARATOR)
+    if not expires_text.isdigit():
+        raise PermissionDenied("media stream without a valid call token")
+    expires = int(expires_text)
+    expected = _signature(schema=schema, call_id=str(call_id), expires=expires)
+    if not hmac.compare_digest(expected, signature):
+        raise PermissionDenied("media stream token is not for this call")
+    remaining = expires - (now if now is not None else time.time())
+    if remaining <= 0:
+        raise PermissionDenied("media stream token has expired")
+    # One stream per call: the first redeemer wins, atomically (Redis SET NX).
+    if not cache.add(f"sb:stream-token-used:{signature}", 1, timeout=int(remaining) + 1):
+        raise PermissionDenied("media stream token was already used: one stream per call")
