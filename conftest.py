@@ -139,3 +139,16 @@ def committed_db(django_db_setup, django_db_blocker):
     processes (daphne, a worker) must see. Clean up what you create."""
     with django_db_blocker.unblock():
         yield
+
+
+@pytest.fixture
+def celery_eager():
+    """Run tasks sent with .delay() at once, in this process (raising their errors):
+    for tests of what a task does after the service that enqueues it. Tests of the
+    delivery itself use a real worker (apps/core/tests/test_celery.py)."""
+    from config.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before

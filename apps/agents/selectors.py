@@ -63,32 +63,17 @@ def agent_version_list(*, agent_id: int):
     return AgentVersion.objects.filter(agent_id=agent_id).order_by("-number")
 
 
-def agent_runtime_config(*, agent_version: AgentVersion | int, call_id: str | None = None) -> AgentRuntimeConfig:
-    """Everything the pipeline needs for one call. Call inside the tenant schema.
-
-    With `call_id`, one key per vendor is leased for that call (rotation, caps,
-    cooldowns; see apps.providers.services) and recorded on the Call; call_end
-    releases them. Without it, the first usable key is read without a lease
-    (previews, tests). Raises ProviderError when no key can serve."""
-    from apps.providers.registry import provider_spec_for
-
-    if not isinstance(agent_version, AgentVersion):
-        agent_version = AgentVersion.objects.get(pk=agent_version)
-    version = agent_version
+def agent_runtime_config(*, agent_version: AgentVersion | int) -> AgentRuntimeConfig:
+    """Everything the pipeline needs for one call, read from the agent version. Call
+    inside the tenant schema. Only reads: the stages' specs carry vendor and settings
+    but no key; apps.calls.services.call_stream_start leases the keys of a live call,
+    and previews take `provider_spec_for` without a call (no lease)."""
+    version = agent_version if isinstance(agent_version, AgentVersion) else AgentVersion.objects.get(pk=agent_version)
     specs = {
-        kind: provider_spec_for(
-            kind=kind,
-            provider=getattr(version, f"{kind}_provider"),
-            settings=getattr(version, f"{kind}_settings"),
-            call_id=call_id,
-            max_secs=version.max_call_secs,
-        )
+        kind: ProviderSpec(kind=kind, provider=getattr(version, f"{kind}_provider"),
+                           settings=dict(getattr(version, f"{kind}_settings") or {}))
         for kind in ("stt", "llm", "tts")
     }
-    if call_id is not None:
-        from apps.calls.services import call_keys_record
-
-        call_keys_record(call_id=call_id, specs=specs)
     return AgentRuntimeConfig(
         agent_id=version.agent_id,
         agent_version_id=version.pk,

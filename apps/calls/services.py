@@ -3,17 +3,23 @@ inside the tenant schema (wrap in sync_to_async from async code)."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_tenants.utils import tenant_context
 
+from apps.agents.selectors import AgentRuntimeConfig
 from apps.calls.models import Call, CallUsage, ToolCall, Turn
-from apps.core.errors import ApplicationError, NotFound
+from apps.calls.stream_tokens import stream_token_redeem
+from apps.core.errors import ApplicationError, NotFound, PermissionDenied, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +77,15 @@ def call_create_inbound(
         existing = Call.objects.filter(carrier=carrier, carrier_call_id=carrier_call_id).first()
         if existing is not None:  # the carrier retried its webhook
             return existing
-    call = Call.objects.create(
-        direction=Call.Direction.INBOUND, from_number=from_number, to_number=to_number, carrier=carrier,
-        carrier_call_id=carrier_call_id, phone_number=phone_number, agent=agent,
-        agent_version=agent.current_version if agent else None, status=Call.Status.RINGING,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: two deliveries racing meet the unique constraint
+            call = Call.objects.create(
+                direction=Call.Direction.INBOUND, from_number=from_number, to_number=to_number, carrier=carrier,
+                carrier_call_id=carrier_call_id, phone_number=phone_number, agent=agent,
+                agent_version=agent.current_version if agent else None, status=Call.Status.RINGING,
+            )
+    except IntegrityError:
+        return Call.objects.get(carrier=carrier, carrier_call_id=carrier_call_id)
     refusal = None
     if not client.is_active:
         refusal = Call.EndReason.CLIENT_SUSPENDED
@@ -141,15 +151,6 @@ def call_answered(*, call_id, stream_id: str = "", carrier_call_id: str = "") ->
         fields.append("carrier_call_id")
     call.save(update_fields=fields)
     return call
-
-
-def call_keys_record(*, call_id, specs: dict) -> None:
-    """Record which provider key serves each stage (called by agent_runtime_config)."""
-    updates = {}
-    for kind, spec in specs.items():
-        updates[f"{kind}_provider"] = spec.provider
-        updates[f"{kind}_key_id"] = "" if spec.key_id is None else str(spec.key_id)
-    Call.objects.filter(pk=call_id).update(**updates)
 
 
 def _parse_when(value) -> datetime | None:
@@ -220,7 +221,8 @@ def _usage_rows(call: Call, usage: dict) -> list[CallUsage]:
     return rows
 
 
-def _end(call: Call, *, end_reason: str, error: str, usage: dict, ended_at: datetime | None = None) -> Call:
+def _end(call: Call, *, end_reason: str, error: str, usage: dict, ended_at: datetime | None = None,
+         client=None) -> Call:
     if end_reason not in END_REASONS:
         raise ApplicationError(f"Unknown end reason {end_reason!r}; use one of {sorted(END_REASONS)}")
     call.ended_at = ended_at or timezone.now()
@@ -240,31 +242,55 @@ def _end(call: Call, *, end_reason: str, error: str, usage: dict, ended_at: date
         # What the carrier bills us for the leg (its price table rounds to its increments).
         rows.append(CallUsage(call=call, metric="carrier_seconds", dimension=f"voice-{call.direction}",
                               provider=call.carrier, quantity=call.duration_secs))
+    # The outbox: usage rows commit with the end of the call; a task ships them to the ledger.
     CallUsage.objects.bulk_create(rows)
-    _after_end(call)
+    _after_end(call, client=client or _current_client())
     return call
 
 
-def _after_end(call: Call) -> None:
-    """Leave the transaction: release provider keys, report usage to billing."""
+def _release_keys(*, client, call_id: str, key_refs: list[str]) -> None:
+    from apps.providers.services import provider_key_release
+
+    with tenant_context(client):
+        for key_ref in key_refs:
+            try:
+                provider_key_release(account_id=key_ref, call_id=call_id)
+            except Exception:  # noqa: BLE001 - the lease expires on its own
+                logger.exception("could not release provider key %s for call %s", key_ref, call_id)
+
+
+def _after_end(call: Call, *, client) -> None:
+    """Once the end commits: free the call's provider keys (Redis, fast) and enqueue
+    the usage shipment (calls.ship_usage; the sweeper re-sends any that got lost)."""
     call_id = str(call.pk)
     keys = [key for key in (call.stt_key_id, call.llm_key_id, call.tts_key_id) if key]
-    client = _current_client()
 
-    def release_and_bill():
-        from apps.providers.services import provider_key_release
+    def release_and_ship():
+        _release_keys(client=client, call_id=call_id, key_refs=keys)
+        from apps.calls.tasks import ship_usage
 
-        for key_id in keys:
+        with tenant_context(client):
             try:
-                provider_key_release(account_id=key_id, call_id=call_id)
-            except Exception:  # noqa: BLE001 - the lease expires on its own
-                logger.exception("could not release provider key %s for call %s", key_id, call_id)
-        call_usage_report(call_id=call_id, client=client)
+                ship_usage.delay(call_id)
+            except Exception:  # noqa: BLE001 - the broker is down: the sweeper ships it later
+                logger.exception("could not enqueue the usage of call %s; the sweeper will", call_id)
 
-    transaction.on_commit(release_and_bill)
+    transaction.on_commit(release_and_ship)
 
 
-def call_usage_report(*, call_id, client=None) -> int:
+def call_usage_ship(*, client, call_id) -> int:
+    """The outbox's delivery: send an ended call's usage rows to billing's ledger and
+    mark the call shipped. Safe to repeat (the ledger's keys are per call, metric and
+    dimension); a failure raises so the task retries."""
+    call = Call.objects.filter(pk=call_id).only("pk", "ended_at", "usage_reported_at").first()
+    if call is None or call.ended_at is None or call.usage_reported_at is not None:
+        return 0
+    recorded = call_usage_report(call_id=call_id, client=client, raise_errors=True)
+    Call.objects.filter(pk=call_id, usage_reported_at__isnull=True).update(usage_reported_at=timezone.now())
+    return recorded
+
+
+def call_usage_report(*, call_id, client=None, raise_errors: bool = False) -> int:
     """Send a finished call's usage rows to billing (idempotent on billing's side),
     each with what its vendor charges us (provider_cost, USD; apps.providers.prices)."""
     from apps.billing.metrics import Metric
@@ -289,6 +315,8 @@ def call_usage_report(*, call_id, client=None) -> int:
     try:
         return usage_record_call(client=client, call_id=call_id, events=events, ended_at=call.ended_at)
     except Exception:  # noqa: BLE001 - the call record stays complete; billing can be re-sent
+        if raise_errors:
+            raise
         logger.exception("usage for call %s could not be recorded", call_id)
         return 0
 
@@ -305,19 +333,24 @@ def call_end(*, call_id, end_reason: str, error: str = "", usage: dict | None = 
     return _end(call, end_reason=end_reason, error=error, usage=usage or {})
 
 
-@transaction.atomic
 def call_recording_save(*, call_id, wav_bytes: bytes, transcript: str) -> Call:
     """Store the stereo recording (caller left, agent right) and the transcript
-    through default_storage, under the client's schema name."""
-    call = _get_for_update(call_id)
+    through default_storage, under the client's schema name. The upload happens
+    before the row is locked (S3 may take seconds); the row then points at the
+    new files and the old ones, if any, are removed."""
     schema = connection.schema_name
-    if call.recording:
-        call.recording.delete(save=False)
-    if call.transcript:
-        call.transcript.delete(save=False)
-    call.recording.name = default_storage.save(f"recordings/{schema}/{call.pk}.wav", ContentFile(wav_bytes))
-    call.transcript.name = default_storage.save(f"transcripts/{schema}/{call.pk}.txt", ContentFile(transcript.encode()))
-    call.save(update_fields=["recording", "transcript"])
+    if not Call.objects.filter(pk=call_id).exists():
+        raise NotFound("No such call.", details={"call_id": str(call_id)})
+    recording_name = default_storage.save(f"recordings/{schema}/{call_id}.wav", ContentFile(wav_bytes))
+    transcript_name = default_storage.save(f"transcripts/{schema}/{call_id}.txt", ContentFile(transcript.encode()))
+    with transaction.atomic():
+        call = _get_for_update(call_id)
+        replaced = [name for name in (call.recording.name, call.transcript.name) if name]
+        call.recording.name, call.transcript.name = recording_name, transcript_name
+        call.save(update_fields=["recording", "transcript"])
+    for name in replaced:
+        if name not in (recording_name, transcript_name):
+            default_storage.delete(name)
     return call
 
 
@@ -346,6 +379,11 @@ def call_carrier_status_update(*, call_id, carrier_status: str, duration_secs: i
     return call
 
 
+def call_transfer_failed_record(*, call_id, to_number: str, error: str) -> None:
+    """The carrier refused the agent's transfer: say so on the call's record."""
+    Call.objects.filter(pk=call_id).update(error=f"transfer to {to_number} failed: {error}"[:2000])
+
+
 @transaction.atomic
 def call_transfer_record(*, call_id, to_number: str) -> Call:
     call = _get_for_update(call_id)
@@ -353,3 +391,157 @@ def call_transfer_record(*, call_id, to_number: str) -> Call:
     call.transferred_at = timezone.now()
     call.save(update_fields=["transferred_to", "transferred_at"])
     return call
+
+
+# --- a live call's life, owned here: the media door and the runtime call these ---------------------------
+
+
+@dataclass(frozen=True)
+class CallStart:
+    """What `call_stream_start` decided. `failure` empty: run the agent with `runtime`
+    (its keys leased and recorded). `failure` set: the call could not start (already
+    ended with end reason "error" and this text, leases released): the caller hears
+    `fallback_line` and the stream closes."""
+
+    call_id: str
+    runtime: AgentRuntimeConfig | None
+    fallback_line: str
+    failure: str = ""
+
+
+def _lease_runtime_keys(*, client, call: Call, runtime: AgentRuntimeConfig) -> AgentRuntimeConfig:
+    """One key per stage for this call (rotation, caps, cooldowns: apps.providers).
+    All or nothing: on a ProviderError the keys taken so far are released."""
+    from apps.providers.registry import provider_spec_for
+
+    leased = {}
+    try:
+        for kind in ("stt", "llm", "tts"):
+            spec = getattr(runtime, kind)
+            leased[kind] = provider_spec_for(kind=kind, provider=spec.provider, settings=spec.settings,
+                                             call_id=str(call.pk), max_secs=runtime.max_call_secs)
+    except ProviderError:
+        _release_keys(client=client, call_id=str(call.pk),
+                      key_refs=[spec.key_id for spec in leased.values() if spec.key_id])
+        raise
+    return replace(runtime, **leased)
+
+
+def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, token) -> CallStart:
+    """A carrier's media stream opened for `call_id`: check the stream's capability
+    token (single use, apps.calls.stream_tokens), that the call is live here and is the
+    carrier's call, answer it, and lease the agent's provider keys.
+
+    Raises PermissionDenied / NotFound when the stream may not join (the door closes
+    it with a policy code; the call is untouched). Any failure after that ends the
+    call (end reason "error", leases released) and comes back as `CallStart.failure`
+    so the caller still hears the agent's fallback line."""
+    from apps.agents.selectors import agent_runtime_config
+
+    stream_token_redeem(token=token, schema=client.schema_name, call_id=str(call_id))
+    with transaction.atomic(durable=True):
+        try:
+            call = (Call.objects.select_for_update(of=("self",)).select_related("agent_version")
+                    .get(pk=call_id))
+        except (Call.DoesNotExist, ValueError, DjangoValidationError):
+            raise NotFound("No such call.", details={"call_id": str(call_id)}) from None
+        if call.is_ended or call.agent_version is None:
+            raise PermissionDenied(f"call {call.pk} is not live", details={"call_id": str(call.pk)})
+        if call.carrier_call_id and carrier_call_id and call.carrier_call_id != carrier_call_id:
+            raise PermissionDenied(f"stream for carrier call {carrier_call_id!r} does not match call {call.pk}")
+        now = timezone.now()
+        call.answered_at = call.answered_at or now
+        call.last_activity_at = now
+        call.status = Call.Status.IN_PROGRESS
+        call.stream_id = stream_id[:100]
+        call.carrier_call_id = call.carrier_call_id or carrier_call_id[:100]
+        runtime = agent_runtime_config(agent_version=call.agent_version)
+        try:
+            runtime = _lease_runtime_keys(client=client, call=call, runtime=runtime)
+        except ProviderError as error:
+            logger.warning("call %s cannot start: %s", call.pk, error.message)
+            _end(call, end_reason=Call.EndReason.ERROR, error=error.message, usage={}, client=client)
+            return CallStart(call_id=str(call.pk), runtime=None, fallback_line=runtime.fallback_line,
+                             failure=error.message)
+        for kind in ("stt", "llm", "tts"):
+            spec = getattr(runtime, kind)
+            setattr(call, f"{kind}_provider", spec.provider)
+            setattr(call, f"{kind}_key_id", spec.key_id or "")
+        call.save()
+    return CallStart(call_id=str(call.pk), runtime=runtime, fallback_line=runtime.fallback_line)
+
+
+@transaction.atomic
+def call_stream_failed(*, client, call_id, error: str) -> Call:
+    """The runtime could not be built after the call started (a vendor's service
+    refused its settings...): end the call with the error; the caller hears the
+    fallback line. Idempotent."""
+    call = _get_for_update(call_id)
+    if call.is_ended:
+        return call
+    return _end(call, end_reason=Call.EndReason.ERROR, error=error, usage={}, client=client)
+
+
+@transaction.atomic
+def call_stream_end(*, client, call_id, end_reason: str, error: str = "", usage: dict | None = None) -> Call:
+    """The runtime's last word on a call: end it with its usage (written in this
+    transaction; shipped to billing by the outbox task) and free its keys.
+    Idempotent: a call already ended (by the sweeper, a status callback) stays as it was."""
+    call = _get_for_update(call_id)
+    if call.is_ended:
+        return call
+    return _end(call, end_reason=end_reason, error=error, usage=usage or {}, client=client)
+
+
+def call_heartbeat(*, call_id) -> None:
+    """The runtime is still carrying this call (every CALL_HEARTBEAT_SECS)."""
+    Call.objects.filter(pk=call_id, ended_at__isnull=True).update(last_activity_at=timezone.now())
+
+
+# Inbound calls that were answered by webhook but whose media stream never came
+# (or a forged answer request) stop "ringing" after this long.
+UNCONNECTED_AFTER = timedelta(minutes=10)
+# An ended call whose usage has not reached the ledger this long after is re-sent.
+OUTBOX_RESEND_AFTER = timedelta(minutes=2)
+
+
+def call_sweep(*, client, now: datetime | None = None) -> dict:
+    """Beat (calls.sweep), per client: end calls a dead process left live (end reason
+    "lost", billed once up to their last heartbeat, leases released), end inbound
+    calls whose stream never connected, and re-enqueue usage the outbox has not
+    shipped. Safe to run any number of times and beside live calls (rows are locked,
+    locked ones skipped)."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    lost_before = now - timedelta(seconds=settings.CALL_LOST_AFTER_SECS)
+    counts = {"lost": 0, "unconnected": 0, "reshipped": 0}
+    live = Call.objects.filter(ended_at__isnull=True, answered_at__isnull=False).filter(
+        Q(last_activity_at__lt=lost_before) | Q(last_activity_at__isnull=True, answered_at__lt=lost_before))
+    for call_id in live.values_list("pk", flat=True):
+        with transaction.atomic():
+            call = Call.objects.select_for_update(skip_locked=True).filter(pk=call_id, ended_at__isnull=True).first()
+            if call is None:
+                continue
+            last_seen = call.last_activity_at or call.answered_at
+            if last_seen >= lost_before:
+                continue  # it beat while we looked
+            _end(call, end_reason=Call.EndReason.LOST, ended_at=last_seen, usage={}, client=client,
+                 error="the process running this call stopped; ended at its last heartbeat")
+            counts["lost"] += 1
+    unconnected = Call.objects.filter(ended_at__isnull=True, answered_at__isnull=True,
+                                      direction=Call.Direction.INBOUND, created_at__lt=now - UNCONNECTED_AFTER)
+    for call_id in unconnected.values_list("pk", flat=True):
+        with transaction.atomic():
+            call = Call.objects.select_for_update(skip_locked=True).filter(pk=call_id, ended_at__isnull=True).first()
+            if call is not None:
+                _end(call, end_reason=Call.EndReason.FAILED, usage={}, client=client,
+                     error="no media stream connected for this call")
+                counts["unconnected"] += 1
+    unshipped = Call.objects.filter(ended_at__lt=now - OUTBOX_RESEND_AFTER, usage_reported_at__isnull=True)
+    from apps.calls.tasks import ship_usage
+
+    for call_id in unshipped.values_list("pk", flat=True)[:1000]:
+        ship_usage.delay(str(call_id))
+        counts["reshipped"] += 1
+    return counts

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 
 from django.conf import settings
@@ -25,27 +26,28 @@ STREAM_TOKEN_TTL_SECS = 120
 _SEPARATOR = "t"
 
 
-def _signature(*, schema: str, call_id: str, expires: int) -> str:
+def _signature(*, schema: str, call_id: str, expires: int, nonce: str) -> str:
     key = hashlib.sha256(("switchboard-stream-token:" + settings.SECRET_KEY).encode()).digest()
-    return hmac.new(key, f"{schema}:{call_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{schema}:{call_id}:{expires}:{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
 def stream_token_mint(*, schema: str, call_id: str, ttl_secs: int = STREAM_TOKEN_TTL_SECS, now: float | None = None) -> str:
     """A single-use token that lets one media stream join `call_id` of client `schema`."""
     expires = int((now if now is not None else time.time()) + ttl_secs)
-    return f"{expires}{_SEPARATOR}{_signature(schema=schema, call_id=str(call_id), expires=expires)}"
+    nonce = secrets.token_hex(8)  # each answer its own token, even twice in one second
+    signature = _signature(schema=schema, call_id=str(call_id), expires=expires, nonce=nonce)
+    return f"{expires}{_SEPARATOR}{nonce}{_SEPARATOR}{signature}"
 
 
 def stream_token_redeem(*, token: object, schema: str, call_id: str, now: float | None = None) -> None:
     """Accept `token` for this call once; raise PermissionDenied otherwise (missing,
     forged, for another call or client, expired, or already used)."""
-    if not isinstance(token, str) or _SEPARATOR not in token or len(token) > 100:
+    parts = token.split(_SEPARATOR) if isinstance(token, str) and len(token) <= 120 else []
+    if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 12:
         raise PermissionDenied("media stream without a valid call token")
-    expires_text, _, signature = token.partition(_SEPARATOR)
-    if not expires_text.isdigit():
-        raise PermissionDenied("media stream without a valid call token")
+    expires_text, nonce, signature = parts
     expires = int(expires_text)
-    expected = _signature(schema=schema, call_id=str(call_id), expires=expires)
+    expected = _signature(schema=schema, call_id=str(call_id), expires=expires, nonce=nonce)
     if not hmac.compare_digest(expected, signature):
         raise PermissionDenied("media stream token is not for this call")
     remaining = expires - (now if now is not None else time.time())

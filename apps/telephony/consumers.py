@@ -1,70 +1,27 @@
 """Carrier media websockets: doors into the voice runtime.
 
-Each consumer accepts the socket, hands every message to a `StreamBridge`, and
-on the stream's `start` finds the call in the tenant's schema, marks it
-answered, and starts a `CallSession` with the agent's configuration. Every ORM
-call runs inside `tenant_context(scope["tenant"])`."""
+Each consumer accepts the socket and hands every message to a `StreamBridge`. On
+the stream's `start`, `call_stream_start` (apps.calls.services) decides whether
+this stream may carry the call (capability token, live call, the carrier's call)
+and leases the agent's keys; `session_for_call` (apps.voice.launch) builds the
+session. The database work runs on the call database pool in the tenant's schema
+(apps.core.tenant_db), never on the event loop."""
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
-from django_tenants.utils import tenant_context
 
+from apps.calls.services import call_stream_failed, call_stream_start
+from apps.core.errors import ApplicationError
+from apps.core.tenant_db import in_tenant
 from apps.voice.bridge import StreamBridge
 from apps.voice.carriers import CARRIERS, CLOSE_POLICY, StreamProtocolError, StreamStart
-from apps.voice.config import VoiceConfig
+from apps.voice.launch import session_for_call
 from apps.voice.records import TenantCallHooks
-from apps.voice.session import CallSession
 from apps.voice.transport import MediaStreamTransport
 
 logger = logging.getLogger(__name__)
-
-
-def voice_config(runtime) -> VoiceConfig:
-    """The runtime's view of an AgentRuntimeConfig."""
-    defaults = VoiceConfig()
-    return VoiceConfig(
-        greeting=runtime.greeting,
-        system_prompt=runtime.system_prompt,
-        vad_stop_secs=runtime.vad_stop_secs,
-        allow_interruptions=runtime.allow_interruptions,
-        idle_timeout_secs=runtime.idle_timeout_secs,
-        max_call_secs=runtime.max_call_secs,
-        end_call_phrases=tuple(runtime.end_call_phrases),
-        tools=tuple(runtime.tools),
-        transfer_number=runtime.transfer_number,
-        fallback_line=runtime.fallback_line or defaults.fallback_line,
-        # Platform-wide: how long an LLM may stay silent before the caller hears the fallback line.
-        provider_timeout_secs=settings.VOICE_PROVIDER_TIMEOUT_SECS,
-    )
-
-
-def _prepare_call(*, start: StreamStart) -> tuple[str, object]:
-    """Find and answer the call this stream belongs to; its runtime configuration."""
-    from apps.agents.selectors import agent_runtime_config
-    from apps.calls.selectors import call_get
-    from apps.calls.services import call_answered
-    from apps.core.errors import NotFound
-
-    call_id = start.parameters.get("call_id")
-    try:
-        call = call_get(call_id=call_id) if call_id else None
-    except NotFound:
-        call = None
-    if call is None:
-        raise StreamProtocolError(f"unknown stream: no call {call_id!r} here", close_code=CLOSE_POLICY)
-    if call.is_ended or call.agent_version is None:
-        raise StreamProtocolError(f"call {call.pk} is not live", close_code=CLOSE_POLICY)
-    if call.carrier_call_id and start.carrier_call_id and call.carrier_call_id != start.carrier_call_id:
-        raise StreamProtocolError(f"stream for carrier call {start.carrier_call_id!r} does not match call {call.pk}",
-                                  close_code=CLOSE_POLICY)
-    call_answered(call_id=call.pk, stream_id=start.stream_id, carrier_call_id=start.carrier_call_id)
-    runtime = agent_runtime_config(agent_version=call.agent_version, call_id=str(call.pk))
-    return str(call.pk), runtime
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
@@ -106,31 +63,19 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def _close(self, code: int) -> None:
         await self.close(code=code)
 
-    async def _start_session(self, start: StreamStart, transport: MediaStreamTransport) -> CallSession:
-        call_id, runtime = await self._prepare(start)
-        from apps.providers.registry import build_llm, build_stt, build_tts
+    async def _start_session(self, start: StreamStart, transport: MediaStreamTransport):
+        try:
+            started = await in_tenant(
+                self.tenant, call_stream_start, client=self.tenant, call_id=start.parameters.get("call_id"),
+                stream_id=start.stream_id, carrier_call_id=start.carrier_call_id, token=start.parameters.get("token"),
+            )
+        except ApplicationError as refusal:
+            raise StreamProtocolError(refusal.message, close_code=CLOSE_POLICY) from None
 
-        sample_rate = self.bridge.carrier.sample_rate
+        async def on_build_failed(error: str) -> None:
+            await in_tenant(self.tenant, call_stream_failed, client=self.tenant, call_id=started.call_id, error=error)
 
-        def build_services():
-            return (build_stt(runtime.stt, sample_rate=sample_rate), build_llm(runtime.llm),
-                    build_tts(runtime.tts, sample_rate=sample_rate))
-
-        # Off the event loop: each service builds an HTTP client with its own TLS
-        # context (~10-20 ms of CPU apiece), which would stall every other live call.
-        stt, llm, tts = await asyncio.to_thread(build_services)
-        return CallSession(
-            config=voice_config(runtime),
-            transport=transport,
-            stt=stt,
-            llm=llm,
-            tts=tts,
-            hooks=TenantCallHooks(tenant=self.tenant, call_id=call_id),
-            key_ids={"stt": runtime.stt.key_id, "llm": runtime.llm.key_id, "tts": runtime.tts.key_id},
+        return await session_for_call(
+            started=started, transport=transport, hooks=TenantCallHooks(tenant=self.tenant, call_id=started.call_id),
+            sample_rate=self.bridge.carrier.sample_rate, on_build_failed=on_build_failed,
         )
-
-    @database_sync_to_async
-    def _prepare(self, start: StreamStart):
-        with tenant_context(self.tenant):
-            return _prepare_call(start=start)
-

@@ -9,7 +9,13 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from apps.calls.models import Call
-from apps.calls.services import call_create_inbound, call_create_outbound, call_end, call_transfer_record
+from apps.calls.services import (
+    call_create_inbound,
+    call_create_outbound,
+    call_end,
+    call_transfer_failed_record,
+    call_transfer_record,
+)
 from apps.core.errors import ApplicationError, NotFound, ProviderError
 from apps.core.hosts import client_url
 from apps.telephony.carriers import carrier_module, telnyx, twilio
@@ -203,3 +209,38 @@ def telephony_phone_number_months_record(*, period_start) -> int:
         recorded += usage_record_phone_numbers(client=connection.tenant, period_start=period_start, numbers=numbers,
                                                provider=carrier, unit_cost=cost, currency=currency)
     return recorded
+
+
+# --- the live runtime's carrier actions (apps.voice.records), off the audio path -------------------------
+
+
+def telephony_hang_up_or_retry(*, call_id) -> None:
+    """Hang up a live call's carrier leg now; when the carrier refused for a moment
+    (429/5xx/unreachable) a Celery task tries again with backoff. A carrier that cannot
+    hang up over REST is logged: the leg ends when our media socket closes."""
+    from apps.calls.selectors import call_get
+    from apps.telephony.tasks import hang_up_retry
+
+    call = call_get(call_id=call_id)
+    try:
+        telephony_hang_up(call=call)
+    except ProviderError as error:
+        if not error.retryable:
+            logger.warning("carrier refused to hang up call %s: %s", call_id, error.message)
+            return
+        logger.warning("carrier hang-up of call %s failed (%s); retrying in the background", call_id, error.message)
+        transaction.on_commit(lambda: hang_up_retry.delay(str(call_id)))
+    except ApplicationError as error:
+        logger.warning("call %s not hung up over REST: %s", call_id, error.message)
+
+
+def telephony_transfer_call(*, call_id, to_number: str) -> None:
+    """The agent's transfer, by call id (the runtime knows no rows). Failures are
+    logged and kept on the call's record; the caller's leg stays up."""
+    from apps.calls.selectors import call_get
+
+    try:
+        telephony_transfer(call=call_get(call_id=call_id), to_number=to_number)
+    except ApplicationError as error:
+        logger.warning("transfer of call %s to %s failed: %s", call_id, to_number, error.message)
+        call_transfer_failed_record(call_id=call_id, to_number=to_number, error=error.message)

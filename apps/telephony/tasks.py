@@ -31,3 +31,19 @@ def phone_number_months(now: str | None = None) -> int:
     recorded = telephony_phone_number_months_record(period_start=period)
     logger.info("phone numbers of %s for %s: %s new", client.schema_name, format_period(period), recorded)
     return recorded
+
+
+@shared_task(name="telephony.hang_up_retry", bind=True, max_retries=6)
+def hang_up_retry(self, call_id: str) -> None:
+    """A carrier hang-up that failed on the live path, tried again with backoff
+    (retryable refusals only; the carrier's "already ended" counts as done)."""
+    from apps.calls.selectors import call_get
+    from apps.core.errors import ProviderError
+    from apps.telephony.services import telephony_hang_up
+
+    try:
+        telephony_hang_up(call=call_get(call_id=call_id))
+    except ProviderError as error:
+        if error.retryable:
+            raise self.retry(exc=error, countdown=min(300, 5 * 2 ** self.request.retries)) from error
+        logger.warning("carrier refused to hang up call %s: %s", call_id, error.message)

@@ -1,6 +1,6 @@
 """What the voice runtime needs to know about one call, as plain data.
 
-Built from the agent's published version (see `apps.telephony.consumers`), so the
+Built from the agent's published version (see `apps.voice.launch`), so the
 runtime itself never reads models."""
 from __future__ import annotations
 
@@ -25,4 +25,6 @@ class VoiceConfig:
     goodbye_line: str = "Goodbye!"
     transfer_line: str = "Connecting you to a person now."
     provider_timeout_secs: float = 8.0
+    # How often the call tells the record it is still live (the sweeper ends calls that stop).
+    heartbeat_secs: float = 20.0
     sample_rate: int = 8000

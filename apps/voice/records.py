@@ -1,12 +1,22 @@
 """`CallHooks` that write the call record and drive the carrier, each through the
 owning app's services, inside the client's schema. The only place the voice
-runtime meets the ORM (and only through services and selectors)."""
+runtime meets the ORM (and only through services and selectors).
+
+Where each kind of work runs, so that no call waits on another:
+- record writes (turns, heartbeat, the end): the call database pool
+  (apps.core.tenant_db), a few milliseconds each;
+- the recording upload and carrier REST (hang-up, transfer): a thread of their own
+  (they take as long as S3 or the carrier takes), never the database pool; a
+  hang-up the carrier refused for a moment is retried by a Celery task with backoff.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from django_tenants.utils import tenant_context
+
+from apps.core.tenant_db import in_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -17,15 +27,22 @@ class TenantCallHooks:
         self.call_id = call_id
 
     def _in_tenant(self, function, /, **kwargs):
-        @database_sync_to_async
+        return in_tenant(self.tenant, function, **kwargs)
+
+    def _in_own_thread(self, function, /, **kwargs):
         def run():
             with tenant_context(self.tenant):
                 return function(**kwargs)
 
-        return run()
+        return asyncio.to_thread(run)
 
     async def on_answered(self) -> None:
-        """Already recorded when the stream started (see the consumer)."""
+        """Already recorded when the stream started (apps.calls.services.call_stream_start)."""
+
+    async def on_heartbeat(self) -> None:
+        from apps.calls.services import call_heartbeat
+
+        await self._in_tenant(call_heartbeat, call_id=self.call_id)
 
     async def on_turn(self, turn: dict) -> None:
         from apps.calls.services import call_turn_record
@@ -33,16 +50,14 @@ class TenantCallHooks:
         await self._in_tenant(call_turn_record, call_id=self.call_id, turn=turn)
 
     async def hang_up(self) -> None:
-        from apps.telephony.services import telephony_hang_up
+        from apps.telephony.services import telephony_hang_up_or_retry
 
-        await self._in_tenant(_with_call, action=telephony_hang_up, call_id=self.call_id)
+        await self._in_own_thread(telephony_hang_up_or_retry, call_id=self.call_id)
 
     async def transfer(self, to_number: str) -> None:
-        from apps.calls.services import call_transfer_record
-        from apps.telephony.services import telephony_transfer
+        from apps.telephony.services import telephony_transfer_call
 
-        await self._in_tenant(_with_call, action=telephony_transfer, call_id=self.call_id, to_number=to_number)
-        await self._in_tenant(call_transfer_record, call_id=self.call_id, to_number=to_number)
+        await self._in_own_thread(telephony_transfer_call, call_id=self.call_id, to_number=to_number)
 
     async def on_vendor_error(self, *, key_id: str | None, error):
         """A stage's vendor failed: classified, and a throttled key cooled down (the next calls lease others)."""
@@ -53,15 +68,10 @@ class TenantCallHooks:
     async def on_recording(self, wav: bytes, transcript: str) -> None:
         from apps.calls.services import call_recording_save
 
-        await self._in_tenant(call_recording_save, call_id=self.call_id, wav_bytes=wav, transcript=transcript)
+        await self._in_own_thread(call_recording_save, call_id=self.call_id, wav_bytes=wav, transcript=transcript)
 
     async def on_end(self, *, end_reason: str, error: str, usage: dict) -> None:
-        from apps.calls.services import call_end
+        from apps.calls.services import call_stream_end
 
-        await self._in_tenant(call_end, call_id=self.call_id, end_reason=end_reason, error=error, usage=usage)
-
-
-def _with_call(*, action, call_id: str, **kwargs):
-    from apps.calls.selectors import call_get
-
-    return action(call=call_get(call_id=call_id), **kwargs)
+        await self._in_tenant(call_stream_end, client=self.tenant, call_id=self.call_id, end_reason=end_reason,
+                              error=error, usage=usage)

@@ -57,6 +57,8 @@ _WE_HANG_UP = {AGENT_HANGUP, END_PHRASE, IDLE_TIMEOUT, MAX_DURATION, PROVIDER_ER
 class CallHooks(Protocol):
     async def on_answered(self) -> None: ...
 
+    async def on_heartbeat(self) -> None: ...
+
     async def on_turn(self, turn: dict) -> None: ...
 
     async def hang_up(self) -> None: ...
@@ -156,6 +158,7 @@ class CallSession:
         self.worker.add_event_handler("on_pipeline_started", self._on_started)
         self.worker.add_event_handler("on_pipeline_error", self._on_error)
         self._max_duration_timer: asyncio.TimerHandle | None = None
+        self._heartbeat_timer: asyncio.TimerHandle | None = None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -165,7 +168,7 @@ class CallSession:
         try:
             await runner.run()
         finally:
-            for timer in (self._max_duration_timer, self._idle_timer):
+            for timer in (self._max_duration_timer, self._idle_timer, self._heartbeat_timer):
                 if timer is not None:
                     timer.cancel()
         return await self._wrap_up()
@@ -218,9 +221,17 @@ class CallSession:
         self.tracer.last_activity = time.monotonic()
         if self.config.idle_timeout_secs:
             self._idle_timer = loop.call_later(self.config.idle_timeout_secs, self._check_idle)
+        if self.config.heartbeat_secs and hasattr(self.hooks, "on_heartbeat"):
+            self._heartbeat_timer = loop.call_later(self.config.heartbeat_secs, self._heartbeat)
         await self._call_hook(self.hooks.on_answered())
         if self.config.greeting:
             await worker.queue_frame(TTSSpeakFrame(self.config.greeting))
+
+    def _heartbeat(self) -> None:
+        """Tell the record the call is live (the sweeper ends calls whose process died)."""
+        loop = asyncio.get_running_loop()
+        loop.create_task(self._call_hook(self.hooks.on_heartbeat()))
+        self._heartbeat_timer = loop.call_later(self.config.heartbeat_secs, self._heartbeat)
 
     def _check_idle(self) -> None:
         """No caller speech, transcript or agent audio for idle_timeout_secs: end."""
@@ -291,3 +302,60 @@ class CallSession:
         except Exception:  # a failing record must not take the call down with it
             logger.exception("call hook failed")
             return None
+
+
+class FallbackSession:
+    """A call that cannot run its agent (no provider key free, a service that would
+    not build): the caller hears the fallback line, then the carrier leg is hung up.
+    The call record was already ended by apps.calls.services with the reason; this
+    only speaks. Same surface as CallSession for the stream bridge."""
+
+    def __init__(self, *, line: str, error: str, transport: MediaStreamTransport, tts, hooks: CallHooks,
+                 sample_rate: int = 8000):
+        from pipecat.pipeline.pipeline import Pipeline
+
+        self.transport = transport
+        self.hooks = hooks
+        self._line = line
+        self._error = error
+        self._end_reason = PROVIDER_ERROR
+        transport.on_audio_sent(lambda: None)
+        pipeline = Pipeline([
+            transport.input(),  # caller audio is heard by nobody; it passes through to be dropped
+            tts,  # the fallback line
+            transport.output(),  # to the carrier, paced
+        ])
+        self.worker = PipelineWorker(
+            pipeline,
+            params=PipelineParams(audio_in_sample_rate=sample_rate, audio_out_sample_rate=sample_rate),
+            enable_rtvi=False, enable_turn_tracking=False, check_dangling_tasks=False, idle_timeout_secs=None,
+        )
+        self.worker.add_event_handler("on_pipeline_started", self._on_started)
+
+    async def _on_started(self, worker, frame) -> None:
+        speak = TTSSpeakFrame(self._line)
+        speak.interruptible = False
+        await worker.queue_frames([speak, EndFrame(reason=PROVIDER_ERROR)])
+
+    async def run(self) -> CallOutcome:
+        runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
+        await runner.add_workers(self.worker)
+        await runner.run()
+        try:
+            await self.hooks.hang_up()
+        except Exception:  # noqa: BLE001 - the carrier ends the leg when the socket closes anyway
+            logger.exception("could not hang up after the fallback line")
+        return CallOutcome(end_reason=PROVIDER_ERROR, error=self._error)
+
+    async def feed(self, message: str | bytes) -> None:
+        return None  # keypad digits mean nothing here
+
+    async def feed_audio(self, pcm: bytes) -> None:
+        return None  # nobody listens
+
+    async def caller_hung_up(self) -> None:
+        self.transport.mark_closed()
+        await self.worker.cancel(reason=CALLER_HANGUP)
+
+    async def abort(self, end_reason: str, error: str) -> None:
+        await self.caller_hung_up()

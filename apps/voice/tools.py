@@ -65,7 +65,10 @@ def register_tools(
                duration_secs=time.monotonic() - started)
         await on_transfer(config.transfer_number)
 
+    # Registered as ordinary (synchronous) tools: both handlers answer at once, so they
+    # need not survive a barge-in, and an async tool (cancel_on_interruption=False)
+    # makes Pipecat add a ~130-token "async tools" system message to every request.
     if TOOL_END_CALL in config.tools:
-        llm.register_function(TOOL_END_CALL, end_call, cancel_on_interruption=False)
+        llm.register_function(TOOL_END_CALL, end_call)
     if TOOL_TRANSFER in config.tools and config.transfer_number:
-        llm.register_function(TOOL_TRANSFER, transfer_to_human, cancel_on_interruption=False)
+        llm.register_function(TOOL_TRANSFER, transfer_to_human)

@@ -66,6 +66,9 @@ TENANT_DOMAIN_MODEL = "tenancy.Domain"
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenant"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+# Issue `SET search_path` once per schema switch, not before every query (it halved the
+# round trips of a call's stream start; django-tenants re-issues it after a rollback).
+TENANT_LIMIT_SET_CALLS = True
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
@@ -138,6 +141,13 @@ CELERY_TIMEZONE = "UTC"
 
 # How long an LLM may stay silent before the caller hears the agent's fallback line.
 VOICE_PROVIDER_TIMEOUT_SECS = env.float("VOICE_PROVIDER_TIMEOUT_SECS", default=8.0)
+# Threads (each with its own database connection) for the database work of live calls in one web
+# process (apps/core/tenant_db.py): a call's write never queues behind another call's.
+CALL_DB_THREADS = env.int("CALL_DB_THREADS", default=16)
+# A live call writes a heartbeat this often; the sweeper (calls.sweep) ends calls whose heartbeat
+# stopped for CALL_LOST_AFTER_SECS (a killed web process) with end reason "lost".
+CALL_HEARTBEAT_SECS = env.float("CALL_HEARTBEAT_SECS", default=20.0)
+CALL_LOST_AFTER_SECS = env.float("CALL_LOST_AFTER_SECS", default=90.0)
 
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")

@@ -40,7 +40,8 @@ def test_turns_and_tool_calls_are_rows(tenant_a, acme_call):
             turn.pk, "transfer_to_human", {"reason": "reschedule"}, "ok", 12, "")
 
 
-def test_call_end_is_idempotent_and_leaves_a_complete_record(tenant_a, acme_call, django_capture_on_commit_callbacks):
+def test_call_end_is_idempotent_and_leaves_a_complete_record(tenant_a, acme_call, django_capture_on_commit_callbacks,
+                                                             celery_eager):
     with tenant_context(tenant_a):
         call_answered(call_id=acme_call.pk, stream_id="MZ123")
         with django_capture_on_commit_callbacks(execute=True):

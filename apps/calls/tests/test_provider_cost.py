@@ -9,6 +9,9 @@ from apps.billing.models import UsageEvent
 from apps.calls.models import Call
 from apps.calls.services import call_answered, call_end
 
+# Usage reaches the ledger through the outbox task (calls.ship_usage), run in-process here.
+pytestmark = pytest.mark.usefixtures("celery_eager")
+
 USAGE = {
     "call_seconds": 61.25,
     "stt_seconds": {"nova-2": 58.5},

@@ -1,0 +1,80 @@
+"""From a call that `apps.calls.services.call_stream_start` accepted to a running
+session: the agent's stage services built through the provider registry (off the
+event loop), or, when the call cannot run, a session that only says the fallback
+line in the local Piper voice (no key, no network, so it cannot be the thing that
+failed)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+
+from apps.voice.config import VoiceConfig
+from apps.voice.session import CallSession, FallbackSession
+from apps.voice.transport import MediaStreamTransport
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_TTS_PROVIDER = "piper"
+
+
+def voice_config(runtime) -> VoiceConfig:
+    """The runtime's view of an AgentRuntimeConfig."""
+    defaults = VoiceConfig()
+    return VoiceConfig(
+        greeting=runtime.greeting,
+        system_prompt=runtime.system_prompt,
+        vad_stop_secs=runtime.vad_stop_secs,
+        allow_interruptions=runtime.allow_interruptions,
+        idle_timeout_secs=runtime.idle_timeout_secs,
+        max_call_secs=runtime.max_call_secs,
+        end_call_phrases=tuple(runtime.end_call_phrases),
+        tools=tuple(runtime.tools),
+        transfer_number=runtime.transfer_number,
+        fallback_line=runtime.fallback_line or defaults.fallback_line,
+        # Platform-wide: how long an LLM may stay silent before the caller hears the fallback line.
+        provider_timeout_secs=settings.VOICE_PROVIDER_TIMEOUT_SECS,
+        heartbeat_secs=settings.CALL_HEARTBEAT_SECS,
+    )
+
+
+def _build_stage_services(runtime, sample_rate: int):
+    from apps.providers.registry import build_llm, build_stt, build_tts
+
+    return (build_stt(runtime.stt, sample_rate=sample_rate), build_llm(runtime.llm),
+            build_tts(runtime.tts, sample_rate=sample_rate))
+
+
+def _build_fallback_tts(sample_rate: int):
+    from apps.agents.selectors import ProviderSpec
+    from apps.providers.registry import build_tts
+
+    return build_tts(ProviderSpec(kind="tts", provider=FALLBACK_TTS_PROVIDER), sample_rate=sample_rate)
+
+
+async def session_for_call(*, started, transport: MediaStreamTransport, hooks, sample_rate: int,
+                           on_build_failed: Callable[[str], Awaitable[None]]) -> CallSession | FallbackSession:
+    """`started`: a CallStart. `on_build_failed(error)` ends the call record when the
+    agent's services cannot be built (the record of a `started.failure` is already ended)."""
+    fallback_line = started.fallback_line or VoiceConfig().fallback_line
+    failure = started.failure
+    if not failure:
+        runtime = started.runtime
+        try:
+            # Off the event loop: each service builds an HTTP client with its own TLS
+            # context (~10-20 ms of CPU apiece), which would stall every other live call.
+            stt, llm, tts = await asyncio.to_thread(_build_stage_services, runtime, sample_rate)
+        except Exception as error:  # noqa: BLE001 - a vendor's constructor refused: the caller still hears us
+            logger.exception("call %s: the agent's services could not be built", started.call_id)
+            failure = f"could not start the agent's services: {error}"
+            await on_build_failed(failure)
+        else:
+            return CallSession(
+                config=voice_config(runtime), transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks,
+                key_ids={"stt": runtime.stt.key_id, "llm": runtime.llm.key_id, "tts": runtime.tts.key_id},
+            )
+    tts = await asyncio.to_thread(_build_fallback_tts, sample_rate)
+    return FallbackSession(line=fallback_line, error=failure, transport=transport, tts=tts, hooks=hooks,
+                           sample_rate=sample_rate)
