@@ -42,8 +42,7 @@ async def _loop_lag(stop: asyncio.Event) -> float:
 
 async def _run(calls: int, secs: float, how: str) -> tuple[float, float]:
     from channels.db import database_sync_to_async
-    from django_tenants.utils import get_public_schema_name, tenant_context
-    from django_tenants.utils import get_tenant_model
+    from django_tenants.utils import get_public_schema_name, get_tenant_model, tenant_context
 
     from apps.core.tenant_db import in_tenant
 
