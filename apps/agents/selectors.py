@@ -45,6 +45,8 @@ class AgentRuntimeConfig:
     tools: tuple[str, ...]  # subset of ("end_call", "transfer_to_human")
     transfer_number: str
     fallback_line: str
+    # Another key of the LLM's vendor, not leased: the call moves to it if its key is throttled.
+    llm_standby: ProviderSpec | None = None
 
 
 def agent_get(*, agent_id: int) -> Agent:

@@ -468,7 +468,36 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
             setattr(call, f"{kind}_provider", spec.provider)
             setattr(call, f"{kind}_key_id", spec.key_id or "")
         call.save()
-    return CallStart(call_id=str(call.pk), runtime=runtime, fallback_line=runtime.fallback_line)
+    return CallStart(call_id=str(call.pk), runtime=_with_llm_standby(runtime), fallback_line=runtime.fallback_line)
+
+
+def _with_llm_standby(runtime: AgentRuntimeConfig) -> AgentRuntimeConfig:
+    """The runtime with another key of its LLM vendor to fail over to (not leased)."""
+    from apps.providers.services import provider_key_standby
+
+    if runtime.llm.key_id is None:
+        return runtime  # a keyless vendor: no other key to move to
+    account = provider_key_standby(provider=runtime.llm.provider, exclude_key_ref=runtime.llm.key_id)
+    if account is None:
+        return runtime
+    standby = replace(runtime.llm, api_key=account.api_key, key_id=account.key_ref,
+                      base_url=account.base_url or runtime.llm.base_url, region=account.region, secret=account.secret)
+    return replace(runtime, llm_standby=standby)
+
+
+def call_key_failover(*, client, call_id, kind: str, from_key: str | None, to_key: str, max_secs: float = 3600) -> bool:
+    """A live call's `kind` key was throttled: lease `to_key` for the call, record it
+    and free the old one. False (nothing changed) when `to_key` cannot serve either."""
+    from apps.providers.services import provider_key_lease_ref
+
+    if kind not in ("stt", "llm", "tts"):
+        raise ApplicationError(f"Unknown stage {kind!r}.")
+    if not provider_key_lease_ref(key_ref=to_key, call_id=str(call_id), max_secs=max_secs):
+        return False
+    Call.objects.filter(pk=call_id).update(**{f"{kind}_key_id": to_key})
+    if from_key:
+        _release_keys(client=client, call_id=str(call_id), key_refs=[from_key])
+    return True
 
 
 @transaction.atomic

@@ -209,3 +209,31 @@ def provider_error_report(*, call_id, key_id: int | str | None, error):
     logger.warning("call %s: vendor error on key %s classified %s (%s, status %s): %s", call_id, key_id,
                    report.outcome, report.category, report.status_code, report.message)
     return report
+
+
+# --- failover within a call (apps.calls.services.call_key_failover) -------------------------------------
+
+
+def provider_key_standby(*, provider: str, exclude_key_ref: str | None) -> LeasableAccount | None:
+    """Another key of `provider` a live call could move to if its key is throttled:
+    the client's own keys first, then the agency's it may use; not cooling down.
+    Only read, never leased: `provider_key_lease_ref` takes it when it is needed."""
+    from apps.providers_agency.selectors import agency_accounts_for_client
+
+    now = timezone.now()
+    candidates = list(ProviderAccount.objects.filter(provider=provider, is_active=True).order_by("id"))
+    candidates += list(agency_accounts_for_client(client=connection.tenant, provider=provider))
+    for account in candidates:
+        if account.key_ref != exclude_key_ref and not (account.cooldown_until and account.cooldown_until > now):
+            return account
+    return None
+
+
+def provider_key_lease_ref(*, key_ref: str, call_id: str, max_secs: float = 3600) -> bool:
+    """Lease this one key for a call (its cap and cooldown respected); False when it cannot serve."""
+    model, pk = key_ref_parse(key_ref)
+    account = model.objects.filter(pk=pk, is_active=True).first()
+    if account is None:
+        return False
+    return _lease_first_free([account], rotation_key=f"sb:provider-rotation:one:{key_ref}", call_id=call_id,
+                             max_secs=max_secs) is not None

@@ -43,8 +43,9 @@ def voice_config(runtime) -> VoiceConfig:
 def _build_stage_services(runtime, sample_rate: int):
     from apps.providers.registry import build_llm, build_stt, build_tts
 
+    standby = build_llm(runtime.llm_standby) if runtime.llm_standby is not None else None
     return (build_stt(runtime.stt, sample_rate=sample_rate), build_llm(runtime.llm),
-            build_tts(runtime.tts, sample_rate=sample_rate))
+            build_tts(runtime.tts, sample_rate=sample_rate), standby)
 
 
 def _build_fallback_tts(sample_rate: int):
@@ -65,7 +66,7 @@ async def session_for_call(*, started, transport: MediaStreamTransport, hooks, s
         try:
             # Off the event loop: each service builds an HTTP client with its own TLS
             # context (~10-20 ms of CPU apiece), which would stall every other live call.
-            stt, llm, tts = await asyncio.to_thread(_build_stage_services, runtime, sample_rate)
+            stt, llm, tts, llm_standby = await asyncio.to_thread(_build_stage_services, runtime, sample_rate)
         except Exception as error:  # noqa: BLE001 - a vendor's constructor refused: the caller still hears us
             logger.exception("call %s: the agent's services could not be built", started.call_id)
             failure = f"could not start the agent's services: {error}"
@@ -74,6 +75,8 @@ async def session_for_call(*, started, transport: MediaStreamTransport, hooks, s
             return CallSession(
                 config=voice_config(runtime), transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks,
                 key_ids={"stt": runtime.stt.key_id, "llm": runtime.llm.key_id, "tts": runtime.tts.key_id},
+                llm_standby=llm_standby,
+                llm_standby_key=runtime.llm_standby.key_id if runtime.llm_standby is not None else None,
             )
     tts = await asyncio.to_thread(_build_fallback_tts, sample_rate)
     return FallbackSession(line=fallback_line, error=failure, transport=transport, tts=tts, hooks=hooks,

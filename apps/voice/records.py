@@ -65,6 +65,13 @@ class TenantCallHooks:
 
         return await self._in_tenant(provider_error_report, call_id=self.call_id, key_id=key_id, error=error)
 
+    async def on_key_failover(self, *, kind: str, from_key: str | None, to_key: str) -> bool:
+        """Move the call's `kind` stage to another key (leased now); False if it cannot serve."""
+        from apps.calls.services import call_key_failover
+
+        return await self._in_tenant(call_key_failover, client=self.tenant, call_id=self.call_id, kind=kind,
+                                     from_key=from_key, to_key=to_key)
+
     async def on_recording(self, wav: bytes, transcript: str) -> None:
         from apps.calls.services import call_recording_save
 

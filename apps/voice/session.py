@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipecat.audio.utils import pcm_to_wav
-from pipecat.frames.frames import EndFrame, ErrorFrame, InterruptionFrame, TTSSpeakFrame
+from pipecat.frames.frames import (
+    EndFrame,
+    ErrorFrame,
+    InterruptionFrame,
+    LLMRunFrame,
+    ManuallySwitchServiceFrame,
+    TTSSpeakFrame,
+)
+from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.workers.runner import WorkerRunner
@@ -71,6 +79,9 @@ class CallHooks(Protocol):
     # "retryable", "terminal"), e.g. apps.providers.vendor_errors.VendorErrorReport.
     async def on_vendor_error(self, *, key_id: str | None, error) -> object: ...
 
+    # Move a stage to another key (lease it); False when it cannot serve either.
+    async def on_key_failover(self, *, kind: str, from_key: str | None, to_key: str) -> bool: ...
+
     async def on_end(self, *, end_reason: str, error: str, usage: dict) -> None: ...
 
 
@@ -94,15 +105,23 @@ class CallSession:
         tts,
         hooks: CallHooks,
         key_ids: dict[str, str | None] | None = None,
+        llm_standby=None,
+        llm_standby_key: str | None = None,
     ):
         """`key_ids`: the provider key ref each stage ("stt"/"llm"/"tts") was built with,
-        so a vendor error can be reported against the key that failed."""
+        so a vendor error can be reported against the key that failed. `llm_standby`: the
+        same LLM built with another key (`llm_standby_key`): when the vendor throttles the
+        call's key, Pipecat's LLMSwitcher moves the call to it and the turn is asked again."""
         self.config = config
         self.transport = transport
         self.hooks = hooks
         self._stage_of = {id(stt): "stt", id(llm): "llm", id(tts): "tts"}
+        if llm_standby is not None:
+            self._stage_of[id(llm_standby)] = "llm"
         self._key_ids = dict(key_ids or {})
-        self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm.name, tts_name=tts.name)
+        self._llm_standby, self._llm_standby_key = llm_standby, llm_standby_key
+        llm_names = (llm.name,) if llm_standby is None else (llm.name, llm_standby.name)
+        self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm_names, tts_name=tts.name)
         self._end_reason: str | None = None
         self._error = ""
         self._transfer_to = ""
@@ -113,13 +132,14 @@ class CallSession:
         messages = [{"role": "system", "content": config.system_prompt}]
         schema = tools_schema(config)
         context = LLMContext(messages, tools=schema) if schema else LLMContext(messages)
-        register_tools(
-            llm,
-            config,
-            on_end_call=lambda reason: self.end(AGENT_HANGUP, say=config.goodbye_line),
-            on_transfer=self._transfer,
-            record=self.tracer.record_tool_call,
-        )
+        for service in (llm,) if llm_standby is None else (llm, llm_standby):
+            register_tools(
+                service,
+                config,
+                on_end_call=lambda reason: self.end(AGENT_HANGUP, say=config.goodbye_line),
+                on_transfer=self._transfer,
+                record=self.tracer.record_tool_call,
+            )
         # The transport records and reports sent agent audio itself (no processors for either).
         transport.on_audio_sent(self.tracer.agent_audio_sent)
         # Nothing after STT needs caller audio: stop it there rather than carry
@@ -131,7 +151,8 @@ class CallSession:
             config=config,
             transport=transport,
             stt=stt,
-            llm=llm,
+            # One LLM, or Pipecat's switcher over it and its standby (another key of the same vendor).
+            llm=llm if llm_standby is None else LLMSwitcher(llms=[llm, llm_standby]),
             tts=tts,
             context=context,
             tracer=self.tracer,
@@ -250,9 +271,27 @@ class CallSession:
             report = await self._call_hook(self.hooks.on_vendor_error(key_id=self._key_ids.get(stage), error=frame))
         if frame.fatal:
             await self._provider_failed(frame.error)
+        elif stage == "llm" and getattr(report, "outcome", None) == "rate_limited" and await self._fail_over_llm():
+            return
         elif _key_cannot_serve(report):
             # This key will not serve again within the call: the fallback line now, not at the watchdog.
             await self._provider_failed(f"{stage}: {report.outcome}: {frame.error}")
+
+    async def _fail_over_llm(self) -> bool:
+        """Move to the standby LLM (once per call) if its key can be leased now; ask again."""
+        standby, to_key = self._llm_standby, self._llm_standby_key
+        if standby is None or to_key is None or self._end_reason is not None:
+            return False
+        self._llm_standby = None
+        from_key = self._key_ids.get("llm")
+        moved = await self._call_hook(self.hooks.on_key_failover(kind="llm", from_key=from_key, to_key=to_key))
+        if not moved:
+            return False
+        self._key_ids["llm"] = to_key
+        self.tracer.record_error(f"llm: key {from_key} throttled; the call moved to key {to_key}")
+        # Switch, then ask the new key the same turn (the context still ends with the caller's words).
+        await self.worker.queue_frames([ManuallySwitchServiceFrame(service=standby), LLMRunFrame()])
+        return True
 
     async def _provider_failed(self, error: str) -> None:
         """The caller hears the fallback line, then the call ends with the error."""

@@ -103,9 +103,10 @@ class CallUsage:
 
 
 class CallTracer:
-    def __init__(self, *, on_turn: TurnCallback, llm_name: str = "", tts_name: str = ""):
+    def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = ""):
         self._on_turn = on_turn
-        self._llm_name = llm_name
+        # Several when the LLM has a standby service (key failover): any of them is "the LLM".
+        self._llm_names = (llm_name,) if isinstance(llm_name, str) else tuple(llm_name)
         self._tts_name = tts_name
         self._started_mono = time.monotonic()
         self._turns: list[TurnTrace] = []
@@ -243,7 +244,7 @@ class CallTracer:
     def _metric(self, data) -> None:
         if isinstance(data, TTFBMetricsData):
             turn = self.current
-            if data.processor == self._llm_name and turn.llm_ttft_ms is None and data.value > 0:
+            if data.processor in self._llm_names and turn.llm_ttft_ms is None and data.value > 0:
                 turn.llm_ttft_ms = _ms(data.value)
             elif data.processor == self._tts_name and turn.tts_ttfb_ms is None and data.value > 0:
                 turn.tts_ttfb_ms = _ms(data.value)

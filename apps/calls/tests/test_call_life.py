@@ -55,8 +55,10 @@ def test_stream_start_answers_leases_and_records_keys_in_a_fixed_number_of_queri
         openai = ProviderAccount.objects.get(provider="openai")
         with CaptureQueriesContext(connection) as queries:
             started = _start(tenant_a, acme_call)
-        # lock + version, the own keys of deepgram and of openai (piper needs none), the update
-        assert len(_statements(queries)) == 4, _statements(queries)
+        # lock + version, the own keys of deepgram and of openai (piper needs none), the update,
+        # then another openai key to fail over to (own keys, agency keys)
+        assert len(_statements(queries)) == 6, _statements(queries)
+        assert started.runtime.llm_standby is None  # the client has one openai key
         assert started.failure == ""
         assert (started.runtime.stt.key_id, started.runtime.llm.key_id, started.runtime.tts.key_id) == (
             str(deepgram.pk), str(openai.pk), None)
@@ -66,6 +68,29 @@ def test_stream_start_answers_leases_and_records_keys_in_a_fixed_number_of_queri
             "in_progress", "MZ-1", str(deepgram.pk), str(openai.pk), "piper")
         assert call.answered_at is not None and call.last_activity_at == call.answered_at
         assert provider_key_in_use(account=deepgram) == 1
+
+
+def test_a_second_key_of_the_llm_vendor_is_the_calls_standby_and_failover_moves_the_lease(tenant_a, acme_call):
+    from apps.calls.services import call_key_failover
+
+    with tenant_context(tenant_a):
+        primary = ProviderAccount.objects.get(provider="openai")
+        second = ProviderAccount.objects.create(provider="openai", api_key="oa-key-2")
+        started = _start(tenant_a, acme_call)
+        # Rotation may have given the call either key; the standby is the other one, not leased.
+        leased = ProviderAccount.objects.get(pk=int(started.runtime.llm.key_id))
+        other = second if leased == primary else primary
+        assert (started.runtime.llm_standby.key_id, started.runtime.llm_standby.api_key) == (
+            str(other.pk), other.api_key)
+        assert (provider_key_in_use(account=leased), provider_key_in_use(account=other)) == (1, 0)
+        assert call_key_failover(client=tenant_a, call_id=acme_call.pk, kind="llm", from_key=str(leased.pk),
+                                 to_key=str(other.pk)) is True
+        assert (provider_key_in_use(account=leased), provider_key_in_use(account=other)) == (0, 1)
+        assert Call.objects.get(pk=acme_call.pk).llm_key_id == str(other.pk)
+        other.max_concurrency = 1  # and this call holds its one slot now
+        other.save()
+        assert call_key_failover(client=tenant_a, call_id="another-call", kind="llm", from_key=None,
+                                 to_key=str(other.pk)) is False
 
 
 def test_a_second_stream_with_the_same_token_is_refused_and_changes_nothing(tenant_a, acme_call):

@@ -49,6 +49,8 @@ class Rule:
     # e.g. {"retry-after": "30", "retry-after-ms": "10"} (the SDK retries after retry-after-ms).
     status: int | None = None
     headers: dict = field(default_factory=dict)
+    # Only for requests made with this API key (None: any key), e.g. one throttled key of several.
+    api_key: str | None = None
 
 
 @dataclass
@@ -153,10 +155,10 @@ class OpenAIDouble:
 
     # -- chat completions --------------------------------------------------------------------
 
-    def _pick_rule(self, user_text: str) -> Rule | None:
+    def _pick_rule(self, user_text: str, api_key: str = "") -> Rule | None:
         lowered = user_text.lower()
         for rule in self.rules:
-            if rule.when.lower() in lowered:
+            if rule.when.lower() in lowered and rule.api_key in (None, api_key):
                 return rule
         return None
 
@@ -170,7 +172,8 @@ class OpenAIDouble:
                 user_text = _content_text(message.get("content"))
                 break
         after_tool = last.get("role") == "tool"
-        rule = None if after_tool else self._pick_rule(user_text)
+        api_key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        rule = None if after_tool else self._pick_rule(user_text, api_key)
         if after_tool:
             reply, tool, arguments = self.after_tool_reply, None, {}
         elif rule is not None:
@@ -183,6 +186,7 @@ class OpenAIDouble:
                 "kind": "chat",
                 "at": time.monotonic(),
                 "model": body.get("model"),
+                "api_key": api_key,
                 "user_text": user_text,
                 "after_tool": after_tool,
                 "tools": [tool_def["function"]["name"] for tool_def in body.get("tools") or []],
@@ -311,7 +315,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the OpenAI-compatible double.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--rules", help="JSON list of rules: [{when, reply, tool, arguments, delay_secs, status, headers}]")
+    parser.add_argument("--rules", help="JSON list of rules: [{when, reply, tool, arguments, delay_secs, status, headers, api_key}]")
     parser.add_argument("--llm-delay", type=float, default=0.0)
     parser.add_argument("--stt-delay", type=float, default=0.0)
     parser.add_argument("--tts-delay", type=float, default=0.0)
