@@ -285,19 +285,18 @@ def call_usage_ship(*, client, call_id) -> int:
     call = Call.objects.filter(pk=call_id).only("pk", "ended_at", "usage_reported_at").first()
     if call is None or call.ended_at is None or call.usage_reported_at is not None:
         return 0
-    recorded = call_usage_report(call_id=call_id, client=client, raise_errors=True)
+    recorded = _usage_to_ledger(call_id=call_id, client=client)
     Call.objects.filter(pk=call_id, usage_reported_at__isnull=True).update(usage_reported_at=timezone.now())
     return recorded
 
 
-def call_usage_report(*, call_id, client=None, raise_errors: bool = False) -> int:
-    """Send a finished call's usage rows to billing (idempotent on billing's side),
+def _usage_to_ledger(*, call_id, client) -> int:
+    """A finished call's usage rows as billing events (idempotent on billing's side),
     each with what its vendor charges us (provider_cost, USD; apps.providers.prices)."""
     from apps.billing.metrics import Metric
     from apps.billing.services.usage import UsageEventIn, usage_record_call
     from apps.providers.prices import provider_cost
 
-    client = client or _current_client()
     call = Call.objects.get(pk=call_id)
     events = []
     for row in call.usage.all():
@@ -312,13 +311,7 @@ def call_usage_report(*, call_id, client=None, raise_errors: bool = False) -> in
         ))
     if not events:
         return 0
-    try:
-        return usage_record_call(client=client, call_id=call_id, events=events, ended_at=call.ended_at)
-    except Exception:  # noqa: BLE001 - the call record stays complete; billing can be re-sent
-        if raise_errors:
-            raise
-        logger.exception("usage for call %s could not be recorded", call_id)
-        return 0
+    return usage_record_call(client=client, call_id=call_id, events=events, ended_at=call.ended_at)
 
 
 @transaction.atomic
