@@ -193,19 +193,34 @@ def provider_account_disable(*, account_id: int) -> ProviderAccount:
 # --- vendor errors during a call (the voice runtime reports them here) ---------------------------------------
 
 
-def provider_error_report(*, call_id, key_id: int | str | None, error):
-    """The runtime's one call when a vendor fails mid-call. Classifies `error`
-    (exception, Pipecat ErrorFrame or text; see apps.providers.vendor_errors) and,
-    when the vendor throttled this key (429 / quota), cools the key down so the
-    next calls lease other keys. `key_id` is the stage's ProviderSpec.key_id
-    (None for keyless vendors: nothing to cool down). Returns the
-    VendorErrorReport: `.retryable` says whether trying again may help. Sync (it
-    writes the cooldown): call it via sync_to_async inside the tenant schema."""
-    from apps.providers.vendor_errors import RATE_LIMITED, vendor_error_classify
+def _provider_of_key(key_id: int | str) -> str | None:
+    try:
+        model, pk = key_ref_parse(key_id)
+    except ApplicationError:
+        return None
+    return model.objects.filter(pk=pk).values_list("provider", flat=True).first()
 
-    report = vendor_error_classify(error)
-    if report.outcome == RATE_LIMITED and key_id not in (None, ""):
+
+def provider_error_report(*, call_id, key_id: int | str | None, error, provider: str | None = None):
+    """The runtime's one call when a vendor fails mid-call. Classifies `error`
+    (exception, Pipecat ErrorFrame or text) the vendor's way
+    (apps.providers.registry.vendor_error_classify: the vendor module's own
+    classify_error, else apps.providers.vendor_errors) and, when the vendor
+    throttled this key (429 / quota), cools the key down so the next calls lease
+    other keys. `provider`: the vendor's registry name; when not given, the vendor
+    of the key `key_id` (the stage's ProviderSpec.key_id; None for keyless vendors:
+    nothing to cool down). Returns the VendorErrorReport: `.retryable` says whether
+    trying again may help. Sync (it reads the key and writes the cooldown): call it
+    via sync_to_async inside the tenant schema."""
+    from apps.providers.registry import vendor_error_classify
+    from apps.providers.vendor_errors import RATE_LIMITED
+
+    has_key = key_id not in (None, "")
+    if provider is None and has_key:
+        provider = _provider_of_key(key_id)
+    report = vendor_error_classify(provider, error)
+    if report.outcome == RATE_LIMITED and has_key:
         provider_key_mark_rate_limited(account_id=key_id, cooldown_secs=report.cooldown_secs)
-    logger.warning("call %s: vendor error on key %s classified %s (%s, status %s): %s", call_id, key_id,
-                   report.outcome, report.category, report.status_code, report.message)
+    logger.warning("call %s: %s error on key %s classified %s (%s, status %s): %s", call_id, provider or "vendor",
+                   key_id, report.outcome, report.category, report.status_code, report.message)
     return report
