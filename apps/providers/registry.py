@@ -270,6 +270,12 @@ def _build(kind: str, spec, sample_rate: int | None):
     return vendor_for(kind=kind, provider=spec.provider).builders[kind](spec, sample_rate)
 
 
+def build(kind: str, spec, *, sample_rate: int | None = None):
+    """The service for a ProviderSpec of any kind in KINDS (build_stt / build_llm /
+    build_tts are this with the telephony sample rate where audio is involved)."""
+    return _build(kind, spec, sample_rate)
+
+
 def build_stt(spec, *, sample_rate: int = TELEPHONY_SAMPLE_RATE):
     """The Pipecat STT service for a ProviderSpec (no network at construction)."""
     return _build("stt", spec, sample_rate)

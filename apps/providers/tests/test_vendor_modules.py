@@ -63,6 +63,9 @@ def test_a_vendor_module_the_project_does_not_ship_registers_through_settings(ve
     service = registry.build_stt(spec)
     assert (service.kind, service.api_key, service.settings, service.sample_rate) == ("stt", "ok-1", {"model": "o-1"}, 8000)
     registry.settings_validate(kind="embeddings", provider="outside", settings={"dimensions": 256})
+    embedder = registry.build("embeddings", ProviderSpec(kind="embeddings", provider="outside",
+                                                         settings={"dimensions": 256}, api_key="ok-2"))
+    assert (embedder.kind, embedder.api_key, embedder.settings) == ("embeddings", "ok-2", {"dimensions": 256})
     assert registry.vendor_metrics("outside", "embeddings") == ("embedding_tokens",)
     assert registry.usage_provider_for(metric="stt_seconds", providers={"stt": "outside", "llm": "openai"}) == "outside"
     assert provider_cost(provider="outside", metric="stt_seconds", dimension="o-1", quantity=Decimal("120")) == (
