@@ -1,11 +1,9 @@
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 
 from apps.agents.models import Agent, AgentConfig, AgentVersion
-from apps.agents.services import agent_config_validate, agent_save
+from apps.agents.services import agent_config_problems, agent_save
 from apps.core.admin_sites import tenant_admin_site
-from apps.core.errors import ApplicationError
 
 
 class AgentForm(forms.ModelForm):
@@ -14,13 +12,13 @@ class AgentForm(forms.ModelForm):
         fields = ("name", "is_active", *AgentConfig.CONFIG_FIELDS)
 
     def clean(self):
+        """The rules are agent_config_problems (the same as every other door); each
+        problem shows under its field, unless the field already has its own error."""
         cleaned = super().clean()
         config = {name: cleaned.get(name) for name in AgentConfig.CONFIG_FIELDS}
-        try:
-            agent_config_validate(config=config)
-        except ApplicationError as exc:
-            raise ValidationError({field: message for field, message in exc.details.items() if field in self.fields}
-                                  or exc.message) from exc
+        for field, message in agent_config_problems(config=config).items():
+            if field not in self.errors:
+                self.add_error(field if field in self.fields else None, message)
         return cleaned
 
 

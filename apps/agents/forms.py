@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.agents.models import TOOL_NAMES, Agent
+from apps.agents.models import AGENT_PROVIDER_KINDS, TOOL_NAMES, Agent
 from apps.providers.registry import vendor_choices
 
 
@@ -34,7 +34,7 @@ class AgentForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for kind in ("stt", "llm", "tts"):
+        for kind in AGENT_PROVIDER_KINDS:
             self.fields[f"{kind}_provider"].choices = vendor_choices(kind)
 
     @classmethod
@@ -47,7 +47,7 @@ class AgentForm(forms.Form):
         """The cleaned input as agent_save keyword arguments (without name)."""
         data = dict(self.cleaned_data)
         data.pop("name")
-        for kind in ("stt", "llm", "tts"):
+        for kind in AGENT_PROVIDER_KINDS:
             data[f"{kind}_settings"] = {} if data[f"{kind}_settings"] in (None, "") else data[f"{kind}_settings"]
         data["end_call_phrases"] = [line.strip() for line in data["end_call_phrases"].splitlines() if line.strip()]
         data["tools"] = list(data["tools"])

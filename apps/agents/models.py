@@ -8,6 +8,9 @@ from django.db import models
 TOOL_END_CALL = "end_call"
 TOOL_TRANSFER = "transfer_to_human"
 TOOL_NAMES = (TOOL_END_CALL, TOOL_TRANSFER)
+# The provider kinds (apps.providers.registry.KINDS) an agent's pipeline uses: one
+# `<kind>_provider` and `<kind>_settings` field pair each.
+AGENT_PROVIDER_KINDS = ("stt", "llm", "tts")
 
 
 class AgentConfig(models.Model):

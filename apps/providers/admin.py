@@ -4,6 +4,7 @@ from django.contrib import admin
 from apps.core.admin_sites import tenant_admin_site
 from apps.providers.models import ProviderAccount
 from apps.providers.registry import vendors
+from apps.providers.services import provider_account_problems
 
 
 class ProviderKeyForm(forms.ModelForm):
@@ -25,9 +26,14 @@ class ProviderKeyForm(forms.ModelForm):
         for name in ("api_key", "secret"):
             if not cleaned.get(name) and self.instance.pk:
                 cleaned[name] = getattr(self.instance, name)
-        vendor = vendors().get(cleaned.get("provider"))
-        if vendor is not None and vendor.needs_key and not cleaned.get("api_key"):
-            self.add_error("api_key", f"{vendor.label} needs an API key.")
+        if "provider" in cleaned:
+            problems = provider_account_problems(
+                provider=cleaned["provider"], api_key=cleaned.get("api_key") or "",
+                base_url=cleaned.get("base_url") or "", secret=cleaned.get("secret") or "",
+                max_concurrency=cleaned.get("max_concurrency"))
+            for field, message in problems.items():
+                if field not in self.errors:
+                    self.add_error(field, message)
         return cleaned
 
 

@@ -7,12 +7,6 @@ from django.db import models
 from apps.core.crypto import EncryptedTextField
 
 
-class ProviderKind(models.TextChoices):
-    STT = "stt", "Speech to text"
-    LLM = "llm", "Language model"
-    TTS = "tts", "Text to speech"
-
-
 class ProviderAccountBase(models.Model):
     """The shape of one API key for one vendor, shared by a client's key
     (ProviderAccount) and the agency's (apps.providers_agency). `provider` is a

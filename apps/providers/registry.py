@@ -1,11 +1,14 @@
-"""The one door to STT / LLM / TTS vendors.
+"""The one door to provider vendors (STT, LLM, TTS, and any kind in KINDS).
 
 Callers ask for "the STT for this spec" (`build_stt(spec)`) and never import a
-vendor. Each vendor is one module under apps/providers/vendors/ exposing
-`VENDOR = Vendor(...)`; the list of modules comes from
-settings.PROVIDER_VENDOR_MODULES (default: every bundled vendor), so adding a
-provider touches one new file and one settings line. Swapping an agent's
-provider is a configuration change."""
+vendor. Each vendor is one module exposing `VENDOR = Vendor(...)`; the list of
+modules is settings.PROVIDER_VENDOR_MODULES (config/settings/base.py; default:
+every bundled vendor), so adding a provider touches one new file and one
+settings line. Swapping an agent's provider is a configuration change.
+
+A vendor module owns everything about its vendor: the Pipecat builders per
+kind, the settings schema, the usage metrics each kind bills and their prices,
+and (optionally) how its errors are classified (`classify_error`)."""
 from __future__ import annotations
 
 import importlib
@@ -14,62 +17,119 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.errors import ApplicationError
 
 TELEPHONY_SAMPLE_RATE = 8000
 
-DEFAULT_VENDOR_MODULES = (
-    "apps.providers.vendors.deepgram",
-    "apps.providers.vendors.openai",
-    "apps.providers.vendors.openai_compatible",
-    "apps.providers.vendors.azure_openai",
-    "apps.providers.vendors.gemini",
-    "apps.providers.vendors.bedrock",
-    "apps.providers.vendors.speechmatics",
-    "apps.providers.vendors.sarvam",
-    "apps.providers.vendors.elevenlabs",
-    "apps.providers.vendors.cartesia",
-    "apps.providers.vendors.piper",
-)
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of provider: what a vendor can offer and an agent can pick."""
+
+    name: str  # "stt"
+    label: str  # "Speech to text"
+    short: str  # "STT", in messages
+    # The usage metrics a vendor of this kind may bill (apps.billing.metrics names; a kind without
+    # vendors yet may name metrics billing does not meter yet).
+    metrics: tuple[str, ...]
+
+
+# The kinds of provider. A new kind is one line here; vendors then offer it through `builders`.
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    Kind("stt", "Speech to text", "STT", ("stt_seconds",)),
+    Kind("llm", "Language model", "LLM", ("llm_input_tokens", "llm_output_tokens", "llm_cached_tokens")),
+    Kind("tts", "Text to speech", "TTS", ("tts_characters",)),
+    Kind("speech_to_speech", "Speech to speech", "Speech-to-speech", ("s2s_input_tokens", "s2s_output_tokens")),
+    Kind("embeddings", "Embeddings", "Embeddings", ("embedding_tokens",)),
+)}
+
+
+def kind_get(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ApplicationError(f"Unknown provider kind {name!r}; choose one of {sorted(KINDS)}.",
+                               details={"kind": name}) from None
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [(kind.name, kind.label) for kind in KINDS.values()]
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One field of a vendor's per-agent settings."""
+    """One field of a vendor's per-agent settings. `min` / `max` bound numbers."""
 
     type: type | tuple[type, ...]
     required: bool = False
     choices: tuple = ()
     help: str = ""
+    min: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True)
 class Vendor:
     name: str
     label: str
-    # kind ("stt" / "llm" / "tts") -> {setting name: Setting}
+    # kind (a KINDS name) -> {setting name: Setting}
     settings_schema: dict[str, dict[str, Setting]]
     # kind -> builder(spec, sample_rate) -> Pipecat service
     builders: dict[str, Callable]
+    # kind -> the usage metrics this vendor produces for that kind (a subset of KINDS[kind].metrics).
+    # Every kind in `builders` must say, even if only (): it is who gets billed for what.
+    metrics: dict[str, tuple[str, ...]] = field(default_factory=dict)
     needs_key: bool = True
     needs_base_url: bool = False  # account must carry a base_url (OpenAI-compatible servers, Azure endpoint)
     needs_secret: bool = False  # account must carry a second secret (AWS)
     # What the vendor charges us, for margins: {usage metric: {dimension (model/voice) or "*": VendorPrice}}.
     # List prices; settings.PROVIDER_PRICES overrides them (see apps.providers.prices).
     prices: dict = field(default_factory=dict)
+    # classify_error(error) -> VendorErrorReport | None: what this vendor's failures mean when the
+    # status code alone misleads (None: apps.providers.vendor_errors decides).
+    classify_error: Callable | None = None
 
     @property
     def kinds(self) -> frozenset[str]:
         return frozenset(self.builders)
 
 
+def _vendor_check(vendor: Vendor, module_name: str) -> None:
+    """Refuse at start-up a vendor module that would misbill or not build."""
+    def refuse(problem: str):
+        raise ImproperlyConfigured(f"{module_name}: vendor {vendor.name!r} {problem}")
+
+    for kind in vendor.kinds:
+        if kind not in KINDS:
+            refuse(f"offers unknown kind {kind!r}; known kinds: {sorted(KINDS)}.")
+        if kind not in vendor.metrics:
+            refuse(f"must declare the usage metrics its {kind} bills (Vendor.metrics[{kind!r}]).")
+        stray = set(vendor.metrics[kind]) - set(KINDS[kind].metrics)
+        if stray:
+            refuse(f"declares {sorted(stray)} for {kind}, which bills only {list(KINDS[kind].metrics)}.")
+    extra = set(vendor.metrics) - vendor.kinds
+    if extra:
+        refuse(f"declares metrics for kinds it does not build: {sorted(extra)}.")
+    billed = {metric for metrics in vendor.metrics.values() for metric in metrics}
+    unpriceable = set(vendor.prices) - billed
+    if unpriceable:
+        refuse(f"prices metrics it does not bill: {sorted(unpriceable)}.")
+
+
 @lru_cache(maxsize=1)
 def vendors() -> dict[str, Vendor]:
-    modules = getattr(django_settings, "PROVIDER_VENDOR_MODULES", DEFAULT_VENDOR_MODULES)
-    found = {}
-    for module_name in modules:
-        vendor = importlib.import_module(module_name).VENDOR
+    """The vendors of settings.PROVIDER_VENDOR_MODULES by name. Cached: tests that
+    change the setting call `vendors.cache_clear()`."""
+    found: dict[str, Vendor] = {}
+    for module_name in django_settings.PROVIDER_VENDOR_MODULES:
+        vendor = getattr(importlib.import_module(module_name), "VENDOR", None)
+        if not isinstance(vendor, Vendor):
+            raise ImproperlyConfigured(f"{module_name} has no VENDOR = Vendor(...).")
+        _vendor_check(vendor, module_name)
+        if vendor.name in found:
+            raise ImproperlyConfigured(f"{module_name}: a vendor named {vendor.name!r} is already registered.")
         found[vendor.name] = vendor
     return found
 
@@ -84,50 +144,74 @@ def vendor_get(name: str) -> Vendor:
 
 
 def vendor_choices(kind: str) -> list[tuple[str, str]]:
+    """(name, label) of the vendors offering `kind` (any kind in KINDS)."""
+    kind_get(kind)
     return [(vendor.name, vendor.label) for vendor in vendors().values() if kind in vendor.kinds]
 
 
-def settings_validate(*, kind: str, provider: str, settings: dict) -> None:
-    """Check settings against the vendor's schema (no database)."""
+def vendor_for(*, kind: str, provider: str) -> Vendor:
+    """The vendor named `provider`, refusing one that does not offer `kind`."""
+    kind_info = kind_get(kind)
     vendor = vendor_get(provider)
     if kind not in vendor.kinds:
-        raise ApplicationError(f"{vendor.label} does not offer {kind.upper()}.", details={"provider": provider})
+        raise ApplicationError(f"{vendor.label} does not offer {kind_info.short}.",
+                               details={"provider": provider, "kind": kind})
+    return vendor
+
+
+def _number_out_of_range(value, rule: Setting) -> bool:
+    return (rule.min is not None and value < rule.min) or (rule.max is not None and value > rule.max)
+
+
+def _range_text(rule: Setting) -> str:
+    if rule.min is not None and rule.max is not None:
+        return f"between {rule.min:g} and {rule.max:g}"
+    return f"at least {rule.min:g}" if rule.min is not None else f"at most {rule.max:g}"
+
+
+def settings_validate(*, kind: str, provider: str, settings: dict) -> None:
+    """Check settings against the vendor's schema (no database). Refusals about a
+    setting carry details["setting"]."""
+    vendor = vendor_for(kind=kind, provider=provider)
+    short = kind_get(kind).short
     if not isinstance(settings, dict):
-        raise ApplicationError(f"{kind.upper()} settings must be an object.", details={"provider": provider})
+        raise ApplicationError(f"{short} settings must be an object.", details={"provider": provider, "setting": ""})
     schema = vendor.settings_schema.get(kind, {})
     unknown = sorted(set(settings) - set(schema))
     if unknown:
         raise ApplicationError(
-            f"{vendor.label} {kind.upper()} has no setting {', '.join(unknown)}; known: {', '.join(sorted(schema))}.",
-            details={"provider": provider, "unknown": unknown},
+            f"{vendor.label} {short} has no setting {', '.join(unknown)}; known: {', '.join(sorted(schema))}.",
+            details={"provider": provider, "unknown": unknown, "setting": unknown[0]},
         )
     for name, rule in schema.items():
         value = settings.get(name)
+        details = {"provider": provider, "setting": name}
         if value is None or value == "":
             if rule.required:
-                raise ApplicationError(f"{vendor.label} {kind.upper()} needs '{name}'.",
-                                       details={"provider": provider, "missing": name})
+                raise ApplicationError(f"{vendor.label} {short} needs '{name}'.", details={**details, "missing": name})
             continue
-        if isinstance(value, bool) and rule.type in (int, float, (int, float)):
-            raise ApplicationError(f"{vendor.label} {kind.upper()} '{name}' must be a number.")
+        numeric = rule.type in (int, float, (int, float))
+        if isinstance(value, bool) and numeric:
+            raise ApplicationError(f"{vendor.label} {short} '{name}' must be a number.", details=details)
         if not isinstance(value, rule.type):
             expected = rule.type.__name__ if isinstance(rule.type, type) else " or ".join(t.__name__ for t in rule.type)
-            raise ApplicationError(f"{vendor.label} {kind.upper()} '{name}' must be {expected}, not {value!r}.",
-                                   details={"provider": provider, "field": name})
+            raise ApplicationError(f"{vendor.label} {short} '{name}' must be {expected}, not {value!r}.", details=details)
         if rule.choices and value not in rule.choices:
-            raise ApplicationError(f"{vendor.label} {kind.upper()} '{name}' must be one of {list(rule.choices)}.",
-                                   details={"provider": provider, "field": name})
+            raise ApplicationError(f"{vendor.label} {short} '{name}' must be one of {list(rule.choices)}.",
+                                   details=details)
+        if numeric and (value != value or _number_out_of_range(value, rule)):  # value != value: NaN
+            raise ApplicationError(f"{vendor.label} {short} '{name}' must be {_range_text(rule)}, not {value!r}.",
+                                   details=details)
 
 
-def provider_config_validate(*, kind: str, provider: str, settings: dict) -> None:
-    """Settings are valid and this client has a usable credential (tenant schema):
-    a key of its own, or an agency key the agency lets this client use."""
+def provider_credential_validate(*, provider: str) -> None:
+    """This client has a usable credential for `provider` (tenant schema): a key
+    of its own, or an agency key the agency lets this client use."""
     from django.db import connection
 
     from apps.providers.models import ProviderAccount
     from apps.providers_agency.selectors import agency_accounts_exist, agency_accounts_for_client
 
-    settings_validate(kind=kind, provider=provider, settings=settings)
     vendor = vendor_get(provider)
     if not vendor.needs_key:
         return
@@ -154,6 +238,12 @@ def provider_config_validate(*, kind: str, provider: str, settings: dict) -> Non
         raise ApplicationError(f"{source} {vendor.label} account needs its secret key.", details={"provider": provider})
 
 
+def provider_config_validate(*, kind: str, provider: str, settings: dict) -> None:
+    """Settings are valid and this client has a usable credential (tenant schema)."""
+    settings_validate(kind=kind, provider=provider, settings=settings)
+    provider_credential_validate(provider=provider)
+
+
 def provider_spec_for(*, kind: str, provider: str, settings: dict, call_id: str | None = None, max_secs: float = 3600):
     """A ProviderSpec for one stage, with a key leased for `call_id` (if given).
     spec.key_id is the key ref that served: "12" (the client's own key 12) or
@@ -177,10 +267,13 @@ def provider_spec_for(*, kind: str, provider: str, settings: dict, call_id: str 
 
 
 def _build(kind: str, spec, sample_rate: int | None):
-    vendor = vendor_get(spec.provider)
-    if kind not in vendor.kinds:
-        raise ApplicationError(f"{vendor.label} does not offer {kind.upper()}.")
-    return vendor.builders[kind](spec, sample_rate)
+    return vendor_for(kind=kind, provider=spec.provider).builders[kind](spec, sample_rate)
+
+
+def build(kind: str, spec, *, sample_rate: int | None = None):
+    """The service for a ProviderSpec of any kind in KINDS (build_stt / build_llm /
+    build_tts are this with the telephony sample rate where audio is involved)."""
+    return _build(kind, spec, sample_rate)
 
 
 def build_stt(spec, *, sample_rate: int = TELEPHONY_SAMPLE_RATE):
@@ -194,3 +287,38 @@ def build_llm(spec):
 
 def build_tts(spec, *, sample_rate: int = TELEPHONY_SAMPLE_RATE):
     return _build("tts", spec, sample_rate)
+
+
+# --- what a vendor bills, and what its errors mean -------------------------------------------------------------
+
+
+def vendor_metrics(provider: str, kind: str) -> tuple[str, ...]:
+    """The usage metrics `provider` bills when it serves as `kind` (pure, no database)."""
+    return vendor_for(kind=kind, provider=provider).metrics[kind]
+
+
+def usage_provider_for(*, metric: str, providers: dict[str, str]) -> str:
+    """The name of the provider that bills `metric` on a call that used `providers`
+    ({"stt": "deepgram", "llm": "openai", "tts": "elevenlabs"}). Kinds bill disjoint
+    metrics (KINDS), so at most one of them does. Raises ApplicationError when
+    none of them bills `metric` (pure, no database)."""
+    for kind, provider in providers.items():
+        if provider and metric in vendor_metrics(provider, kind):
+            return provider
+    used = ", ".join(f"{kind}={provider}" for kind, provider in providers.items() if provider) or "none"
+    raise ApplicationError(f"No provider of this call ({used}) bills {metric!r}.",
+                           details={"metric": metric, "providers": dict(providers)})
+
+
+def vendor_error_classify(provider: str | None, error):
+    """A VendorErrorReport for `error` raised by `provider`: the vendor module's own
+    `classify_error` first, the default (apps.providers.vendor_errors) when it has
+    none or it returns None. An unknown or missing provider gets the default."""
+    from apps.providers import vendor_errors
+
+    vendor = vendors().get(provider) if provider else None
+    if vendor is not None and vendor.classify_error is not None:
+        report = vendor.classify_error(error)
+        if report is not None:
+            return report
+    return vendor_errors.vendor_error_classify(error)

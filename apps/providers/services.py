@@ -18,6 +18,7 @@ import logging
 import time
 from datetime import timedelta
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -155,22 +156,68 @@ def provider_key_mark_rate_limited(*, account_id: int | str, cooldown_secs: floa
 # --- the client's own accounts (portal) ---------------------------------------------------------------------
 
 
+# A key serving more calls at once than this is a typo (and the column is a 32-bit integer).
+MAX_CONCURRENCY_LIMIT = 10_000
+BASE_URL_SCHEMES = ("http", "https")
+
+
+def provider_base_url_problem(base_url: str) -> str | None:
+    """Why `base_url` cannot be a vendor endpoint, or None. Only http(s) URLs with a
+    host: the server calls it with the key, so file:, javascript:, gopher: and the
+    like are refused. Hosts without a dot are fine (a compose service, localhost)."""
+    text = base_url.strip()
+    if not text:
+        return None
+    if any(char.isspace() or ord(char) < 32 for char in text):
+        return "The base URL must not contain spaces or control characters."
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        return f"{text[:80]!r} is not a valid URL."
+    if parts.scheme.lower() not in BASE_URL_SCHEMES:
+        given = f", not {parts.scheme[:20]!r}" if parts.scheme else ""
+        return f"The base URL must start with http:// or https://{given}."
+    if not parts.hostname:
+        return "The base URL needs a host, e.g. https://api.example.com/v1."
+    if parts.username or parts.password:
+        return "Put credentials in the key fields, not in the base URL."
+    return None
+
+
+def provider_account_problems(*, provider: str, api_key: str, base_url: str, secret: str,
+                              max_concurrency) -> dict[str, str]:
+    """{field: message} of what a call could not use in a key (client's or agency's);
+    empty when the key is fine. The one check behind the portal and both admins."""
+    from apps.providers.registry import vendors
+
+    errors: dict[str, str] = {}
+    vendor = vendors().get(provider)
+    if vendor is None:
+        errors["provider"] = f"Unknown provider {provider!r}; choose one of {sorted(vendors())}."
+    else:
+        if vendor.needs_key and not (api_key or "").strip():
+            errors["api_key"] = f"{vendor.label} needs an API key."
+        if vendor.needs_base_url and not (base_url or "").strip():
+            errors["base_url"] = f"{vendor.label} needs a base URL / endpoint."
+        if vendor.needs_secret and not (secret or "").strip():
+            errors["secret"] = f"{vendor.label} needs its secret key as well."
+    problem = provider_base_url_problem(base_url or "")
+    if problem:
+        errors["base_url"] = problem
+    if max_concurrency is not None and (
+            isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
+            or not 0 <= max_concurrency <= MAX_CONCURRENCY_LIMIT):
+        errors["max_concurrency"] = f"Concurrency must be between 0 (no cap) and {MAX_CONCURRENCY_LIMIT:,}."
+    return errors
+
+
 @transaction.atomic
 def provider_account_create(*, provider: str, api_key: str = "", label: str = "", base_url: str = "", region: str = "",
                             secret: str = "", max_concurrency: int = 0) -> ProviderAccount:
     """Add one of the client's own keys. Refuses what a call could not use."""
-    from apps.providers.registry import vendor_get
-
-    vendor = vendor_get(provider)
-    errors = {}
-    if vendor.needs_key and not api_key.strip():
-        errors["api_key"] = f"{vendor.label} needs an API key."
-    if vendor.needs_base_url and not base_url.strip():
-        errors["base_url"] = f"{vendor.label} needs a base URL / endpoint."
-    if vendor.needs_secret and not secret.strip():
-        errors["secret"] = f"{vendor.label} needs its secret key as well."
-    if max_concurrency < 0:
-        errors["max_concurrency"] = "Concurrency must be 0 (no cap) or more."
+    errors = provider_account_problems(provider=provider, api_key=api_key, base_url=base_url, secret=secret,
+                                       max_concurrency=max_concurrency)
     if errors:
         raise ApplicationError(f"The key cannot be saved: {next(iter(errors.values()))}", details=errors)
     return ProviderAccount.objects.create(
@@ -193,21 +240,36 @@ def provider_account_disable(*, account_id: int) -> ProviderAccount:
 # --- vendor errors during a call (the voice runtime reports them here) ---------------------------------------
 
 
-def provider_error_report(*, call_id, key_id: int | str | None, error):
-    """The runtime's one call when a vendor fails mid-call. Classifies `error`
-    (exception, Pipecat ErrorFrame or text; see apps.providers.vendor_errors) and,
-    when the vendor throttled this key (429 / quota), cools the key down so the
-    next calls lease other keys. `key_id` is the stage's ProviderSpec.key_id
-    (None for keyless vendors: nothing to cool down). Returns the
-    VendorErrorReport: `.retryable` says whether trying again may help. Sync (it
-    writes the cooldown): call it via sync_to_async inside the tenant schema."""
-    from apps.providers.vendor_errors import RATE_LIMITED, vendor_error_classify
+def _provider_of_key(key_id: int | str) -> str | None:
+    try:
+        model, pk = key_ref_parse(key_id)
+    except ApplicationError:
+        return None
+    return model.objects.filter(pk=pk).values_list("provider", flat=True).first()
 
-    report = vendor_error_classify(error)
-    if report.outcome == RATE_LIMITED and key_id not in (None, ""):
+
+def provider_error_report(*, call_id, key_id: int | str | None, error, provider: str | None = None):
+    """The runtime's one call when a vendor fails mid-call. Classifies `error`
+    (exception, Pipecat ErrorFrame or text) the vendor's way
+    (apps.providers.registry.vendor_error_classify: the vendor module's own
+    classify_error, else apps.providers.vendor_errors) and, when the vendor
+    throttled this key (429 / quota), cools the key down so the next calls lease
+    other keys. `provider`: the vendor's registry name; when not given, the vendor
+    of the key `key_id` (the stage's ProviderSpec.key_id; None for keyless vendors:
+    nothing to cool down). Returns the VendorErrorReport: `.retryable` says whether
+    trying again may help. Sync (it reads the key and writes the cooldown): call it
+    via sync_to_async inside the tenant schema."""
+    from apps.providers.registry import vendor_error_classify
+    from apps.providers.vendor_errors import RATE_LIMITED
+
+    has_key = key_id not in (None, "")
+    if provider is None and has_key:
+        provider = _provider_of_key(key_id)
+    report = vendor_error_classify(provider, error)
+    if report.outcome == RATE_LIMITED and has_key:
         provider_key_mark_rate_limited(account_id=key_id, cooldown_secs=report.cooldown_secs)
-    logger.warning("call %s: vendor error on key %s classified %s (%s, status %s): %s", call_id, key_id,
-                   report.outcome, report.category, report.status_code, report.message)
+    logger.warning("call %s: %s error on key %s classified %s (%s, status %s): %s", call_id, provider or "vendor",
+                   key_id, report.outcome, report.category, report.status_code, report.message)
     return report
 
 

@@ -8,6 +8,11 @@
 - "terminal": the key or the request is wrong (401/403/400/404/422); trying again
   will fail the same way until a person changes a key or a setting.
 
+This module is the default and knows no vendor: a vendor whose failures mean
+something other than their status code says so in its own module
+(`Vendor.classify_error`, asked first by apps.providers.registry.vendor_error_classify),
+building its report with `vendor_error_report`.
+
 Pure functions, no database: the service that applies the cooldown is
 apps.providers.services.provider_error_report."""
 from __future__ import annotations
@@ -78,20 +83,44 @@ def _category_from_text(text: str) -> tuple[ErrorCategory, int | None]:
     return ErrorCategory.UNKNOWN, None
 
 
+def vendor_error_parts(error) -> tuple[BaseException | None, str]:
+    """(the exception, if any; its text) from an exception, a Pipecat ErrorFrame or text."""
+    if isinstance(error, BaseException):
+        return error, str(error) or type(error).__name__
+    if hasattr(error, "category") and hasattr(error, "error"):  # pipecat.frames.frames.ErrorFrame
+        return error.exception, str(error.error)
+    return None, str(error)
+
+
+def vendor_error_status(exception: BaseException | None, message: str) -> int | None:
+    """The HTTP status the exception carries, else one written in its text."""
+    status = extract_http_status_code(exception) if exception is not None else None
+    if status is None:
+        match = _STATUS_TEXT.search(message)
+        status = int(match.group(1)) if match else None
+    return status
+
+
+def vendor_error_report(*, category: ErrorCategory, status_code: int | None, exception: BaseException | None,
+                        message: str) -> VendorErrorReport:
+    """The report for an error of `category` (the cooldown from Retry-After, else the default)."""
+    outcome = _OUTCOME_BY_CATEGORY[category]
+    cooldown = None
+    if outcome == RATE_LIMITED:
+        default = QUOTA_COOLDOWN_SECS if category is ErrorCategory.QUOTA else DEFAULT_COOLDOWN_SECS
+        cooldown = min(max(_retry_after_secs(exception) or default, 1.0), MAX_COOLDOWN_SECS)
+    return VendorErrorReport(outcome=outcome, category=category.value, status_code=status_code,
+                             cooldown_secs=cooldown, message=message[:500])
+
+
 def vendor_error_classify(error) -> VendorErrorReport:
-    """`error`: an exception a vendor SDK raised, a Pipecat ErrorFrame (its
-    category is used when set), or the error text alone."""
-    exception: BaseException | None = None
+    """The default classification. `error`: an exception a vendor SDK raised, a
+    Pipecat ErrorFrame (its category is used when set), or the error text alone."""
+    exception, message = vendor_error_parts(error)
     category: ErrorCategory | None = None
     status: int | None = None
-    if isinstance(error, BaseException):
-        exception, message = error, str(error) or type(error).__name__
-    elif hasattr(error, "category") and hasattr(error, "error"):  # pipecat.frames.frames.ErrorFrame
-        exception, message = error.exception, str(error.error)
-        if error.category not in (None, ErrorCategory.UNKNOWN):
-            category = error.category
-    else:
-        message = str(error)
+    if not isinstance(error, BaseException) and getattr(error, "category", None) not in (None, ErrorCategory.UNKNOWN):
+        category = error.category
     if exception is not None:
         status = extract_http_status_code(exception)
         if category is None:
@@ -102,10 +131,4 @@ def vendor_error_classify(error) -> VendorErrorReport:
     if category is None:
         category, text_status = _category_from_text(message)
         status = status or text_status
-    outcome = _OUTCOME_BY_CATEGORY[category]
-    cooldown = None
-    if outcome == RATE_LIMITED:
-        default = QUOTA_COOLDOWN_SECS if category is ErrorCategory.QUOTA else DEFAULT_COOLDOWN_SECS
-        cooldown = min(max(_retry_after_secs(exception) or default, 1.0), MAX_COOLDOWN_SECS)
-    return VendorErrorReport(outcome=outcome, category=category.value, status_code=status,
-                             cooldown_secs=cooldown, message=message[:500])
+    return vendor_error_report(category=category, status_code=status, exception=exception, message=message)

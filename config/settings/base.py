@@ -154,6 +154,22 @@ TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com")
 PLIVO_API_BASE_URL = env.str("PLIVO_API_BASE_URL", default="https://api.plivo.com")
 
+# Provider vendors (apps/providers/registry.py): one module per vendor, each exposing VENDOR = Vendor(...).
+# Adding a vendor is its module plus its line here (or the whole list, comma-separated, in the environment).
+PROVIDER_VENDOR_MODULES = env.list("PROVIDER_VENDOR_MODULES", default=[
+    "apps.providers.vendors.deepgram",
+    "apps.providers.vendors.openai",
+    "apps.providers.vendors.openai_compatible",
+    "apps.providers.vendors.azure_openai",
+    "apps.providers.vendors.gemini",
+    "apps.providers.vendors.bedrock",
+    "apps.providers.vendors.speechmatics",
+    "apps.providers.vendors.sarvam",
+    "apps.providers.vendors.elevenlabs",
+    "apps.providers.vendors.cartesia",
+    "apps.providers.vendors.piper",
+])
+
 # The agency's own vendor prices, over the list prices in the vendor modules (apps/providers/prices.py):
 # {"deepgram": {"stt_seconds": {"nova-3": {"amount": "0.0065", "per": 60}}}}, USD.
 PROVIDER_PRICES = env.json("PROVIDER_PRICES", default={})

@@ -61,7 +61,7 @@ def test_runtime_config_carries_the_version_and_keys(tenant_a):
          "The agent cannot be saved: No ElevenLabs credential is configured: add a key for ElevenLabs under Provider accounts first.",
          {"tts_provider": "No ElevenLabs credential is configured: add a key for ElevenLabs under Provider accounts first."}),
         ({"llm_settings": {}}, "The agent cannot be saved: OpenAI LLM needs 'model'.",
-         {"llm_provider": "OpenAI LLM needs 'model'."}),
+         {"llm_settings": "OpenAI LLM needs 'model'."}),
         ({"tools": ["transfer_to_human"]}, "The agent cannot be saved: The transfer_to_human tool needs a transfer number.",
          {"transfer_number": "The transfer_to_human tool needs a transfer number."}),
     ],

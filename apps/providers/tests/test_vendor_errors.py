@@ -116,3 +116,39 @@ def test_a_keyless_vendor_error_is_classified_without_touching_any_key(tenant_a)
         assert report.outcome == "rate_limited"
         account.refresh_from_db()
         assert account.cooldown_until is None
+
+
+def _out_of_credit():
+    return openai.RateLimitError("You exceeded your current quota", response=_httpx_response(429),
+                                 body={"code": "insufficient_quota", "type": "insufficient_quota"})
+
+
+def test_the_key_s_vendor_classifies_the_error_when_no_provider_is_given(tenant_a, clean_leases):
+    """The runtime's existing call (call_id, key_id, error): the vendor is the key's, so
+    OpenAI's "out of credit" 429 cools the key for the quota time, not a minute."""
+    with tenant_context(tenant_a):
+        account = ProviderAccount.objects.create(provider="openai", api_key="k1")
+        before = timezone.now()
+        report = provider_error_report(call_id="call-1", key_id=str(account.pk), error=_out_of_credit())
+        assert (report.outcome, report.category, report.cooldown_secs) == ("rate_limited", "quota", 900.0)
+        account.refresh_from_db()
+        assert before + timedelta(seconds=900) <= account.cooldown_until <= timezone.now() + timedelta(seconds=900)
+
+
+def test_an_agency_key_s_vendor_classifies_too(tenant_a, clean_leases):
+    with schema_context("public"):
+        agency = AgencyProviderAccount.objects.create(provider="elevenlabs", api_key="a1", all_clients=True)
+    with tenant_context(tenant_a):
+        report = provider_error_report(call_id="call-1", key_id=f"agency:{agency.pk}",
+                                       error='HTTP 401 {"detail": {"status": "quota_exceeded"}}')
+    assert (report.outcome, report.category, report.status_code, report.cooldown_secs) == (
+        "rate_limited", "quota", 401, 900.0)
+    with schema_context("public"):
+        agency.refresh_from_db()
+        assert agency.cooldown_until > timezone.now() + timedelta(seconds=890)
+
+
+def test_an_explicit_provider_is_used_even_without_a_key(tenant_a):
+    with tenant_context(tenant_a):
+        assert provider_error_report(call_id="c", key_id=None, error=_out_of_credit(), provider="openai").category == "quota"
+        assert provider_error_report(call_id="c", key_id=None, error=_out_of_credit()).category == "rate_limit"

@@ -7,10 +7,15 @@ from apps.providers.registry import Setting
 
 NUMBER = (int, float)
 MODEL = Setting(str, help="model name")
-TEMPERATURE = Setting(NUMBER, help="0-2")
-MAX_TOKENS = Setting(int)
+TEMPERATURE = Setting(NUMBER, help="0-2", min=0, max=2)
+MAX_TOKENS = Setting(int, help="1-16384", min=1, max=16384)
 VOICE = Setting(str, required=True, help="voice id")
 LANGUAGE = Setting(str, help="BCP-47, e.g. en or en-US")
+
+# What each kind of stage bills, for vendors that bill all of their kind's metrics (registry.KINDS).
+STT_METRICS = ("stt_seconds",)
+LLM_METRICS = ("llm_input_tokens", "llm_output_tokens", "llm_cached_tokens")
+TTS_METRICS = ("tts_characters",)
 
 
 def pipecat_settings(service_cls, values: dict, **renames):

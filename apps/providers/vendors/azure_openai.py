@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apps.providers.registry import Setting, Vendor
-from apps.providers.vendors._common import MAX_TOKENS, TEMPERATURE, pipecat_settings
+from apps.providers.vendors._common import LLM_METRICS, MAX_TOKENS, TEMPERATURE, pipecat_settings
 
 
 def build_llm(spec, _sample_rate=None):
@@ -22,5 +22,6 @@ VENDOR = Vendor(
     settings_schema={"llm": {"model": Setting(str, required=True, help="deployment name"),
                              "api_version": Setting(str), "temperature": TEMPERATURE, "max_tokens": MAX_TOKENS}},
     builders={"llm": build_llm},
+    metrics={"llm": LLM_METRICS},
     needs_base_url=True,
 )

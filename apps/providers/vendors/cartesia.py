@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apps.providers.registry import Vendor
-from apps.providers.vendors._common import LANGUAGE, MODEL, VOICE, pipecat_settings
+from apps.providers.vendors._common import LANGUAGE, MODEL, TTS_METRICS, VOICE, pipecat_settings
 
 
 def build_tts(spec, sample_rate):
@@ -18,4 +18,5 @@ VENDOR = Vendor(
     label="Cartesia",
     settings_schema={"tts": {"voice": VOICE, "model": MODEL, "language": LANGUAGE}},
     builders={"tts": build_tts},
+    metrics={"tts": TTS_METRICS},
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from apps.billing.pricing import VendorPrice
 from apps.providers.registry import Setting, Vendor
-from apps.providers.vendors._common import LANGUAGE, MODEL, VOICE, pipecat_settings
+from apps.providers.vendors._common import LANGUAGE, MODEL, STT_METRICS, TTS_METRICS, VOICE, pipecat_settings
 
 
 def build_stt(spec, sample_rate):
@@ -32,6 +32,7 @@ VENDOR = Vendor(
         "tts": {"voice": VOICE},
     },
     builders={"stt": build_stt, "tts": build_tts},
+    metrics={"stt": STT_METRICS, "tts": TTS_METRICS},
     # Pay-as-you-go list prices (USD): streaming STT per minute, Aura TTS per 1,000 characters.
     prices={
         "stt_seconds": {"nova-2": VendorPrice.of("0.0058", per=60), "nova-3": VendorPrice.of("0.0077", per=60),

@@ -2,9 +2,21 @@
 reuses these builders with a required base_url."""
 from __future__ import annotations
 
+from pipecat.utils.errors import ErrorCategory
+
 from apps.billing.pricing import VendorPrice
 from apps.providers.registry import Setting, Vendor
-from apps.providers.vendors._common import LANGUAGE, MAX_TOKENS, MODEL, TEMPERATURE, pipecat_settings
+from apps.providers.vendor_errors import vendor_error_parts, vendor_error_report, vendor_error_status
+from apps.providers.vendors._common import (
+    LANGUAGE,
+    LLM_METRICS,
+    MAX_TOKENS,
+    MODEL,
+    STT_METRICS,
+    TEMPERATURE,
+    TTS_METRICS,
+    pipecat_settings,
+)
 
 STT_SCHEMA = {"model": Setting(str, required=True), "language": LANGUAGE, "prompt": Setting(str)}
 LLM_SCHEMA = {"model": Setting(str, required=True), "temperature": TEMPERATURE, "max_tokens": MAX_TOKENS}
@@ -46,6 +58,18 @@ def build_tts(spec, sample_rate):
     )
 
 
+def classify_error(error):
+    """OpenAI answers 429 both for "slow down" and for "out of credit" (error code
+    insufficient_quota). The second does not pass in a minute: a quota, so the key
+    cools down long enough for someone to top the account up. Else the default."""
+    exception, message = vendor_error_parts(error)
+    if getattr(exception, "code", None) == "insufficient_quota" or "insufficient_quota" in message:
+        status = vendor_error_status(exception, message)
+        return vendor_error_report(category=ErrorCategory.QUOTA, status_code=status or 429, exception=exception,
+                                   message=message)
+    return None
+
+
 _PER_MILLION = 1_000_000
 
 
@@ -77,5 +101,7 @@ VENDOR = Vendor(
     label="OpenAI",
     settings_schema={"stt": STT_SCHEMA, "llm": LLM_SCHEMA, "tts": TTS_SCHEMA},
     builders={"stt": build_stt, "llm": build_llm, "tts": build_tts},
+    metrics={"stt": STT_METRICS, "llm": LLM_METRICS, "tts": TTS_METRICS},
     prices=PRICES,
+    classify_error=classify_error,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from apps.providers.registry import Setting, Vendor
-from apps.providers.vendors._common import pipecat_settings
+from apps.providers.vendors._common import TTS_METRICS, pipecat_settings
 
 DEFAULT_VOICE = "en_US-joe-medium"
 
@@ -35,5 +35,6 @@ VENDOR = Vendor(
     label="Piper (local)",
     settings_schema={"tts": {"voice": Setting(str, help=f"default {DEFAULT_VOICE}")}},
     builders={"tts": build_tts},
+    metrics={"tts": TTS_METRICS},
     needs_key=False,
 )

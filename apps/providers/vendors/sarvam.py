@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apps.providers.registry import Setting, Vendor
-from apps.providers.vendors._common import LANGUAGE, pipecat_settings
+from apps.providers.vendors._common import LANGUAGE, STT_METRICS, pipecat_settings
 
 
 def build_stt(spec, sample_rate):
@@ -24,4 +24,5 @@ VENDOR = Vendor(
     label="Sarvam AI",
     settings_schema={"stt": {"model": Setting(str, choices=_models()), "language": LANGUAGE}},
     builders={"stt": build_stt},
+    metrics={"stt": STT_METRICS},
 )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apps.providers.registry import Vendor
-from apps.providers.vendors._common import LANGUAGE, pipecat_settings
+from apps.providers.vendors._common import LANGUAGE, STT_METRICS, pipecat_settings
 
 
 def build_stt(spec, sample_rate):
@@ -20,4 +20,5 @@ VENDOR = Vendor(
     label="Speechmatics",
     settings_schema={"stt": {"language": LANGUAGE}},
     builders={"stt": build_stt},
+    metrics={"stt": STT_METRICS},
 )

@@ -41,3 +41,17 @@ def test_a_key_is_required_for_a_vendor_that_needs_one(client, agency_owner):
     assert response.status_code == 200
     assert "Deepgram needs an API key." in response.content.decode()
     assert AgencyProviderAccount.objects.count() == 0
+
+
+def test_agency_admin_refuses_a_base_url_that_is_not_http_and_a_huge_cap(client, agency_owner):
+    client.force_login(agency_owner)
+    response = client.post(f"{URL}add/", {
+        "provider": "openai_compatible", "label": "Agency Groq", "api_key": "gsk-agency-1", "region": "", "secret": "",
+        "base_url": "file:///etc/passwd", "max_concurrency": "99999999999", "all_clients": "on", "is_active": "on",
+    }, HTTP_HOST="localhost")
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "base_url": ["The base URL must start with http:// or https://, not 'file'."],
+        "max_concurrency": ["Concurrency must be between 0 (no cap) and 10,000."],
+    }
+    assert AgencyProviderAccount.objects.count() == 0
