@@ -24,8 +24,6 @@ from apps.core.errors import ApplicationError, NotFound, PermissionDenied, Provi
 logger = logging.getLogger(__name__)
 
 END_REASONS = frozenset(Call.EndReason.values)
-# usage dict keys accepted by call_end -> billing metric names
-USAGE_METRICS = ("stt_seconds", "llm_input_tokens", "llm_output_tokens", "llm_cached_tokens", "tts_characters")
 _TERMINAL_STATUS_BY_REASON = {
     Call.EndReason.NO_ANSWER: Call.Status.NO_ANSWER,
     Call.EndReason.BUSY: Call.Status.BUSY,
@@ -205,17 +203,28 @@ def call_turn_record(*, call_id, turn: dict) -> Turn:
 
 def _usage_rows(call: Call, usage: dict) -> list[CallUsage]:
     """usage: {"stt_seconds": {"nova-2": 61.2}, "llm_input_tokens": {"gpt-4o-mini": 900}, ...};
-    a bare number instead of a per-model dict means dimension "". Unknown keys are refused."""
-    provider_by_metric = {"stt_seconds": call.stt_provider, "tts_characters": call.tts_provider}
+    a bare number instead of a per-model dict means dimension "". A metric no provider
+    kind bills is refused; which of the call's providers bills a metric is the vendor
+    modules' word (apps.providers.registry.usage_provider_for)."""
+    from apps.providers.registry import KINDS, usage_provider_for
+
+    billable = {metric for kind in KINDS.values() for metric in kind.metrics}
+    providers = {"stt": call.stt_provider, "llm": call.llm_provider, "tts": call.tts_provider}
     rows = []
     for metric, value in (usage or {}).items():
         if metric == "call_seconds":
             continue
-        if metric not in USAGE_METRICS:
-            raise ApplicationError(f"Unknown usage metric {metric!r}; use one of {list(USAGE_METRICS)}")
+        if metric not in billable:
+            raise ApplicationError(f"Unknown usage metric {metric!r}; use one of {sorted(billable)}")
+        try:
+            provider = usage_provider_for(metric=metric, providers=providers)
+        except ApplicationError:
+            # A vendor since removed from PROVIDER_VENDOR_MODULES, or a call that never leased:
+            # the usage is kept all the same, without a vendor to price it against.
+            logger.warning("call %s: no provider of %s bills %s", call.pk, providers, metric)
+            provider = ""
         per_dimension = value if isinstance(value, dict) else {"": value}
         for dimension, quantity in per_dimension.items():
-            provider = provider_by_metric.get(metric, call.llm_provider)
             rows.append(CallUsage(call=call, metric=metric, dimension=str(dimension)[:100], provider=provider,
                                   quantity=Decimal(str(quantity)).quantize(Decimal("0.001"))))
     return rows

@@ -4,7 +4,6 @@ import pytest
 from django_tenants.utils import schema_context, tenant_context
 
 from apps.agents.models import Agent, AgentVersion
-from apps.agents.selectors import agent_runtime_config
 from apps.agents.services import agent_save
 from apps.calls.models import Call
 from apps.calls.services import call_create_inbound, call_end
@@ -111,6 +110,9 @@ def test_agent_save_refuses_an_agency_key_the_client_is_not_allowed(tenant_a, te
 
 def test_the_call_records_the_agency_key_that_served_and_releases_it(tenant_a, clean_leases,
                                                                       django_capture_on_commit_callbacks):
+    from apps.calls.services import call_stream_start
+    from apps.calls.stream_tokens import stream_token_mint
+
     agency = agency_key("agency-dg-1", allowed=[tenant_a])
     with tenant_context(tenant_a):
         own_llm = ProviderAccount.objects.create(provider="openai", api_key="oa-key")
@@ -120,7 +122,9 @@ def test_the_call_records_the_agency_key_that_served_and_releases_it(tenant_a, c
         PhoneNumber.objects.create(number="+15550001000", agent=agent, carrier="twilio", account_sid="AC1",
                                    auth_token="t")
         call = call_create_inbound(to_number="+15550001000", from_number="+15557654321", carrier_call_id="CA-1")
-        config = agent_runtime_config(agent_version=agent.current_version, call_id=call.pk)
+        started = call_stream_start(client=tenant_a, call_id=call.pk, stream_id="MZ1", carrier_call_id="CA-1",
+                                    token=stream_token_mint(schema=tenant_a.schema_name, call_id=str(call.pk)))
+        config = started.runtime
         assert (config.stt.api_key, config.stt.key_id) == ("agency-dg-1", f"agency:{agency.pk}")
         assert (config.llm.api_key, config.llm.key_id) == ("oa-key", str(own_llm.pk))
         call.refresh_from_db()
