@@ -56,6 +56,8 @@ SendCallable = Callable[[str | bytes], Awaitable[None]]
 
 # How far ahead of real time outbound audio may run.
 OUTPUT_LEAD_SECS = 0.06
+# A barge-in clears the carrier's queue until this long after our last audio should have played out.
+CLEAR_MARGIN_SECS = 0.2
 
 
 class MediaStreamParams(TransportParams):
@@ -162,10 +164,20 @@ class _MediaStreamOutput(BaseOutputTransport):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
         if isinstance(frame, InterruptionFrame):
-            # Twilio `clear`, Telnyx/Plivo `clearAudio`, ...: drop what the carrier queued.
-            await self._write(frame)
+            # Twilio `clear`, Telnyx/Plivo `clearAudio`, ...: drop what the carrier queued,
+            # when it has anything queued (a caller who speaks while the agent is silent
+            # needs no clear; the audio not yet sent is dropped here by Pipecat).
+            if self._carrier_is_playing():
+                await self._write(frame)
             self._burst_chunks = 0
             self._burst_start = 0.0
+
+    def _carrier_is_playing(self) -> bool:
+        """Audio we sent that the carrier has not finished playing (with a margin for jitter)."""
+        if self._burst_chunks == 0:
+            return False
+        played_out_at = self._burst_start + self._burst_chunks * self._chunk_secs
+        return time.monotonic() < played_out_at + CLEAR_MARGIN_SECS
 
     async def send_message(self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame):
         await self._write(frame)

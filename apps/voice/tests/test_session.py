@@ -244,3 +244,16 @@ async def test_bad_frames_close_the_stream_and_the_call(double, message, close_c
     server, caller = await start_call(double, greeting="Still here.")
     await caller.wait_for_agent_audio(timeout=10)
     await finish(server, caller)
+
+
+async def test_a_caller_who_speaks_while_the_agent_is_silent_gets_no_clear(double):
+    server, caller = await start_call(double, greeting="Hi there!")
+    await caller.wait_for_agent_audio(timeout=10)
+    await caller.wait_for_agent_quiet(quiet_secs=0.8)  # the greeting has played out at the carrier
+    utterance = await say(caller, "hello.wav")
+    await caller.wait_for_agent_audio(after=utterance.speech_end_at)
+    await caller.wait_for_agent_quiet()
+    hooks = await finish(server, caller)
+
+    assert caller.clears == []  # nothing was queued at the carrier when the caller spoke
+    assert [turn["bot_text"] for turn in hooks.turns] == ["Hi there!", "This is Acme Dental."]
