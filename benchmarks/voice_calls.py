@@ -206,7 +206,7 @@ async def concurrent_phase(args, lines, servers: list[str], calls: int) -> dict:
     lag.start()
     # Calls spread round-robin over the daphne processes (one event loop each).
     results = await asyncio.gather(
-        *[one_call(servers[i % len(servers)], lines, stagger=i * args.stagger) for i in range(calls)],
+        *[one_call(servers[i % len(servers)], lines, stagger=(i // args.burst) * args.stagger) for i in range(calls)],
         return_exceptions=True,
     )
     wall = time.monotonic() - wall_before
@@ -232,6 +232,34 @@ async def concurrent_phase(args, lines, servers: list[str], calls: int) -> dict:
         "caller_loop_lag_ms": lag.lag_ms,
         "failures": [repr(f) for f in failures], "completed": len(completed),
     }
+
+
+async def bare_concurrent_phase(args, lines, calls: int) -> dict:
+    """The same arrivals against bare Pipecat (one process), for the capacity comparison."""
+    bare = ProcessGroup([args.bare_pid])
+    await asyncio.sleep(1.0)
+
+    async def staggered(i: int):
+        await asyncio.sleep((i // args.burst) * args.stagger)
+        return await bare_call(args.bare_port, lines)
+
+    cpu_before, wall_before = bare.cpu_secs(), time.monotonic()
+    results = await asyncio.gather(*[staggered(i) for i in range(calls)], return_exceptions=True)
+    wall, cpu = time.monotonic() - wall_before, bare.cpu_secs() - cpu_before
+    completed = [r for r in results if not isinstance(r, BaseException)]
+    return {
+        "calls": calls, "cores": cpu / wall,
+        "v2v": [ms for r in completed for ms in r if ms is not None],
+        "unanswered": sum(1 for r in completed for ms in r if ms is None) + len(results) - len(completed),
+    }
+
+
+def meets_quality(phase: dict, one_call_p95: float) -> bool:
+    """The capacity rule: every line answered, voice-to-voice p95 within 100 ms of one call alone,
+    outbound frame lateness p99 <= 20 ms."""
+    return (not phase["failures"] and phase["unanswered"] == 0 and bool(phase["v2v"])
+            and percentile(phase["v2v"], 95) <= one_call_p95 + 100
+            and percentile(phase["lateness_ms"], 99) <= 20)
 
 
 async def run(args) -> dict:
@@ -265,7 +293,9 @@ async def run(args) -> dict:
                 pairs.append((line.voice_to_voice_ms, bare_ms))
 
     phases = [await concurrent_phase(args, lines, servers, calls) for calls in args.calls]
+    bare_phases = [await bare_concurrent_phase(args, lines, calls) for calls in args.calls]
     return {
+        "bare_phases": bare_phases,
         "pairs": pairs,
         "ours_core_per_call": ours_cpu / ours_secs, "bare_core_per_call": bare_cpu / bare_secs,
         "phases": phases,
@@ -305,9 +335,10 @@ def report(args, figures: dict) -> str:
         "**Concurrent calls** (CPU and memory are daphne's only; callers and doubles measured apart):",
         "",
         "| calls | done / failed / lines unanswered | v2v p50 / p95 / p99 ms (n) | frame lateness p50 / p95 / p99 ms (n) "
-        "| daphne cores | calls per core | MB per call | callers' loop lag p99 ms | machine busy |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| daphne cores | calls per core | meets quality | MB per call | callers' loop lag p99 ms | machine busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    one_call_p95 = percentile(ours, 95)
     for phase in figures["phases"]:
         cores = phase["cpu_secs"] / phase["wall_secs"]
         per_core = phase["calls"] / cores if cores else 0
@@ -315,9 +346,30 @@ def report(args, figures: dict) -> str:
         out.append(
             f"| {phase['calls']} | {phase['completed']} / {len(phase['failures'])} / {phase['unanswered']} | "
             f"{_pcts(phase['v2v'])} ({len(phase['v2v'])}) | {_pcts(late, '{:.1f}')} ({len(late)}) | {cores:.2f} | "
-            f"**{per_core:.0f}** | {phase['rss_added'] / phase['calls'] / 2**20:.1f} | "
+            f"**{per_core:.0f}** | {'yes' if meets_quality(phase, one_call_p95) else 'no'} | "
+            f"{phase['rss_added'] / phase['calls'] / 2**20:.1f} | "
             f"{percentile(phase['caller_loop_lag_ms'], 99):.1f} | {phase['machine_busy'] * 100:.0f}% |"
         )
+    out.append("")
+    good = [phase for phase in figures["phases"] if meets_quality(phase, one_call_p95)]
+    if good:
+        best = max(good, key=lambda phase: phase["calls"])
+        cores = best["cpu_secs"] / best["wall_secs"]
+        hosts = f" over {len(args.daphne_pids)} daphne processes" if len(args.daphne_pids) > 1 else ""
+        out.append(f"**Capacity under quality** (every line answered, v2v p95 ≤ one call's {one_call_p95:.0f} + 100 ms, "
+                   f"lateness p99 ≤ 20 ms; arrivals in bursts of {args.burst} every {args.stagger} s): "
+                   f"{best['calls']} concurrent calls{hosts} at {cores:.2f} daphne cores = "
+                   f"**{best['calls'] / cores:.0f} calls per daphne core** (the largest phase run that met it).")
+    else:
+        out.append(f"**Capacity under quality**: no phase met it (v2v p95 ≤ {one_call_p95:.0f} + 100 ms, lateness "
+                   "p99 ≤ 20 ms, every line answered).")
+    out += ["", "**Bare Pipecat, same arrivals** (one process):", "",
+            "| calls | lines unanswered | v2v p50 / p95 / p99 ms (n) | bare cores | calls per core |",
+            "| --- | --- | --- | --- | --- |"]
+    for phase in figures.get("bare_phases", []):
+        per_core = phase["calls"] / phase["cores"] if phase["cores"] else 0
+        out.append(f"| {phase['calls']} | {phase['unanswered']} | {_pcts(phase['v2v'])} ({len(phase['v2v'])}) | "
+                   f"{phase['cores']:.2f} | {per_core:.0f} |")
     out.append("")
     for phase in figures["phases"]:
         extras = ", ".join(f"{name} {cores:.2f} cores" for name, cores in phase["other_cores"].items())
@@ -344,7 +396,9 @@ def main() -> int:
                         "(x lines each = pairs)")
     parser.add_argument("--lines", nargs="+", default=["hello.wav", "yes.wav", "no.wav"])
     parser.add_argument("--vad-stop", type=float, default=0.5)
-    parser.add_argument("--stagger", type=float, default=0.1, help="seconds between call starts")
+    parser.add_argument("--stagger", type=float, default=0.1, help="seconds between call starts (between bursts)")
+    parser.add_argument("--burst", type=int, default=1, help="calls arriving together, as they do in production "
+                        "(e.g. 5: five calls at once every --stagger seconds)")
     parser.add_argument("--daphne-procs", type=int, default=1, help="daphne processes (one event loop each)")
     parser.add_argument("--runtime-label", default="", help="what is being measured (e.g. a commit)")
     parser.add_argument("--write", action="store_true", help="append the results to benchmarks/RESULTS.md")
