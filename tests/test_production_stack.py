@@ -138,3 +138,19 @@ def test_importing_config_chooses_no_settings_module():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "config.settings.test"
+
+
+def test_nothing_refers_to_a_path_outside_the_repository():
+    """Absolute machine paths or parent-directory escapes, other than the shared fixtures beside the repository.
+    benchmarks/RESULTS.md is exempt: it records where past runs were made."""
+    outside = re.compile(r"(?<![\w.:/])/(tmp|work|home|root|Users|opt|srv)/|\.\./(?!shared\b)")
+    files = subprocess.run(["git", "ls-files"], cwd=BASE_DIR, capture_output=True, text=True, check=True).stdout
+    found = []
+    for name in files.splitlines():
+        path = BASE_DIR / name
+        if name == "benchmarks/RESULTS.md" or not path.is_file() or path.suffix in {".wav", ".png", ".ico", ".ttf"}:
+            continue
+        for number, line in enumerate(path.read_text(errors="ignore").splitlines(), 1):
+            if outside.search(line):
+                found.append(f"{name}:{number}: {line.strip()}")
+    assert found == []
