@@ -110,6 +110,9 @@ def test_dockerfile_installs_the_runtime_lock_only_and_starts_the_launcher():
     assert "lock-test" not in dockerfile
     assert 'CMD ["python", "scripts/web.py", "--bind", "0.0.0.0", "--port", "8000"]' in dockerfile
     assert "ENV DJANGO_SETTINGS_MODULE=config.settings.base" in dockerfile
+    # BuildKit reads <Dockerfile>.dockerignore beside it: the local venv, data and git stay out of the image.
+    ignored = (BASE_DIR / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
+    assert {".git", ".venv", "var", "docker/.env"} <= set(ignored)
 
 
 def test_procfile_lines_name_existing_commands():
