@@ -29,11 +29,12 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from config.devservices import free_port, wait_for_port  # noqa: E402
-
-os.environ.setdefault("SWITCHBOARD_VAR_DIR", "/tmp/sb-bench")
+# Before importing config.devservices: it reads SWITCHBOARD_VAR_DIR when imported.
+os.environ.setdefault("SWITCHBOARD_VAR_DIR", str(BASE_DIR / "var" / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from config.devservices import free_port, wait_for_port  # noqa: E402
 
 
 def _bench_fernet_key() -> str:

@@ -13,14 +13,11 @@ import numpy as np
 
 
 def _find_fixtures_dir() -> Path:
-    """The caller-audio fixtures live in shared/, beside the repository."""
+    """The caller-audio fixtures live in shared/, beside the repository (elsewhere: SWITCHBOARD_CALLER_AUDIO_DIR)."""
     override = os.environ.get("SWITCHBOARD_CALLER_AUDIO_DIR")
     if override:
         return Path(override)
     repo = Path(__file__).resolve().parents[3]
-    for candidate in (repo.parent / "shared", Path("/work/shared")):
-        if (candidate / "fixtures" / "caller-audio").is_dir():
-            return candidate / "fixtures" / "caller-audio"
     return repo.parent / "shared" / "fixtures" / "caller-audio"
 
 
