@@ -277,7 +277,9 @@ async def run(args) -> dict:
 
     # One call at a time, Switchboard and bare Pipecat alternating; every line paired with
     # the same line of the bare call right after it. Each side's CPU is counted while it runs.
-    daphne, bare_process = ProcessGroup(args.daphne_pids[:1]), ProcessGroup([args.bare_pid])
+    # Every daphne process is counted (the idle ones cost ~nothing): behind the web launcher
+    # the kernel decides which process takes the call.
+    daphne, bare_process = ProcessGroup(args.daphne_pids), ProcessGroup([args.bare_pid])
     pairs: list[tuple[float, float]] = []
     ours_cpu = bare_cpu = ours_secs = bare_secs = 0.0
     for _ in range(args.sequential):
@@ -401,6 +403,8 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=1, help="calls arriving together, as they do in production "
                         "(e.g. 5: five calls at once every --stagger seconds)")
     parser.add_argument("--daphne-procs", type=int, default=1, help="daphne processes (one event loop each)")
+    parser.add_argument("--web-procs", type=int, default=0, help="N daphne processes on one port behind "
+                        "scripts/web.py, as `make run` and production run them (calls per host)")
     parser.add_argument("--runtime-label", default="", help="what is being measured (e.g. a commit)")
     parser.add_argument("--write", action="store_true", help="append the results to benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -409,7 +413,9 @@ def main() -> int:
                                             capture_output=True, text=True).stdout.strip() or "?"
 
     double_port, args.bare_port = free_port(), free_port()
-    args.daphne_ports = [free_port() for _ in range(args.daphne_procs)]
+    # --web-procs: one port, N daphne processes behind scripts/web.py (what `make run` and the
+    # production image run); --daphne-procs: N separate daphnes on their own ports, calls round-robin.
+    args.daphne_ports = [free_port() for _ in range(1 if args.web_procs else args.daphne_procs)]
     double_url = f"http://127.0.0.1:{double_port}/v1"
     print("starting services and seeding...", flush=True)
     seed(double_url, args.vad_stop)  # also starts the embedded database (env gets the URLs)
@@ -418,11 +424,18 @@ def main() -> int:
     logs.mkdir(parents=True, exist_ok=True)
     double = subprocess.Popen([sys.executable, "-m", "apps.core.doubles.openai_server", "--port", str(double_port)],
                               cwd=BASE_DIR, env=env, stdout=open(logs / "double.log", "wb"), stderr=subprocess.STDOUT)
-    daphnes = [
-        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-                         cwd=BASE_DIR, env=env, stdout=open(logs / f"daphne-{i}.log", "wb"), stderr=subprocess.STDOUT)
-        for i, port in enumerate(args.daphne_ports)
-    ]
+    if args.web_procs:
+        daphnes = [subprocess.Popen(
+            [sys.executable, "scripts/web.py", "--port", str(args.daphne_ports[0]), "--workers", str(args.web_procs)],
+            cwd=BASE_DIR, env=env, stdout=open(logs / "web.log", "wb"), stderr=subprocess.STDOUT)]
+    else:
+        daphnes = [
+            subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                              "config.asgi:application"],
+                             cwd=BASE_DIR, env=env, stdout=open(logs / f"daphne-{i}.log", "wb"),
+                             stderr=subprocess.STDOUT)
+            for i, port in enumerate(args.daphne_ports)
+        ]
     bare = subprocess.Popen([sys.executable, "benchmarks/bare_pipecat.py", "--port", str(args.bare_port),
                              "--base-url", double_url, "--vad-stop", str(args.vad_stop)],
                             cwd=BASE_DIR, env=env, stdout=open(logs / "bare.log", "wb"), stderr=subprocess.STDOUT)
@@ -432,6 +445,16 @@ def main() -> int:
     try:
         for port in (double_port, *args.daphne_ports, args.bare_port):
             wait_for_port(port, timeout=60.0)
+        if args.web_procs:  # the daphne children of the launcher are what serves calls
+            import psutil
+
+            launcher = psutil.Process(daphnes[0].pid)
+            for _ in range(100):
+                children = launcher.children()
+                if len(children) >= args.web_procs:
+                    break
+                time.sleep(0.1)
+            args.daphne_pids = [child.pid for child in launcher.children()]
         print(f"running: {args.sequential} sequential pairs, then {args.calls} concurrent calls...", flush=True)
         figures = asyncio.run(run(args))
     finally:
