@@ -1,6 +1,8 @@
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -122,6 +124,8 @@ class ClientAdmin(admin.ModelAdmin):
         return [
             path("<int:pk>/open-portal/", self.admin_site.admin_view(self.open_portal), name="tenancy_client_open_portal"),
             path("<int:pk>/open-admin/", self.admin_site.admin_view(self.open_admin), name="tenancy_client_open_admin"),
+            path("support-confirm/", self.admin_site.admin_view(self.support_confirm),
+                 name="tenancy_client_support_confirm"),
         ] + super().get_urls()
 
     def _open(self, request, pk, action, next_path):
@@ -133,6 +137,18 @@ class ClientAdmin(admin.ModelAdmin):
             staff_user=request.user, client=client, action=action, next_path=next_path
         )
         return HttpResponseRedirect(client_url(client, f"/support/enter/?token={token}"))
+
+    def support_confirm(self, request):
+        """Hop 2 of a support ticket: this browser's agency session vouches for the
+        client-host browser (see apps/tenancy/services.py, "support access")."""
+        try:
+            client, proof = services.support_access_binding_confirm(
+                token=request.GET.get("token", ""), binding=request.GET.get("binding", ""), user=request.user
+            )
+        except ApplicationError as exc:
+            return HttpResponseForbidden(exc.message)
+        query = urlencode({"token": request.GET["token"], "proof": proof})
+        return HttpResponseRedirect(client_url(client, f"/support/enter/?{query}"))
 
     def open_portal(self, request, pk):
         return self._open(request, pk, "open_portal", "/")

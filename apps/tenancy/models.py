@@ -89,6 +89,8 @@ class SupportAccessLog(models.Model):
     staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="support_access_logs")
     action = models.CharField(max_length=40)  # "open_portal", "open_admin"
+    # The redeemed ticket's id: unique, so a ticket is redeemed once (the insert is the redemption).
+    ticket_id = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     reason = models.CharField(max_length=300, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,12 +1,15 @@
 """Writes for clients (tenants): create, suspend, reactivate, delete, support access."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
+import secrets
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import User
@@ -113,39 +116,126 @@ def client_user_create(*, client: Client, email: str, password: str, role: str =
     return user
 
 
+# --- support access -----------------------------------------------------------------------------------------
+#
+# How agency staff enter a client's host, and why it takes three hops.
+#
+# The agency admin (agency host) issues a signed 60-second ticket naming the staff user, the client, the action
+# and a random ticket id, and sends the browser to the client host's /support/enter/?token=... . The client host
+# cannot see the agency host's session cookie (another host), so on its own it cannot tell who holds the link: a
+# link copied into another browser would let whoever holds it in. So:
+#
+# 1. The client host checks the ticket (signature, age, this client, not yet used). If the browser is already
+#    logged in on this host as the ticket's user, that session is the proof: go to 3. If it is logged in as
+#    anyone else, refuse (log out first; we never swap a session for another user's). If it is anonymous, it
+#    gets a random binding nonce in an HttpOnly cookie on the client host and is sent to the agency host with
+#    the ticket and sha256(nonce).
+# 2. The agency host (an admin view: the agency session must be the ticket's user) signs a proof binding
+#    (ticket id, user, sha256(nonce)) and sends the browser back to the client host with it.
+# 3. The client host checks the proof against the nonce cookie this very browser carries, then redeems: the
+#    SupportAccessLog row with the ticket id under a unique constraint is inserted, so a ticket works once even
+#    under concurrent redemptions. Only then is the browser logged in.
+#
+# A copied first link ends on the agency host in a browser that is not the ticket's user; a copied last link
+# lacks the nonce cookie; a replay finds the ticket used. Every refusal happens before anything is written.
+
+SUPPORT_PROOF_SALT = "switchboard.support-access.proof"
+SUPPORT_BINDING_COOKIE = "sb_support_binding"
+SUPPORT_ACTIONS = ("open_portal", "open_admin")
+
+
+def support_binding_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
 def support_access_token_issue(*, staff_user: User, client: Client, action: str, next_path: str = "/") -> str:
-    """A short-lived signed ticket that lets agency staff enter a client's host
-    (portal or client admin). Redeeming it writes the audit entry."""
+    """A short-lived signed single-use ticket that lets agency staff enter a
+    client's host (portal or client admin). Redeeming it writes the audit entry."""
     if not staff_user.is_agency:
         raise PermissionDenied("Only agency staff can act as a client.")
-    if action not in ("open_portal", "open_admin"):
+    if action not in SUPPORT_ACTIONS:
         raise ApplicationError(f"Unknown support action '{action}'.")
     if not next_path.startswith("/") or next_path.startswith("//"):
         next_path = "/"
     return signing.dumps(
-        {"user": staff_user.pk, "client": client.pk, "action": action, "next": next_path},
+        {"user": staff_user.pk, "client": client.pk, "action": action, "next": next_path,
+         "ticket": secrets.token_urlsafe(18)},
         salt=SUPPORT_TOKEN_SALT,
     )
 
 
-def support_access_redeem(*, token: str, client: Client, ip_address: str | None) -> tuple[User, str, str]:
-    """Check the ticket against the host's client; log the access. Returns
-    (staff user, action, next path)."""
+def support_access_ticket_check(*, token: str, client_id: int | None = None) -> dict:
+    """The ticket's payload if it is genuine, fresh, unused and (given client_id)
+    for that client; PermissionDenied otherwise. Writes nothing."""
     try:
         payload = signing.loads(token, salt=SUPPORT_TOKEN_SALT, max_age=SUPPORT_TOKEN_MAX_AGE_SECONDS)
     except signing.SignatureExpired:
         raise PermissionDenied("This support link has expired; open the client again from the agency admin.") from None
     except signing.BadSignature:
         raise PermissionDenied("This support link is not valid.") from None
-    if payload["client"] != client.pk:
+    if not isinstance(payload, dict) or not payload.get("ticket") or payload.get("action") not in SUPPORT_ACTIONS:
+        raise PermissionDenied("This support link is not valid.")
+    if client_id is not None and payload["client"] != client_id:
         raise PermissionDenied("This support link is for another client.")
+    if SupportAccessLog.objects.filter(ticket_id=payload["ticket"]).exists():
+        raise PermissionDenied("This support link was already used; open the client again from the agency admin.")
+    return payload
+
+
+def support_access_binding_confirm(*, token: str, binding: str, user: User) -> tuple[Client, str]:
+    """Hop 2, on the agency host: the logged-in agency user vouches that the
+    browser holding the nonce hashed in `binding` is theirs. Returns (client, proof)."""
+    payload = support_access_ticket_check(token=token)
+    if payload["user"] != user.pk:
+        raise PermissionDenied("This support link was issued to another user.")
+    if not re.fullmatch(r"[0-9a-f]{64}", binding or ""):
+        raise PermissionDenied("This support link is not valid.")
+    client = Client.objects.exclude(schema_name="public").filter(pk=payload["client"]).first()
+    if client is None:
+        raise PermissionDenied("This support link's client no longer exists.")
+    proof = signing.dumps({"ticket": payload["ticket"], "user": user.pk, "binding": binding}, salt=SUPPORT_PROOF_SALT)
+    return client, proof
+
+
+def support_access_redeem(
+    *, token: str, client: Client, ip_address: str | None, session_user: User | None = None,
+    proof: str = "", binding_nonce: str = "",
+) -> tuple[User, str, str]:
+    """Hop 3, on the client host: redeem the ticket once, for its own user only,
+    and log the access. `session_user` is who this browser is logged in as on the
+    client host (None if anonymous); an anonymous browser must bring the proof of
+    hop 2 and the nonce cookie of hop 1. Returns (staff user, action, next path)."""
+    payload = support_access_ticket_check(token=token, client_id=client.pk)
+    if session_user is not None:
+        if session_user.pk != payload["user"]:
+            raise PermissionDenied(
+                "This support link was issued to another user. Log out of this client's portal first."
+            )
+    else:
+        try:
+            vouched = signing.loads(proof, salt=SUPPORT_PROOF_SALT, max_age=SUPPORT_TOKEN_MAX_AGE_SECONDS)
+        except signing.BadSignature:
+            raise PermissionDenied("This support link must be opened from the agency admin, in the same browser.") from None
+        if not (
+            binding_nonce
+            and vouched.get("ticket") == payload["ticket"]
+            and vouched.get("user") == payload["user"]
+            and hmac.compare_digest(str(vouched.get("binding")), support_binding_hash(binding_nonce))
+        ):
+            raise PermissionDenied("This support link must be opened from the agency admin, in the same browser.")
     with schema_context("public"):
         staff_user = User.objects.filter(pk=payload["user"], is_active=True).first()
         if staff_user is None or not staff_user.is_agency:
             raise PermissionDenied("This support link's user is no longer agency staff.")
-        SupportAccessLog.objects.create(
-            staff_user=staff_user, client=client, action=payload["action"], ip_address=ip_address
-        )
+        try:
+            with transaction.atomic():
+                SupportAccessLog.objects.create(
+                    staff_user=staff_user, client=client, action=payload["action"], ip_address=ip_address,
+                    ticket_id=payload["ticket"],
+                )
+        except IntegrityError:
+            raise PermissionDenied(
+                "This support link was already used; open the client again from the agency admin."
+            ) from None
     logger.info("support access", extra={"client": client.slug, "staff": staff_user.pk, "action": payload["action"]})
     return staff_user, payload["action"], payload["next"]
-
