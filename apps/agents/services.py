@@ -5,6 +5,7 @@ from django.db import transaction
 
 from apps.agents.models import TOOL_NAMES, TOOL_TRANSFER, Agent, AgentConfig, AgentVersion
 from apps.core.errors import ApplicationError
+from apps.tenancy.audit import CURRENT, audit_log_record
 
 
 def agent_config_validate(*, config: dict) -> None:
@@ -62,4 +63,5 @@ def agent_save(*, agent: Agent | None = None, name: str | None = None, **config)
     version = AgentVersion.objects.create(agent=agent, number=last + 1, name=agent.name, **merged)
     agent.current_version = version
     agent.save()
+    audit_log_record(actor=CURRENT, client=CURRENT, event_type="agent_published", target=agent, changes={"version": {"before": last or None, "after": version.number}})
     return agent

@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
+from django.core.paginator import Paginator
 from django.http import HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -13,6 +14,7 @@ from apps.core.hosts import agency_url
 from apps.portal import selectors
 from apps.portal.access import portal_login_required
 from apps.portal.forms import PortalAuthenticationForm
+from apps.tenancy.audit import AuditEvent, audit_log_for_client
 from apps.tenancy.services import (
     SUPPORT_BINDING_COOKIE,
     SUPPORT_TOKEN_MAX_AGE_SECONDS,
@@ -68,3 +70,16 @@ def support_enter(request):
     response = HttpResponseRedirect(next_path)
     response.delete_cookie(SUPPORT_BINDING_COOKIE, path="/support/")
     return response
+
+
+@portal_login_required(admin_only=True)
+def audit_log(request):
+    """This client's audit log, read-only, for its admins (and support staff)."""
+    event_type = request.GET.get("event", "")
+    if event_type not in AuditEvent.values:
+        event_type = ""
+    rows = audit_log_for_client(client=request.tenant, event_type=event_type)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "portal/audit_log.html", {
+        "page": page, "events": AuditEvent.choices, "event_type": event_type,
+    })

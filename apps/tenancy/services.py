@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context
 
 from apps.accounts.models import User
 from apps.core.errors import ApplicationError, PermissionDenied
+from apps.tenancy.audit import CURRENT, AuditEvent, audit_changes, audit_log_record
 from apps.tenancy.models import Client, Domain, SupportAccessLog
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def client_create(
     domain: str | None = None,
     admin_email: str | None = None,
     admin_password: str | None = None,
+    actor=CURRENT,
     **details,
 ) -> tuple[Client, Domain, User | None]:
     """Create a client: its row, its schema (migrated), its portal domain and,
@@ -79,40 +81,60 @@ def client_create(
             else:
                 admin_user.set_unusable_password()
             admin_user.save()
+        audit_log_record(actor=actor, client=client, event_type=AuditEvent.CLIENT_CREATED, target=client,
+                         changes=audit_changes(None, {"name": name, "slug": slug, "domain": domain}))
+        if admin_user:
+            audit_log_record(actor=actor, client=client, event_type=AuditEvent.USER_CREATED, target=admin_user,
+                             changes=audit_changes(None, {"email": admin_user.email, "role": admin_user.role}))
     logger.info("client created", extra={"client": slug, "domain": domain})
     return client, client_domain, admin_user
 
 
-def client_suspend(*, client: Client, reason: str = "") -> Client:
+def _client_status_set(*, client: Client, status: str, reason: str, event_type: str, actor) -> Client:
+    with transaction.atomic():
+        before = {"status": client.status, "suspended_reason": client.suspended_reason}
+        client.status = status
+        client.suspended_reason = reason
+        client.save(update_fields=["status", "suspended_reason", "updated_at"])
+        changes = audit_changes(before, {"status": client.status, "suspended_reason": client.suspended_reason})
+        if "status" in changes:
+            audit_log_record(actor=actor, client=client, event_type=event_type, target=client, changes=changes)
+    return client
+
+
+def client_suspend(*, client: Client, reason: str = "", actor=CURRENT) -> Client:
     if client.is_agency:
         raise ApplicationError("The agency itself cannot be suspended.")
-    client.status = Client.Status.SUSPENDED
-    client.suspended_reason = reason
-    client.save(update_fields=["status", "suspended_reason", "updated_at"])
-    return client
+    return _client_status_set(client=client, status=Client.Status.SUSPENDED, reason=reason,
+                              event_type=AuditEvent.CLIENT_SUSPENDED, actor=actor)
 
 
-def client_reactivate(*, client: Client) -> Client:
-    client.status = Client.Status.ACTIVE
-    client.suspended_reason = ""
-    client.save(update_fields=["status", "suspended_reason", "updated_at"])
-    return client
+def client_reactivate(*, client: Client, actor=CURRENT) -> Client:
+    return _client_status_set(client=client, status=Client.Status.ACTIVE, reason="",
+                              event_type=AuditEvent.CLIENT_RESUMED, actor=actor)
 
 
-def client_delete(*, client: Client) -> None:
-    """Delete the client, its domains, its users and its schema (DROP SCHEMA CASCADE)."""
+def client_delete(*, client: Client, actor=CURRENT) -> None:
+    """Delete the client, its domains, its users and its schema (DROP SCHEMA CASCADE).
+    Its audit rows stay (agency side), with the client's name and no link."""
     if client.is_agency:
         raise ApplicationError("The agency itself cannot be deleted.")
-    with schema_context("public"):
+    with schema_context("public"), transaction.atomic():
+        audit_log_record(actor=actor, client=client, event_type=AuditEvent.CLIENT_DELETED, target=client,
+                         changes=audit_changes({"slug": client.slug, "name": client.name}, {"slug": None, "name": None}))
         client.delete(force_drop=True)
 
 
-def client_user_create(*, client: Client, email: str, password: str, role: str = User.Role.CLIENT_VIEWER) -> User:
+def client_user_create(*, client: Client, email: str, password: str, role: str = User.Role.CLIENT_VIEWER,
+                       actor=CURRENT) -> User:
     if role not in User.CLIENT_ROLES:
         raise ApplicationError(f"'{role}' is not a client role.")
-    user = User(username=email.lower(), email=email.lower(), role=role, client=client)
-    user.set_password(password)
-    user.save()
+    with transaction.atomic():
+        user = User(username=email.lower(), email=email.lower(), role=role, client=client)
+        user.set_password(password)
+        user.save()
+        audit_log_record(actor=actor, client=client, event_type=AuditEvent.USER_CREATED, target=user,
+                         changes=audit_changes(None, {"email": user.email, "role": user.role}))
     return user
 
 
@@ -229,9 +251,14 @@ def support_access_redeem(
             raise PermissionDenied("This support link's user is no longer agency staff.")
         try:
             with transaction.atomic():
-                SupportAccessLog.objects.create(
+                entry = SupportAccessLog.objects.create(
                     staff_user=staff_user, client=client, action=payload["action"], ip_address=ip_address,
                     ticket_id=payload["ticket"],
+                )
+                audit_log_record(
+                    actor=staff_user, client=client, target=entry,
+                    event_type=(AuditEvent.SUPPORT_PORTAL_OPENED if payload["action"] == "open_portal"
+                                else AuditEvent.SUPPORT_ADMIN_OPENED),
                 )
         except IntegrityError:
             raise PermissionDenied(

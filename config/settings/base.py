@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.tenancy.middleware.SuspendedClientMiddleware",
+    "apps.tenancy.audit.AuditActorMiddleware",  # the request's user acts in audit rows (apps/tenancy/audit.py)
 ]
 
 TEMPLATES = [
