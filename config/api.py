@@ -3,9 +3,11 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 
 from apps.api.auth import ApiKeyAuth
+from apps.api.throttle import ApiKeyRateThrottle
 from apps.core.errors import ApplicationError
 
-api = NinjaAPI(title="Switchboard API", version="1", urls_namespace="api", auth=ApiKeyAuth())
+api = NinjaAPI(title="Switchboard API", version="1", urls_namespace="api", auth=ApiKeyAuth(),
+                throttle=[ApiKeyRateThrottle()])
 api.add_router("/v1/agents", "apps.agents.api.router")
 api.add_router("/v1/calls", "apps.calls.api.router")
 
