@@ -10,6 +10,7 @@ import secrets
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django_tenants.postgresql_backend.base import is_valid_schema_name
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import User
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 RESERVED_SLUGS = {"public", "www", "admin", "api", "static", "media", "pg_catalog", "information_schema"}
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 SUPPORT_TOKEN_SALT = "switchboard.support-access"
 SUPPORT_TOKEN_MAX_AGE_SECONDS = 60
 
@@ -33,12 +35,24 @@ def client_create_check(*, slug: str, domain: str | None, admin_email: str | Non
     """Everything that would make client_create refuse, checked up front (forms
     call it too). Returns the normalised slug and domain."""
     slug = slug.strip().lower()
-    if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
+    if slug.startswith("pg_"):
+        raise ApplicationError(
+            f"'{slug}' cannot be a client slug: PostgreSQL reserves schema names starting with 'pg_'. "
+            "Choose another slug.", details={"slug": slug},
+        )
+    if slug in RESERVED_SLUGS:
+        raise ApplicationError(f"'{slug}' cannot be a client slug: it is reserved; choose another.", details={"slug": slug})
+    if not SLUG_RE.match(slug) or not is_valid_schema_name(slug):
         raise ApplicationError(
             f"'{slug}' cannot be a client slug: use 2-41 lowercase letters, digits or _ starting with a letter.",
             details={"slug": slug},
         )
     domain = (domain or default_client_domain(slug)).strip().lower()
+    if not HOSTNAME_RE.match(domain) or len(domain) > 253:
+        raise ApplicationError(
+            f"'{domain}' is not a host name: use letters, digits, '-' and dots, e.g. acme.example.com.",
+            details={"domain": domain},
+        )
     if Client.objects.filter(slug=slug).exists() or Client.objects.filter(schema_name=slug).exists():
         raise ApplicationError(f"A client with slug '{slug}' already exists.", details={"slug": slug})
     if Domain.objects.filter(domain=domain).exists():

@@ -74,6 +74,7 @@ LOGIN_REDIRECT_URL = "portal:dashboard"
 
 MIDDLEWARE = [
     "apps.tenancy.middleware.ClientTenantMiddleware",
+    "apps.core.middleware.HostileInputMiddleware",  # NUL bytes and out-of-range values: 400, never 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -194,7 +195,7 @@ USE_TZ = True
 # Login throttling (django-axes) for the agency admin and every portal login: after AXES_FAILURE_LIMIT
 # failed attempts for one username from one IP, that pair is locked out for AXES_COOLOFF_MINUTES (429 page).
 # The pair, not the IP alone: behind a proxy every person shares one address.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -203,6 +204,7 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 # Per-API-key rate limit (apps/api/throttle.py): at most API_RATE_LIMIT requests per key per window.
 API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=600)
 API_RATE_LIMIT_WINDOW_SECS = env.int("API_RATE_LIMIT_WINDOW_SECS", default=60)
+NINJA_PAGINATION_MAX_LIMIT = 1000  # ?limit= past this is a 422, not a query the database refuses
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

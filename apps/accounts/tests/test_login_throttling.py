@@ -66,3 +66,11 @@ def test_a_success_before_the_limit_resets_the_count(tenant_a):
     browser.post("/logout/", HTTP_HOST="acme.localhost")
     for _ in range(4):
         assert _portal_login(browser, "admin@acme.test", "wrong").status_code == 200
+
+
+def test_a_login_without_a_request_is_not_throttled_but_still_checked(tenant_a):
+    from django.contrib.auth import authenticate
+
+    assert authenticate(username="admin@acme.test", password=PASSWORD).email == "admin@acme.test"
+    assert authenticate(username="admin@acme.test", password="wrong") is None
+    assert AccessAttempt.objects.count() == 0
