@@ -13,6 +13,7 @@ from django.http import HttpResponse, JsonResponse
 logger = logging.getLogger(__name__)
 
 NUL = "\x00"
+BAD_VALUE_MESSAGE = "A value in the request is out of range or not valid (e.g. a number too large); check it and try again."
 
 
 def _bad_request(request, message: str) -> HttpResponse:
@@ -47,6 +48,5 @@ class HostileInputMiddleware:
         if isinstance(exception, DataError):
             logger.warning("refused input the database cannot store: %s %s: %s", request.method, request.path,
                            str(exception).splitlines()[0] if str(exception) else type(exception).__name__)
-            return _bad_request(request, "A value in the request is out of range or not valid "
-                                         "(e.g. a number too large); check it and try again.")
+            return _bad_request(request, BAD_VALUE_MESSAGE)
         return None

@@ -37,6 +37,15 @@ def test_bad_query_values_are_4xx(client, auth, query, status):
         assert set(response.json()) == {"error", "details"}
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_past_bigint_is_400_with_or_without_debug(client, auth, settings, debug):
+    settings.DEBUG = debug
+    response = client.get(f"/api/v1/calls?offset={HUGE}", **auth)
+    assert (response.status_code, response.json()) == (400, {
+        "error": "A value in the request is out of range or not valid (e.g. a number too large); check it and try again.",
+        "details": {}})
+
+
 def test_the_biggest_offset_bigint_holds_is_an_empty_page(client, auth):
     response = client.get("/api/v1/calls?offset=9223372036854775807&limit=1000", **auth)
     assert (response.status_code, response.json()) == (200, {"items": [], "count": 0})
