@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 RESERVED_SLUGS = {"public", "www", "admin", "api", "static", "media", "pg_catalog", "information_schema"}
-HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z")
 SUPPORT_TOKEN_SALT = "switchboard.support-access"
 SUPPORT_TOKEN_MAX_AGE_SECONDS = 60
 
