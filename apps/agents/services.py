@@ -9,6 +9,7 @@ from django.db import transaction
 
 from apps.agents.models import AGENT_PROVIDER_KINDS, TOOL_NAMES, TOOL_TRANSFER, Agent, AgentConfig, AgentVersion
 from apps.core.errors import ApplicationError
+from apps.tenancy.audit import CURRENT, audit_log_record
 
 # What a call can live with. Outside these a value is a typo or an attack (a bigint
 # that overflows the column, a VAD pause that never ends a turn), refused at save.
@@ -177,4 +178,5 @@ def agent_save(*, agent: Agent | None = None, name: str | None = None, **config)
     version = AgentVersion.objects.create(agent=agent, number=last + 1, name=agent.name, **merged)
     agent.current_version = version
     agent.save()
+    audit_log_record(actor=CURRENT, client=CURRENT, event_type="agent_published", target=agent, changes={"version": {"before": last or None, "after": version.number}})
     return agent

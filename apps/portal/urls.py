@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("support/enter/", views.support_enter, name="support_enter"),
+    path("audit/", views.audit_log, name="audit_log"),
     # Each area's portal pages (namespaces portal:agents, portal:providers, portal:numbers, portal:api_keys).
     path("agents/", include("apps.agents.urls")),
     path("providers/", include("apps.providers.urls")),

@@ -4,7 +4,11 @@ from django.contrib import admin
 from apps.core.admin_sites import tenant_admin_site
 from apps.providers.models import ProviderAccount
 from apps.providers.registry import vendors
+<<<<<<< HEAD
 from apps.providers.services import provider_account_problems
+=======
+from apps.tenancy.audit import ProviderKeyAuditMixin
+>>>>>>> tenancy
 
 
 class ProviderKeyForm(forms.ModelForm):
@@ -44,7 +48,7 @@ class ProviderAccountForm(ProviderKeyForm):
 
 
 @admin.register(ProviderAccount, site=tenant_admin_site)
-class ProviderAccountAdmin(admin.ModelAdmin):
+class ProviderAccountAdmin(ProviderKeyAuditMixin, admin.ModelAdmin):
     form = ProviderAccountForm
     list_display = ("provider", "label", "masked_key", "max_concurrency", "cooldown_until", "is_active")
     list_filter = ("provider", "is_active")

@@ -1,5 +1,6 @@
 """Settings from the environment (12-factor). Nothing secret lives in the repo:
 `make run` writes var/local.env with a generated SECRET_KEY and FIELD_ENCRYPTION_KEY."""
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -46,6 +47,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "channels",
+    "axes",  # login throttling (see "Login throttling" below)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -75,6 +77,7 @@ LOGIN_REDIRECT_URL = "portal:dashboard"
 
 MIDDLEWARE = [
     "apps.tenancy.middleware.ClientTenantMiddleware",
+    "apps.core.middleware.HostileInputMiddleware",  # NUL bytes and out-of-range values: 400, never 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -84,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.tenancy.middleware.SuspendedClientMiddleware",
+    "apps.tenancy.audit.AuditActorMiddleware",  # the request's user acts in audit rows (apps/tenancy/audit.py)
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 TEMPLATES = [
@@ -212,6 +217,20 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Login throttling (django-axes) for the agency admin and every portal login: after AXES_FAILURE_LIMIT
+# failed attempts for one username from one IP, that pair is locked out for AXES_COOLOFF_MINUTES (429 page).
+# The pair, not the IP alone: behind a proxy every person shares one address.
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Per-API-key rate limit (apps/api/throttle.py): at most API_RATE_LIMIT requests per key per window.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=600)
+API_RATE_LIMIT_WINDOW_SECS = env.int("API_RATE_LIMIT_WINDOW_SECS", default=60)
+NINJA_PAGINATION_MAX_LIMIT = 1000  # ?limit= past this is a 422, not a query the database refuses
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

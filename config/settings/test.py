@@ -28,3 +28,7 @@ STORAGES = {
 }
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+
+# Login throttling stays on, with a limit no other test reaches; apps/accounts/tests/test_login_throttling.py
+# runs the real limit. Attempts live in the database, so each test's rollback clears them.
+AXES_FAILURE_LIMIT = 1000

@@ -21,6 +21,7 @@ from apps.billing.periods import period_bounds
 from apps.billing.pricing import Line, LineKind, totals_for
 from apps.billing.selectors import invoice_for_period, period_rate
 from apps.core.errors import ApplicationError
+from apps.tenancy.audit import CURRENT, INVOICE_STATUS_EVENTS, audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ def invoice_finalize(*, invoice_id: int, render_documents: bool = True) -> Invoi
         invoice.due_on = timezone.localdate(invoice.finalised_at) + timedelta(days=settings_row.payment_terms_days)
         invoice.billing_snapshot = _billing_snapshot(invoice.client)
         invoice.save()
+        audit_log_record(actor=CURRENT, client=invoice.client, event_type="invoice_finalised", target=invoice, changes={"status": {"before": Status.DRAFT, "after": invoice.status}, "number": {"before": "", "after": invoice.number}})
         if render_documents:
             transaction.on_commit(lambda: invoice_render_documents(invoice_id=invoice.pk))
     return invoice
@@ -171,6 +173,7 @@ def _transition(invoice_id: int, allowed_from: set[str], to: str, **fields) -> I
                 details={"status": invoice.status, "wanted": to},
                 status_code=409,
             )
+        audit_log_record(actor=CURRENT, client=invoice.client_id, event_type=INVOICE_STATUS_EVENTS[to], target=invoice, changes={"status": {"before": invoice.status, "after": to}, **{name: {"before": getattr(invoice, name), "after": value} for name, value in fields.items()}})
         invoice.status = to
         for name, value in fields.items():
             setattr(invoice, name, value)
@@ -259,6 +262,7 @@ def credit_note_create(*, invoice_id: int, amount: Decimal, reason: str, finaliz
             reason=reason,
         )
         _save_lines(note, rated.lines)
+        audit_log_record(actor=CURRENT, client=invoice.client, event_type="invoice_credited", target=invoice, changes={"credit_note": {"before": None, "after": note.pk}, "credited": {"before": None, "after": amount}})
     if finalize:
         note = invoice_finalize(invoice_id=note.pk)
     return note

@@ -12,6 +12,7 @@ from apps.billing.models import MetricRate, RateCard
 from apps.billing.pricing import PricingError
 from apps.billing.selectors import invoiced_from, rate_card_is_locked
 from apps.core.errors import ApplicationError
+from apps.tenancy.audit import CURRENT, audit_log_record
 
 
 def rate_card_assert_editable(*, card: RateCard) -> None:
@@ -70,6 +71,7 @@ def rate_card_create(
                     rate.pk = None
                     rate.rate_card = card
                     rate.save()
+            audit_log_record(actor=CURRENT, client=client, event_type="rate_card_versioned", target=card, changes={"effective_from": {"before": None, "after": effective_from}, "copied_from": {"before": None, "after": copy_rates_from.pk if copy_rates_from else None}})
     except IntegrityError as exc:
         raise ApplicationError(
             f"There is already a version effective from {effective_from:%Y-%m}.", status_code=409
