@@ -4,11 +4,8 @@ from django.contrib import admin
 from apps.core.admin_sites import tenant_admin_site
 from apps.providers.models import ProviderAccount
 from apps.providers.registry import vendors
-<<<<<<< HEAD
 from apps.providers.services import provider_account_problems
-=======
 from apps.tenancy.audit import ProviderKeyAuditMixin
->>>>>>> tenancy
 
 
 class ProviderKeyForm(forms.ModelForm):
