@@ -406,6 +406,57 @@ class StripeEventAdmin(admin.ModelAdmin):
         return False
 
 
+class BillingSettingsForm(forms.ModelForm):
+    """Stripe secrets are never rendered back into the page (no value attribute,
+    no placeholder derived from them); a blank field on save keeps the stored one.
+    To remove a key, tick "clear"."""
+
+    SECRET_FIELDS = ("stripe_secret_key", "stripe_webhook_secret")
+
+    stripe_secret_key = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave blank to keep the stored key.",
+    )
+    stripe_webhook_secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave blank to keep the stored secret.",
+    )
+    clear_stripe_secret_key = forms.BooleanField(required=False, label="Clear the stored Stripe secret key")
+    clear_stripe_webhook_secret = forms.BooleanField(required=False, label="Clear the stored webhook secret")
+
+    class Meta:
+        model = BillingSettings
+        fields = [
+            "invoice_prefix",
+            "credit_note_prefix",
+            "payment_terms_days",
+            "invoice_footer",
+            "cap_alert_emails",
+            "stripe_enabled",
+            "stripe_secret_key",
+            "stripe_webhook_secret",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Never hand the stored secret to the widget, whatever it renders.
+        for name in self.SECRET_FIELDS:
+            self.initial[name] = ""
+            if self.instance.pk and getattr(self.instance, name):
+                self.fields[name].help_text = "A value is stored. Leave blank to keep it."
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.SECRET_FIELDS:
+            if cleaned.get(f"clear_{name}"):
+                cleaned[name] = ""
+            elif not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
+
 @admin.register(BillingSettings)
 class BillingSettingsAdmin(admin.ModelAdmin):
     fields = [
@@ -416,13 +467,12 @@ class BillingSettingsAdmin(admin.ModelAdmin):
         "cap_alert_emails",
         "stripe_enabled",
         "stripe_secret_key",
+        "clear_stripe_secret_key",
         "stripe_webhook_secret",
+        "clear_stripe_webhook_secret",
     ]
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        if db_field.name in ("stripe_secret_key", "stripe_webhook_secret"):
-            kwargs["widget"] = forms.PasswordInput(render_value=True)
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+    form = BillingSettingsForm
 
     def has_add_permission(self, request):
         return not BillingSettings.objects.exists()
