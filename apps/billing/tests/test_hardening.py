@@ -55,3 +55,106 @@ def test_admin_never_renders_stored_stripe_secrets_and_blank_keeps_them(client, 
     client.post(url, _settings_form_data(clear_stripe_webhook_secret="on"), HTTP_HOST="localhost")
     row.refresh_from_db()
     assert (row.stripe_secret_key, row.stripe_webhook_secret) == ("sk_test_new", "")
+
+
+# ----------------------------------------------------------------------------- database guards
+
+import pytest  # noqa: E402
+from django.db import IntegrityError, connection, transaction  # noqa: E402
+
+from apps.billing.models import Invoice, InvoiceLine, UsageEvent  # noqa: E402
+from apps.billing.services import (  # noqa: E402
+    invoice_generate,
+    invoice_generate_and_finalize,
+    invoice_mark_paid,
+    invoice_mark_sent,
+    usage_ingest,
+)
+from apps.billing.tests.conftest import at, event  # noqa: E402
+from apps.billing.tests.test_invoices import MARCH, march_usage  # noqa: E402
+
+
+def _refused(statement: str, params=None, match: str | None = None) -> None:
+    with pytest.raises(IntegrityError, match=match), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def _row(invoice_id: int) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_jsonb(i)::text FROM billing_invoice i WHERE id = %s", [invoice_id])
+        return cursor.fetchone()
+
+
+@pytest.fixture
+def finalised(tenant_a, default_card):
+    usage_ingest(march_usage(tenant_a))
+    return invoice_generate_and_finalize(client=tenant_a, period_start=MARCH)
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "period_start = '2025-04-01'",
+        "starts_at = starts_at + interval '1 day'",
+        "ends_at = ends_at + interval '1 day'",
+        "due_on = due_on + 30",
+        "finalised_at = finalised_at - interval '1 day'",
+        "tax_label = 'VAT'",
+        "created_at = created_at - interval '1 day'",
+        "rate_card_id = NULL, default_rate_card_id = NULL",
+        "credit_note_for_id = id",
+        "status = 'draft'",
+        "sent_at = now()",  # without the transition to sent
+        "paid_at = now()",  # without the transition to paid
+        "reason = 'rewritten'",  # without voiding
+        "voided_at = now()",
+    ],
+)
+def test_finalised_invoice_row_is_frozen_in_the_database(finalised, assignment):
+    before = _row(finalised.pk)
+    _refused(f"UPDATE billing_invoice SET {assignment} WHERE id = %s", [finalised.pk])
+    assert _row(finalised.pk) == before
+
+
+def test_finalised_invoice_takes_only_its_transitions(finalised):
+    # the documented transitions (and only their fields) still work
+    invoice_mark_sent(invoice_id=finalised.pk)
+    before = _row(finalised.pk)
+    _refused("UPDATE billing_invoice SET status = 'finalised' WHERE id = %s", [finalised.pk])
+    _refused("UPDATE billing_invoice SET status = 'paid', due_on = due_on + 1 WHERE id = %s", [finalised.pk])
+    _refused("UPDATE billing_invoice SET status = 'paid', sent_at = now() WHERE id = %s", [finalised.pk])
+    assert _row(finalised.pk) == before
+    paid = invoice_mark_paid(invoice_id=finalised.pk)
+    assert paid.status == "paid"
+    before = _row(finalised.pk)
+    _refused("UPDATE billing_invoice SET status = 'void', voided_at = now() WHERE id = %s", [finalised.pk])
+    _refused("UPDATE billing_invoice SET payment_failed_at = now() WHERE id = %s", [finalised.pk])
+    assert _row(finalised.pk) == before
+
+
+def test_lines_of_a_finalised_invoice_cannot_change_move_or_go(finalised, tenant_a):
+    lines_before = list(InvoiceLine.objects.filter(invoice=finalised).values_list("id", "invoice_id", "amount"))
+    line_id = lines_before[0][0]
+    _refused("UPDATE billing_invoiceline SET amount = 0 WHERE id = %s", [line_id])
+    _refused("DELETE FROM billing_invoiceline WHERE id = %s", [line_id])
+    # moving a line out of the frozen invoice into a draft is refused too
+    usage_ingest([event(tenant_a, "x", "qa_runs", 1, at(2025, 4, 2))])
+    april = invoice_generate(client=tenant_a, period_start=MARCH.replace(month=4))
+    assert april.status == "draft"
+    _refused("UPDATE billing_invoiceline SET invoice_id = %s, position = 99 WHERE id = %s", [april.pk, line_id])
+    assert list(InvoiceLine.objects.filter(invoice=finalised).values_list("id", "invoice_id", "amount")) == lines_before
+
+
+@pytest.mark.parametrize("table", ["billing_usageevent", "billing_invoice", "billing_invoiceline"])
+def test_truncate_of_money_history_is_refused(finalised, table):
+    counts = (UsageEvent.objects.count(), Invoice.objects.count(), InvoiceLine.objects.count())
+    assert counts == (12, 1, 7)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses pending deferred FK checks
+    _refused(f"TRUNCATE {table} CASCADE", match="is billing history and cannot be truncated")
+    # the escape hatch is only the explicit setting 'on'
+    _refused(
+        f"SET LOCAL switchboard.allow_billing_truncate = 'yes'; TRUNCATE {table} CASCADE",
+        match="is billing history and cannot be truncated",
+    )
+    assert (UsageEvent.objects.count(), Invoice.objects.count(), InvoiceLine.objects.count()) == counts

@@ -4,7 +4,7 @@ from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connections, transaction
 
 from apps.billing.models import Invoice, InvoiceLine, MetricRate
 from apps.billing.selectors import rate_card_is_locked
@@ -19,6 +19,7 @@ from apps.billing.services import (
     rate_card_create,
     usage_ingest,
 )
+from apps.billing.testing import truncate_billing_tables
 from apps.billing.tests.conftest import at, event
 from apps.core.errors import ApplicationError
 
@@ -248,11 +249,17 @@ def test_pdf_and_usage_csv_are_stored(tenant_a, default_card, django_capture_on_
 @pytest.fixture
 def clean_billing(committed_db):
     yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE billing_usageevent, billing_invoiceline, billing_stripeevent, billing_invoice, "
-            "billing_metricrate, billing_ratecard, billing_documentsequence, billing_billingsettings CASCADE"
-        )
+    truncate_billing_tables(
+        "billing_usageevent",
+        "billing_invoiceline",
+        "billing_stripeevent",
+        "billing_invoice",
+        "billing_metricrate",
+        "billing_ratecard",
+        "billing_documentsequence",
+        "billing_billingsettings",
+        cascade=True,
+    )
 
 
 def test_concurrent_month_end_runs_make_one_invoice_and_one_number(clean_billing):

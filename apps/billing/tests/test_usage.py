@@ -2,10 +2,11 @@ import threading
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from apps.billing.models import UsageEvent
 from apps.billing.services import UsageEventIn, usage_ingest, usage_record_call
+from apps.billing.testing import truncate_billing_tables
 from apps.billing.tests.conftest import at, event
 from apps.core.errors import ApplicationError
 
@@ -140,8 +141,7 @@ def test_ledger_is_append_only(tenant_a):
 @pytest.fixture
 def clean_ledger(committed_db):
     yield
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE billing_usageevent")
+    truncate_billing_tables("billing_usageevent")
 
 
 @pytest.mark.parametrize("shared_count", [400, 1500])  # unnest path and COPY path
