@@ -38,6 +38,8 @@ class MetricRateForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if self.errors:
+            return cleaned  # field errors first; the probe below needs every field
         probe = MetricRate(**{k: v for k, v in cleaned.items() if k not in ("id", "rate_card", "DELETE")})
         try:
             probe.to_price()
