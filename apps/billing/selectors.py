@@ -33,6 +33,13 @@ class ResolvedCard:
     default_card: RateCard | None
 
 
+def rate_card_versions(*, client) -> QuerySet[RateCard]:
+    """Every version of a client's card (client None: the agency default card)."""
+    if client is None:
+        return RateCard.objects.filter(client__isnull=True)
+    return RateCard.objects.filter(client=client)
+
+
 def rate_card_in_force(*, client, period_start: date) -> RateCard | None:
     """The client's own card version in force at the period start (None if it has none)."""
     return RateCard.objects.filter(client=client, effective_from__lte=period_start).order_by("-effective_from").first()
