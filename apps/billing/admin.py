@@ -336,14 +336,21 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Push to Stripe")
     def push_to_stripe(self, request, queryset):
-        from apps.billing.services.stripe_sync import invoice_push_to_stripe
+        from apps.billing.tasks import invoice_push_to_stripe_task
 
-        self._each(request, queryset, lambda i: invoice_push_to_stripe(invoice_id=i.pk), "pushed to Stripe")
+        self._each(
+            request, queryset, lambda i: invoice_push_to_stripe_task.delay(i.pk), "queued for Stripe (a task pushes them)"
+        )
 
     @admin.action(description="Re-render PDF and usage CSV")
     def render_documents(self, request, queryset):
+        from apps.billing.tasks import invoice_render_documents_task
+
         self._each(
-            request, queryset, lambda i: services.invoice_render_documents(invoice_id=i.pk, force=True), "rendered"
+            request,
+            queryset.exclude(status=Invoice.Status.DRAFT),
+            lambda i: invoice_render_documents_task.delay(i.pk, True),
+            "queued for rendering (a task renders them)",
         )
 
 
@@ -384,7 +391,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="this month")
     def cap_state(self, obj):
-        status = selectors.usage_cap_status(client=obj.client)
+        status = selectors.usage_cap_status(client=obj.client, exact=True)
         return f"{status.state} ({status.minutes_used:.0f} min, {status.amount_used} {status.currency})"
 
 

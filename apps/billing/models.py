@@ -66,6 +66,43 @@ class UsageEvent(models.Model):
         return f"{self.metric} {self.quantity} {self.unit} ({self.idempotency_key})"
 
 
+class UsageMeter(models.Model):
+    """Month-to-date usage per client, billing month (client's timezone at ingest),
+    metric, dimension and provider-cost currency.
+
+    Derived data, maintained by the ledger INSERT itself (one statement, same
+    transaction: see services/usage.py), so it is always consistent with the
+    committed ledger and never needs a scan of it. The usage-cap check reads these
+    few rows instead of rating the month: call seconds are summed raw (a lower
+    bound of what is billed) and rounded per event to 1, 6 and 60 seconds (an
+    upper bound for the card's increment; exact when a call reports its seconds in
+    one event), so the cap check can tell "certainly below" / "certainly reached"
+    without rating, and rates the month exactly only when a cap lies in between."""
+
+    client = models.ForeignKey("tenancy.Client", on_delete=models.CASCADE, related_name="+", db_index=False)
+    period_start = models.DateField()
+    metric = models.CharField(max_length=40)
+    dimension = models.CharField(max_length=100, blank=True)
+    cost_currency = models.CharField(max_length=3)
+    events = models.BigIntegerField(default=0)
+    positive_events = models.BigIntegerField(default=0)
+    quantity = models.DecimalField(max_digits=30, decimal_places=6, default=ZERO)
+    seconds_ceil_1 = models.DecimalField(max_digits=30, decimal_places=6, default=ZERO)
+    seconds_ceil_6 = models.DecimalField(max_digits=30, decimal_places=6, default=ZERO)
+    seconds_ceil_60 = models.DecimalField(max_digits=30, decimal_places=6, default=ZERO)
+    provider_cost = models.DecimalField(max_digits=30, decimal_places=8, default=ZERO)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "period_start", "metric", "dimension", "cost_currency"], name="billing_usagemeter_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.period_start:%Y-%m} {self.metric}/{self.dimension}: {self.quantity}"
+
+
 class RateCard(models.Model):
     """A version of a price list. `client` empty = the agency-wide default card.
 
@@ -289,6 +326,7 @@ class CapAlert(models.Model):
     level = models.CharField(max_length=8, choices=Level.choices)
     detail = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="When agency staff were emailed.")
 
     class Meta:
         ordering = ["-created_at"]

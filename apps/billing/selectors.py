@@ -224,14 +224,7 @@ class CapStatus:
 ALLOWED = CapStatus(state="allowed")
 
 
-def usage_cap_status(*, client, at: datetime | None = None) -> CapStatus:
-    """Month-to-date usage of `client` against its caps.
-
-    Minutes = billable call minutes (inbound + outbound, after the per-call rounding
-    rule). Money = month-to-date usage charges after allowances, before platform fee,
-    minimum commitment and tax. Hard beats soft; no caps configured = "allowed"
-    without touching the ledger.
-    """
+def _cap_account(client) -> BillingAccount | None:
     account = BillingAccount.objects.filter(client_id=client.pk).first()
     if account is None or all(
         value is None
@@ -242,6 +235,38 @@ def usage_cap_status(*, client, at: datetime | None = None) -> CapStatus:
             account.hard_cap_amount,
         )
     ):
+        return None
+    return account
+
+
+def _cap_status_from(account, minutes: Decimal, amount: Decimal, currency: str, *, reached) -> CapStatus:
+    """`reached(kind, cap)` says whether `cap` of kind "minutes" / "amount" is reached."""
+    hard, soft = [], []
+    if account.hard_cap_minutes is not None and reached("minutes", account.hard_cap_minutes):
+        hard.append(f"{minutes:.2f} of {account.hard_cap_minutes} minutes (hard cap)")
+    if account.hard_cap_amount is not None and reached("amount", account.hard_cap_amount):
+        hard.append(f"{amount} of {account.hard_cap_amount} {currency} (hard cap)")
+    if account.soft_cap_minutes is not None and reached("minutes", account.soft_cap_minutes):
+        soft.append(f"{minutes:.2f} of {account.soft_cap_minutes} minutes (soft cap)")
+    if account.soft_cap_amount is not None and reached("amount", account.soft_cap_amount):
+        soft.append(f"{amount} of {account.soft_cap_amount} {currency} (soft cap)")
+    if hard:
+        return CapStatus("hard", account.cap_message, minutes, amount, currency, tuple(hard))
+    if soft:
+        return CapStatus("soft", "Soft usage cap reached: " + "; ".join(soft), minutes, amount, currency, tuple(soft))
+    return CapStatus("allowed", "", minutes, amount, currency)
+
+
+def _usage_charges(lines) -> Decimal:
+    return sum((line.amount for line in lines if line.kind in (LineKind.USAGE, LineKind.ALLOWANCE)), ZERO)
+
+
+def usage_cap_status_exact(*, client, at: datetime | None = None) -> CapStatus:
+    """The caps against a full rating of the month so far (one aggregate over the
+    client's ledger rows of the month). The cheap `usage_cap_status` falls back
+    to this only when a cap lies between its bounds."""
+    account = _cap_account(client)
+    if account is None:
         return ALLOWED
     at = at or timezone.now()
     period_start = period_containing(at, client.timezone)
@@ -251,25 +276,132 @@ def usage_cap_status(*, client, at: datetime | None = None) -> CapStatus:
         return ALLOWED  # no rate card: nothing to measure money against; minutes unknown too
     seconds = sum((t.quantity for t in rating.usage.totals if t.metric in CALL_SECONDS_METRICS), ZERO)
     minutes = seconds / 60
-    amount = sum(
-        (line.amount for line in rating.rated.lines if line.kind in (LineKind.USAGE, LineKind.ALLOWANCE)), ZERO
-    )
     currency = rating.card.terms.currency
-    amount = quantize(amount, currency)
-    hard, soft = [], []
-    if account.hard_cap_minutes is not None and minutes >= account.hard_cap_minutes:
-        hard.append(f"{minutes:.2f} of {account.hard_cap_minutes} minutes (hard cap)")
-    if account.hard_cap_amount is not None and amount >= account.hard_cap_amount:
-        hard.append(f"{amount} of {account.hard_cap_amount} {currency} (hard cap)")
-    if account.soft_cap_minutes is not None and minutes >= account.soft_cap_minutes:
-        soft.append(f"{minutes:.2f} of {account.soft_cap_minutes} minutes (soft cap)")
-    if account.soft_cap_amount is not None and amount >= account.soft_cap_amount:
-        soft.append(f"{amount} of {account.soft_cap_amount} {currency} (soft cap)")
-    if hard:
-        return CapStatus("hard", account.cap_message, minutes, amount, currency, tuple(hard))
-    if soft:
-        return CapStatus("soft", "Soft usage cap reached: " + "; ".join(soft), minutes, amount, currency, tuple(soft))
-    return CapStatus("allowed", "", minutes, amount, currency)
+    amount = quantize(_usage_charges(rating.rated.lines), currency)
+    figures = {"minutes": minutes, "amount": amount}
+    return _cap_status_from(account, minutes, amount, currency, reached=lambda kind, cap: figures[kind] >= cap)
+
+
+@dataclass(frozen=True)
+class UsageBounds:
+    """Month-to-date figures known to lie in [low, high] (from models.UsageMeter)."""
+
+    minutes_low: Decimal
+    minutes_high: Decimal
+    amount_low: Decimal
+    amount_high: Decimal
+    currency: str
+
+
+_CEIL_COLUMN = {1: "seconds_ceil_1", 6: "seconds_ceil_6", 60: "seconds_ceil_60"}
+
+
+def _amount_bounds(card: ResolvedCard, low: list[UsageTotal], high: list[UsageTotal]) -> tuple[Decimal, Decimal]:
+    """Usage charges (after allowances) for the low and high quantities. Every price
+    model but volume is non-decreasing in the quantity, so rating the bounds bounds
+    the charge; a volume price can drop when the total reaches a cheaper tier, so
+    its charge is bounded by hand: >= 0 and <= quantity x dearest tier + largest flat fee."""
+    from apps.billing.pricing import PriceModel, find_price, priced_quantity, rate_usage
+
+    currency = card.terms.currency
+    low_amount, high_amount = ZERO, ZERO
+    for low_total, high_total in zip(low, high, strict=True):
+        price = find_price(card.prices, high_total.metric, high_total.dimension)
+        if price is None:
+            continue  # listed at 0.00
+        if price.model == PriceModel.VOLUME:
+            dearest = max(tier.unit_price for tier in price.tiers)
+            flat = max(tier.flat_fee for tier in price.tiers)
+            high_amount += quantize(priced_quantity(price, high_total.quantity) * dearest + flat, currency)
+            continue
+        low_amount += _usage_charges(rate_usage(price, low_total, currency))
+        high_amount += _usage_charges(rate_usage(price, high_total, currency))
+    return low_amount, high_amount
+
+
+def usage_bounds(*, client, card: ResolvedCard, period_start: date) -> UsageBounds:
+    """Bounds of the month-to-date billable minutes and usage charges from the few
+    meter rows of the month -- no ledger scan. Call seconds: at least the raw sum
+    (rounding only adds), at most the sum of per-event rounding to the card's
+    increment plus the card's minimum per event (per-call rounding of a call
+    reported in several parts never exceeds the sum of its parts rounded)."""
+    from apps.billing.models import UsageMeter
+
+    increment, minimum = card.call_increment_seconds, card.call_minimum_seconds
+    ceil_column = _CEIL_COLUMN.get(increment)
+    rows = UsageMeter.objects.filter(client_id=client.pk, period_start=period_start).values_list(
+        "metric",
+        "dimension",
+        "cost_currency",
+        "quantity",
+        "positive_events",
+        "provider_cost",
+        ceil_column or "quantity",
+    )
+    grouped: dict[tuple[str, str], list[Decimal]] = {}
+    for metric, dimension, cost_currency, quantity, positive, cost, ceiled in rows:
+        entry = grouped.setdefault((metric, dimension), [ZERO, ZERO, ZERO])
+        entry[0] += quantity
+        if metric in CALL_SECONDS_METRICS:
+            # an increment without its own column: each event adds less than one increment
+            ceiled = ceiled if ceil_column else quantity + positive * increment
+            entry[1] += ceiled + positive * minimum
+        else:
+            entry[1] += quantity
+        if cost_currency == card.terms.currency:
+            entry[2] += cost
+    low, high = [], []
+    for (metric, dimension), (quantity, quantity_high, cost) in sorted(grouped.items()):
+        low.append(UsageTotal(metric=metric, dimension=dimension, quantity=quantity, provider_cost=cost))
+        high.append(UsageTotal(metric=metric, dimension=dimension, quantity=quantity_high, provider_cost=cost))
+    amount_low, amount_high = _amount_bounds(card, low, high)
+    seconds_low = sum((t.quantity for t in low if t.metric in CALL_SECONDS_METRICS), ZERO)
+    seconds_high = sum((t.quantity for t in high if t.metric in CALL_SECONDS_METRICS), ZERO)
+    return UsageBounds(seconds_low / 60, seconds_high / 60, amount_low, amount_high, card.terms.currency)
+
+
+def usage_cap_status(*, client, at: datetime | None = None, exact: bool = False) -> CapStatus:
+    """Month-to-date usage of `client` against its caps (call start, after usage lands).
+
+    Minutes = billable call minutes (inbound + outbound, after the per-call rounding
+    rule). Money = month-to-date usage charges after allowances, before platform fee,
+    minimum commitment and tax. Hard beats soft; no caps configured = "allowed"
+    without touching the ledger.
+
+    Cheap by default: bounds from the month-to-date meter decide every cap that is
+    certainly below or certainly reached (minutes_used / amount_used are then the
+    lower bounds); only when a cap lies between the bounds is the month rated in
+    full (`usage_cap_status_exact`, also used with exact=True).
+    """
+    if exact:
+        return usage_cap_status_exact(client=client, at=at)
+    account = _cap_account(client)
+    if account is None:
+        return ALLOWED
+    at = at or timezone.now()
+    period_start = period_containing(at, client.timezone)
+    try:
+        card = rate_card_resolve(client=client, period_start=period_start)
+    except ApplicationError:
+        return ALLOWED
+    bounds = usage_bounds(client=client, card=card, period_start=period_start)
+    ranges = {
+        "minutes": (bounds.minutes_low, bounds.minutes_high),
+        "amount": (bounds.amount_low, bounds.amount_high),
+    }
+    caps = (
+        ("minutes", account.hard_cap_minutes),
+        ("minutes", account.soft_cap_minutes),
+        ("amount", account.hard_cap_amount),
+        ("amount", account.soft_cap_amount),
+    )
+    for kind, cap in caps:
+        if cap is not None and ranges[kind][0] < cap <= ranges[kind][1]:
+            return usage_cap_status_exact(client=client, at=at)  # near a cap: rate the month
+    amount = quantize(bounds.amount_low, bounds.currency)
+    return _cap_status_from(
+        account, bounds.minutes_low, amount, bounds.currency, reached=lambda kind, cap: ranges[kind][0] >= cap
+    )
 
 
 # ----------------------------------------------------------------------------- invoices

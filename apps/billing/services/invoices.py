@@ -137,26 +137,52 @@ def invoice_finalize(*, invoice_id: int, render_documents: bool = True) -> Invoi
         invoice.billing_snapshot = _billing_snapshot(invoice.client)
         invoice.save()
         if render_documents:
-            transaction.on_commit(lambda: invoice_render_documents(invoice_id=invoice.pk))
+            transaction.on_commit(lambda: invoice_enqueue_after_finalize(invoice_id=invoice.pk, kind=invoice.kind))
     return invoice
 
 
+def invoice_enqueue_after_finalize(*, invoice_id: int, kind: str) -> None:
+    """After the commit of a finalisation: the PDF + CSV and (invoices, when Stripe
+    is enabled) the Stripe push are Celery tasks, never work on the caller's path.
+    Both tasks are idempotent, so a duplicate enqueue is harmless."""
+    from apps.billing.tasks import invoice_push_to_stripe_task, invoice_render_documents_task
+
+    try:
+        invoice_render_documents_task.delay(invoice_id)
+        if kind == Invoice.Kind.INVOICE and BillingSettings.load().stripe_enabled:
+            invoice_push_to_stripe_task.delay(invoice_id)
+    except Exception:  # noqa: BLE001 - the invoice is final; the month-end run re-enqueues what is missing
+        logger.exception("could not enqueue documents / Stripe push of invoice %s", invoice_id)
+
+
 def invoice_render_documents(*, invoice_id: int, force: bool = False) -> Invoice:
-    """Render the PDF and usage CSV of a finalised invoice into storage (idempotent)."""
+    """Render the PDF and usage CSV of a finalised invoice into storage.
+
+    Idempotent: without `force` only missing documents are rendered, and each is
+    recorded with a conditional UPDATE (only while the column is still empty), so
+    of two runs racing, one stores its file and the other deletes its copy."""
+    from django.core.files.storage import default_storage
+
     from apps.billing.services.documents import render_invoice_pdf, write_usage_csv
 
     invoice = Invoice.objects.select_related("client").get(pk=invoice_id)
     if invoice.is_draft:
         raise ApplicationError("Drafts have no PDF: finalise the invoice first.")
-    changed = []
-    if force or not invoice.pdf:
-        invoice.pdf = render_invoice_pdf(invoice)
-        changed.append("pdf")
-    if invoice.kind == Invoice.Kind.INVOICE and (force or not invoice.usage_csv):
-        invoice.usage_csv = write_usage_csv(invoice)
-        changed.append("usage_csv")
-    if changed:
-        Invoice.objects.filter(pk=invoice.pk).update(**{name: getattr(invoice, name).name for name in changed})
+    renderers = [("pdf", render_invoice_pdf)]
+    if invoice.kind == Invoice.Kind.INVOICE:
+        renderers.append(("usage_csv", write_usage_csv))
+    for field_name, render in renderers:
+        current = getattr(invoice, field_name)
+        if current and not force:
+            continue
+        name = render(invoice)
+        expected = current.name if force else ""
+        stored = Invoice.objects.filter(pk=invoice.pk, **{field_name: expected}).update(**{field_name: name})
+        if stored:
+            setattr(invoice, field_name, name)
+        else:
+            default_storage.delete(name)  # another run got there first
+            invoice.refresh_from_db(fields=[field_name])
     return invoice
 
 

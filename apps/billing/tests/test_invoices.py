@@ -225,7 +225,9 @@ def test_credit_note_and_void(tenant_a, default_card):
     assert Invoice.objects.get(pk=replacement.pk).status == "finalised"
 
 
-def test_pdf_and_usage_csv_are_stored(tenant_a, default_card, django_capture_on_commit_callbacks, settings, tmp_path):
+def test_pdf_and_usage_csv_are_stored(
+    tenant_a, default_card, django_capture_on_commit_callbacks, eager_celery, settings, tmp_path
+):
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
