@@ -11,6 +11,8 @@ def truncate_billing_tables(*tables: str, cascade: bool = False) -> None:
     The guards honour `switchboard.allow_billing_truncate = 'on'`; it is set with
     SET LOCAL, so it lasts only for this one transaction and nothing else in the
     session (or in any other session) can truncate the ledger or invoices."""
+    if any("billing_usageevent" in table for table in tables):
+        tables = (*tables, "billing_usagemeter")  # the meter is derived from the ledger: they go together
     statement = f"TRUNCATE {', '.join(tables)}" + (" CASCADE" if cascade else "")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL switchboard.allow_billing_truncate = 'on'")
