@@ -60,7 +60,11 @@ class UsageEvent(models.Model):
             models.UniqueConstraint(fields=["client", "idempotency_key"], name="billing_usage_idempotency_key"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="billing_usage_quantity_non_negative"),
         ]
-        indexes = [models.Index(fields=["client", "occurred_at"], name="billing_usage_client_time")]
+        indexes = [
+            models.Index(fields=["client", "occurred_at"], name="billing_usage_client_time"),
+            # "this client's rows stored after ledger id N": late usage (services/invoices.py)
+            models.Index(fields=["client", "id"], name="billing_usage_client_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.metric} {self.quantity} {self.unit} ({self.idempotency_key})"
@@ -420,6 +424,18 @@ class Invoice(models.Model):
     usage_csv = models.FileField(upload_to="billing/usage/", blank=True)
     stripe_invoice_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     stripe_hosted_url = models.URLField(max_length=500, blank=True)
+    usage_through_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Ledger rows of the period with an id up to this one are billed on this invoice; "
+        "later ones are late usage, carried into the next invoice.",
+    )
+    late_usage_windows = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Late usage carried here: [{"period_start": "2026-11-01", "after_id": 10, "through_id": 99}] = '
+        "ledger rows of that month with after_id < id <= through_id.",
+    )
 
     class Meta:
         ordering = ["-period_start", "client__name"]

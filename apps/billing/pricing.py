@@ -59,6 +59,7 @@ class LineKind(StrEnum):
     PLATFORM_FEE = "platform_fee"
     MINIMUM_COMMITMENT = "minimum_commitment"
     CREDIT = "credit"
+    LATE_USAGE = "late_usage"  # usage of an already-invoiced month, carried into a later invoice
 
 
 class PricingError(ValueError):

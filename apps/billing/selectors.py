@@ -15,7 +15,16 @@ from apps.billing.metrics import CALL_SECONDS_METRICS
 from apps.billing.models import BillingAccount, Invoice, InvoiceLine, RateCard
 from apps.billing.money import ZERO, quantize
 from apps.billing.periods import period_bounds, period_containing
-from apps.billing.pricing import CardTerms, LineKind, MetricPrice, RatedInvoice, UsageTotal, merge_prices, rate_invoice
+from apps.billing.pricing import (
+    CardTerms,
+    Line,
+    LineKind,
+    MetricPrice,
+    RatedInvoice,
+    UsageTotal,
+    merge_prices,
+    rate_invoice,
+)
 from apps.core.errors import ApplicationError
 
 # ----------------------------------------------------------------------------- rate cards
@@ -117,7 +126,7 @@ WITH per_group AS (
            SUM(provider_cost) FILTER (WHERE provider_cost_currency = %(currency)s) AS cost,
            COUNT(*) FILTER (WHERE provider_cost_currency <> %(currency)s AND provider_cost <> 0) AS foreign_cost
     FROM public.billing_usageevent
-    WHERE client_id = %(client_id)s AND occurred_at >= %(start)s AND occurred_at < %(end)s
+    WHERE client_id = %(client_id)s AND occurred_at >= %(start)s AND occurred_at < %(end)s{id_filters}
     GROUP BY 1, 2, 3
 )
 SELECT metric, dimension,
@@ -138,15 +147,54 @@ class UsageSummary:
     foreign_cost_events: int  # events whose provider cost is in another currency (not in margins)
 
 
+@dataclass(frozen=True)
+class LedgerIds:
+    """Which ledger rows count, by id: after_id < id <= through_id, outside `excluded`
+    ((after, through] ranges). Ids order the rows as they were stored (see
+    services/invoices.py for why that is safe under concurrent ingestion)."""
+
+    after_id: int | None = None
+    through_id: int | None = None
+    excluded: tuple[tuple[int, int], ...] = ()
+
+    def sql(self) -> tuple[str, dict]:
+        clauses, params = [], {}
+        if self.after_id is not None:
+            clauses.append("id > %(after_id)s")
+            params["after_id"] = self.after_id
+        if self.through_id is not None:
+            clauses.append("id <= %(through_id)s")
+            params["through_id"] = self.through_id
+        if self.excluded:
+            clauses.append(
+                "NOT EXISTS (SELECT 1 FROM unnest(%(ex_after)s::bigint[], %(ex_through)s::bigint[]) AS r(a, t) "
+                "WHERE id > r.a AND id <= r.t)"
+            )
+            params["ex_after"] = [after for after, _ in self.excluded]
+            params["ex_through"] = [through for _, through in self.excluded]
+        return "".join(f" AND {clause}" for clause in clauses), params
+
+
+ALL_ROWS = LedgerIds()
+
+
 def usage_totals(
-    *, client_id: int, start: datetime, end: datetime, currency: str, increment: int, minimum: int
+    *,
+    client_id: int,
+    start: datetime,
+    end: datetime,
+    currency: str,
+    increment: int,
+    minimum: int,
+    ids: LedgerIds = ALL_ROWS,
 ) -> UsageSummary:
     """Per (metric, dimension) totals for [start, end), call seconds rounded per call."""
     from apps.billing.metrics import METRIC_UNITS
 
+    id_filters, id_params = ids.sql()
     with connection.cursor() as cursor:
         cursor.execute(
-            _AGGREGATE_SQL,
+            _AGGREGATE_SQL.format(id_filters=id_filters),
             {
                 "client_id": client_id,
                 "start": start,
@@ -155,6 +203,7 @@ def usage_totals(
                 "increment": increment,
                 "minimum": minimum,
                 "call_metrics": sorted(CALL_SECONDS_METRICS),
+                **id_params,
             },
         )
         rows = cursor.fetchall()
@@ -186,8 +235,11 @@ class PeriodRating:
     rated: RatedInvoice
 
 
-def period_rate(*, client, period_start: date, until: datetime | None = None) -> PeriodRating:
-    """Rate a client's usage for a period (or the part of it before `until`)."""
+def period_rate(
+    *, client, period_start: date, until: datetime | None = None, ids: LedgerIds = ALL_ROWS
+) -> PeriodRating:
+    """Rate a client's usage for a period (or the part of it before `until`, or the
+    ledger rows `ids` selects)."""
     card = rate_card_resolve(client=client, period_start=period_start)
     starts_at, ends_at = period_bounds(period_start, client.timezone)
     usage = usage_totals(
@@ -197,9 +249,139 @@ def period_rate(*, client, period_start: date, until: datetime | None = None) ->
         currency=card.terms.currency,
         increment=card.call_increment_seconds,
         minimum=card.call_minimum_seconds,
+        ids=ids,
     )
     rated = rate_invoice(terms=card.terms, prices=card.prices, usage=usage.totals)
     return PeriodRating(period_start, starts_at, ends_at, card, usage, rated)
+
+
+# ----------------------------------------------------------------------------- late usage
+
+
+@dataclass(frozen=True)
+class LateWindow:
+    """Ledger rows of an already-invoiced month that its invoice did not bill:
+    after_id < id <= through_id, occurred in `period_start`."""
+
+    period_start: date
+    after_id: int
+    through_id: int
+
+    def as_json(self) -> dict:
+        return {"period_start": self.period_start.isoformat(), "after_id": self.after_id, "through_id": self.through_id}
+
+    @classmethod
+    def from_json(cls, data: dict) -> LateWindow:
+        return cls(date.fromisoformat(data["period_start"]), int(data["after_id"]), int(data["through_id"]))
+
+
+def _carried_windows(*, client_id: int, exclude_invoice_id: int | None = None) -> list[LateWindow]:
+    """Every window of late usage that a closed invoice of the client carried."""
+    stored = invoices_closed().filter(client_id=client_id).exclude(late_usage_windows=[])
+    if exclude_invoice_id is not None:
+        stored = stored.exclude(pk=exclude_invoice_id)
+    return [LateWindow.from_json(w) for windows in stored.values_list("late_usage_windows", flat=True) for w in windows]
+
+
+def carried_ranges(*, client_id: int, period_start: date) -> tuple[tuple[int, int], ...]:
+    """(after, through] ranges of `period_start`'s rows that later invoices already billed as late usage."""
+    return tuple(
+        (w.after_id, w.through_id)
+        for w in _carried_windows(client_id=client_id)
+        if w.period_start == period_start
+    )
+
+
+def late_usage_windows(*, client, period_start: date, through_id: int, invoice_id: int | None = None) -> list[LateWindow]:
+    """Late usage to carry into the invoice of `period_start` (billing rows up to
+    `through_id`): for every earlier month with a closed invoice, its rows above
+    both that invoice's own bound and every window already carried for it.
+    Only months that really have such rows are returned."""
+    closed = invoices_closed().filter(
+        client_id=client.pk, period_start__lt=period_start, usage_through_id__isnull=False
+    )
+    billed_through = dict(closed.values_list("period_start", "usage_through_id"))
+    if not billed_through:
+        return []
+    for window in _carried_windows(client_id=client.pk, exclude_invoice_id=invoice_id):
+        if window.period_start in billed_through:
+            billed_through[window.period_start] = max(billed_through[window.period_start], window.through_id)
+    lowest = min(billed_through.values())
+    if lowest >= through_id:
+        return []
+    starts_at, _ = period_bounds(period_start, client.timezone)
+    with connection.cursor() as cursor:
+        # The client's rows stored since the lowest bound that belong to earlier months
+        # (index on (client_id, id)), grouped by their month in the client's timezone.
+        cursor.execute(
+            """
+            SELECT date_trunc('month', occurred_at AT TIME ZONE %s)::date AS month, max(id)
+            FROM public.billing_usageevent
+            WHERE client_id = %s AND id > %s AND id <= %s AND occurred_at < %s
+            GROUP BY 1
+            """,
+            [str(client.timezone), client.pk, lowest, through_id, starts_at],
+        )
+        candidates = cursor.fetchall()
+    windows = []
+    for month, newest in sorted(candidates):
+        after = billed_through.get(month)
+        if after is not None and newest > after:
+            windows.append(LateWindow(month, after, through_id))
+    return windows
+
+
+def late_usage_lines(*, client, windows: list[LateWindow], currency: str) -> list[Line]:
+    """One dated line per metric of each late window, priced by the rate card of
+    the month the usage belongs to, as the increase it makes to that month's usage
+    charges: rating(rows through through_id) - rating(rows through after_id), so
+    tiers, allowances and per-call rounding continue where that month's invoice
+    (and any earlier carry) stopped. Fee, minimum and tax are not repeated."""
+    from apps.billing.periods import format_period_long
+
+    lines: list[Line] = []
+    for window in windows:
+        before = period_rate(client=client, period_start=window.period_start, ids=LedgerIds(through_id=window.after_id))
+        after = period_rate(client=client, period_start=window.period_start, ids=LedgerIds(through_id=window.through_id))
+        if after.rated.currency != currency:
+            raise ApplicationError(
+                f"Late usage from {window.period_start:%Y-%m} is priced in {after.rated.currency}, this invoice "
+                f"in {currency}: bill it with a manual invoice or a credit note.",
+                details={"period": f"{window.period_start:%Y-%m}"},
+            )
+        previous = _usage_by_metric(before.rated.lines)
+        month = format_period_long(window.period_start)
+        for key, (usage_line, amount, cost) in _usage_by_metric(after.rated.lines).items():
+            old_line, old_amount, old_cost = previous.get(key, (None, ZERO, ZERO))
+            quantity = usage_line.quantity - (old_line.quantity if old_line else ZERO)
+            if not quantity and amount == old_amount:
+                continue
+            lines.append(
+                Line(
+                    kind=LineKind.LATE_USAGE,
+                    description=f"Usage from {month}: {usage_line.description}",
+                    quantity=quantity,
+                    unit=usage_line.unit,
+                    unit_price=usage_line.unit_price,
+                    amount=amount - old_amount,
+                    metric=usage_line.metric,
+                    dimension=usage_line.dimension,
+                    provider_cost=cost - old_cost,
+                )
+            )
+    return lines
+
+
+def _usage_by_metric(lines) -> dict[tuple[str, str], tuple[Line, Decimal, Decimal]]:
+    """(metric, dimension) -> (its usage line, usage + allowance amount, provider cost)."""
+    grouped: dict[tuple[str, str], tuple[Line, Decimal, Decimal]] = {}
+    for line in lines:
+        if line.kind not in (LineKind.USAGE, LineKind.ALLOWANCE):
+            continue
+        key = (line.metric, line.dimension)
+        usage_line, amount, cost = grouped.get(key, (line, ZERO, ZERO))
+        grouped[key] = (line if line.kind == LineKind.USAGE else usage_line, amount + line.amount, cost + line.provider_cost)
+    return grouped
 
 
 # ----------------------------------------------------------------------------- caps

@@ -12,14 +12,21 @@ import logging
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.billing.models import BillingSettings, DocumentSequence, Invoice, InvoiceLine
 from apps.billing.money import ZERO, quantize
 from apps.billing.periods import period_bounds
 from apps.billing.pricing import Line, LineKind, totals_for
-from apps.billing.selectors import invoice_for_period, period_rate
+from apps.billing.selectors import (
+    LedgerIds,
+    carried_ranges,
+    invoice_for_period,
+    late_usage_lines,
+    late_usage_windows,
+    period_rate,
+)
 from apps.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +62,12 @@ def invoice_generate(*, client, period_start: date, now=None) -> Invoice:
     Idempotent: re-running replaces a draft's lines with a fresh rating of the
     ledger and returns a finalised (or later) invoice untouched. Refuses periods
     that have not ended yet in the client's timezone.
+
+    Late usage is never dropped: the invoice bills its month's ledger rows up to a
+    watermark id (`usage_through_id`); rows of an invoiced month stored later are
+    carried into the next invoice generated for the client as dated lines
+    ("Usage from November 2026: ..."), priced by their own month's rate card
+    (selectors.late_usage_lines), and recorded in `late_usage_windows`.
     """
     now = now or timezone.now()
     period_start = period_start.replace(day=1)
@@ -83,9 +96,26 @@ def invoice_generate(*, client, period_start: date, now=None) -> Invoice:
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if not invoice.is_draft:
             return invoice
-        rating = period_rate(client=client, period_start=period_start)
-        rated = rating.rated
+        through_id = _ledger_watermark(client_id=client.pk)
+        rating = period_rate(
+            client=client,
+            period_start=period_start,
+            ids=LedgerIds(
+                through_id=through_id, excluded=carried_ranges(client_id=client.pk, period_start=period_start)
+            ),
+        )
+        windows = late_usage_windows(
+            client=client, period_start=period_start, through_id=through_id, invoice_id=invoice.pk
+        )
+        late_lines = late_usage_lines(client=client, windows=windows, currency=rating.rated.currency)
+        rated = totals_for(
+            lines=[*rating.rated.lines, *late_lines],
+            currency=rating.rated.currency,
+            tax_rate_percent=rating.rated.tax_rate_percent,
+        )
         _save_lines(invoice, rated.lines)
+        invoice.usage_through_id = through_id
+        invoice.late_usage_windows = [window.as_json() for window in windows]
         invoice.currency = rated.currency
         invoice.subtotal = rated.subtotal
         invoice.tax_label = rating.card.terms.tax_label
@@ -97,6 +127,21 @@ def invoice_generate(*, client, period_start: date, now=None) -> Invoice:
         invoice.default_rate_card = rating.card.default_card
         invoice.save()
     return invoice
+
+
+def _ledger_watermark(*, client_id: int) -> int:
+    """The ledger id up to which this invoice bills, taken under the client's ledger
+    lock (exclusive; ingestion holds it shared until its commit). With the lock held,
+    every row of the client is either committed and visible to the rating that
+    follows (READ COMMITTED: each statement sees what committed before it), or
+    will be inserted after this transaction, with a sequence value above the one
+    read here. So no row falls between this invoice and the late usage of the next."""
+    from apps.billing.services.usage import LEDGER_LOCK_CLASS
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LEDGER_LOCK_CLASS, client_id])
+        cursor.execute("SELECT COALESCE(max(id), 0) FROM public.billing_usageevent")
+        return cursor.fetchone()[0]
 
 
 def _next_number(kind: str) -> str:
