@@ -262,11 +262,27 @@ def usage_record_call(*, client, call_id: str, events: Sequence[UsageEventIn], e
         replace(event, client_id=client.pk, call_id=call_id, occurred_at=event.occurred_at or ended_at)
         for event in events
     ]
+    _refuse_conflicting_keys(prepared)
     inserted = usage_ingest(prepared)
     if inserted:
         client_id = client.pk
         transaction.on_commit(lambda: _enqueue_cap_check(client_id))
     return inserted
+
+
+def _refuse_conflicting_keys(events: Sequence[UsageEventIn]) -> None:
+    """Two different events of one call under one idempotency key would store only
+    the first (the second looks like a retry): refuse, so nothing is lost quietly."""
+    seen: dict[str, UsageEventIn] = {}
+    for event in events:
+        key = event.idempotency_key or f"{event.call_id}:{event.metric}:{event.dimension}"
+        other = seen.setdefault(key, event)
+        if other is not event and other != event:
+            raise ApplicationError(
+                f"two different usage events of call {event.call_id} share the key {key!r}: sum them into one "
+                "event or give each its own idempotency_key",
+                details={"idempotency_key": key},
+            )
 
 
 def _enqueue_cap_check(client_id: int) -> None:
