@@ -88,10 +88,14 @@ def invoice_generate_task(client_id: int, period: str, finalize: bool = True) ->
 )
 def invoice_render_documents_task(invoice_id: int, force: bool = False) -> str:
     """PDF (WeasyPrint) + usage CSV into storage. Idempotent (services.invoice_render_documents)."""
+    from apps.billing.models import Invoice
     from apps.billing.services import invoice_render_documents
 
     try:
         invoice = invoice_render_documents(invoice_id=invoice_id, force=force)
+    except Invoice.DoesNotExist:
+        logger.error("documents of invoice %s not rendered: no such invoice", invoice_id)
+        return ""
     except ApplicationError as exc:
         logger.error("documents of invoice %s not rendered: %s", invoice_id, exc.message)
         return ""
@@ -101,10 +105,14 @@ def invoice_render_documents_task(invoice_id: int, force: bool = False) -> str:
 @shared_task(name="billing.invoice_push_to_stripe", autoretry_for=(TransientError,), max_retries=8, **RETRY)
 def invoice_push_to_stripe_task(invoice_id: int) -> str | None:
     """Idempotent: Stripe idempotency keys derived from our ids + the stored hosted URL as a state guard."""
+    from apps.billing.models import Invoice
     from apps.billing.services.stripe_sync import invoice_push_to_stripe
 
     try:
         invoice = invoice_push_to_stripe(invoice_id=invoice_id)
+    except Invoice.DoesNotExist:
+        logger.error("stripe push of invoice %s: no such invoice", invoice_id)
+        return None
     except ProviderError as exc:
         if exc.retryable:
             raise TransientError(exc.message) from exc
