@@ -130,18 +130,24 @@ def invoice_generate(*, client, period_start: date, now=None) -> Invoice:
 
 
 def _ledger_watermark(*, client_id: int) -> int:
-    """The ledger id up to which this invoice bills, taken under the client's ledger
-    lock (exclusive; ingestion holds it shared until its commit). With the lock held,
-    every row of the client is either committed and visible to the rating that
-    follows (READ COMMITTED: each statement sees what committed before it), or
-    will be inserted after this transaction, with a sequence value above the one
-    read here. So no row falls between this invoice and the late usage of the next."""
+    """The ledger id up to which this invoice bills its month.
+
+    Read under the client's ledger lock, held exclusively only for this read
+    (ingestion holds it shared from its INSERT to its commit): at that moment no
+    row of the client is in flight, so every row with an id up to the one read is
+    committed and visible to the rating that follows (READ COMMITTED), and every
+    row inserted later gets a larger sequence value. No row can fall between this
+    invoice and the late usage of the next one, and call-end ingestion waits only
+    for this one read, not for the rating."""
     from apps.billing.services.usage import LEDGER_LOCK_CLASS
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LEDGER_LOCK_CLASS, client_id])
-        cursor.execute("SELECT COALESCE(max(id), 0) FROM public.billing_usageevent")
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT pg_advisory_lock(%s::int, %s::int)", [LEDGER_LOCK_CLASS, client_id])
+        try:
+            cursor.execute("SELECT COALESCE(max(id), 0) FROM public.billing_usageevent")
+            return cursor.fetchone()[0]
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [LEDGER_LOCK_CLASS, client_id])
 
 
 def _next_number(kind: str) -> str:

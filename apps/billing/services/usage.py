@@ -193,13 +193,14 @@ WITH inserted AS (
 ),
 {_METER_SQL}"""
 
-# Invoice generation takes this lock exclusively for its client while it notes the
-# ledger's last id and rates (services/invoices.py); ingestion takes it shared. So
-# a row is either visible to that rating or gets an id above the noted one -- an
-# event can never fall between an invoice and the late usage carried into the next.
+# Invoice generation takes this lock exclusively for its client while it reads the
+# ledger's last id (services/invoices.py:_ledger_watermark); ingestion takes it
+# shared until its commit. So a row is either committed before that read or gets
+# an id above it -- an event never falls between an invoice and the late usage
+# carried into the next.
 LEDGER_LOCK_CLASS = 0x4249_4C4C  # "BILL"
 _LOCK_CLIENTS_SQL = (
-    "SELECT pg_advisory_xact_lock_shared(%s, c) FROM (SELECT DISTINCT unnest(%s::int[]) AS c ORDER BY 1) AS t"
+    "SELECT pg_advisory_xact_lock_shared(%s::int, c) FROM (SELECT DISTINCT unnest(%s::int[]) AS c ORDER BY 1) AS t"
 )
 
 

@@ -24,7 +24,9 @@ MARCH, APRIL, MAY = date(2025, 3, 1), date(2025, 4, 1), date(2025, 5, 1)
 
 def lines_of(invoice):
     return list(
-        InvoiceLine.objects.filter(invoice=invoice).values_list("kind", "description", "quantity", "unit_price", "amount")
+        InvoiceLine.objects.filter(invoice=invoice).values_list(
+            "kind", "description", "quantity", "unit_price", "amount"
+        )
     )
 
 
@@ -137,3 +139,71 @@ def test_late_usage_is_in_the_pdf_and_the_csv(tenant_a, march_closed, settings, 
             '2025-03-31 23:00:00+00,late1,call_seconds_inbound,"",125.000000,second,"",late1:call_seconds_inbound:',
             '2025-04-01 00:00:00+00,apr,call_seconds_inbound,"",600.000000,second,"",apr:call_seconds_inbound:',
         ]
+
+
+@pytest.fixture
+def clean_billing_after(committed_db):
+    yield
+    from apps.billing.testing import truncate_billing_tables
+
+    truncate_billing_tables(
+        "billing_usageevent",
+        "billing_invoiceline",
+        "billing_invoice",
+        "billing_metricrate",
+        "billing_ratecard",
+        "billing_documentsequence",
+        "billing_billingsettings",
+        cascade=True,
+    )
+
+
+def test_usage_in_flight_while_the_next_invoice_is_generated_is_carried_not_lost(clean_billing_after):
+    """A late row whose transaction is still open when April is generated: April
+    waits for it (its id is below April's watermark, so it must be visible)."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from apps.tenancy.models import Client
+
+    client = Client.objects.get(slug="acme")
+    card = rate_card_create(effective_from=date(2025, 1, 1), call_billing_increment_seconds=60)
+    metric_rate_set(
+        card=card, metric="call_seconds_inbound", model="per_unit", unit_price=D("0.10"), unit_divisor=D("60")
+    )
+    usage_ingest([event(client, "m1", "call_seconds_inbound", 60, at(2025, 3, 2))])
+    invoice_generate_and_finalize(client=client, period_start=MARCH)
+    inserted, release, results = threading.Event(), threading.Event(), {}
+
+    def late_ingest():
+        try:
+            with transaction.atomic():
+                results["ingested"] = usage_ingest(
+                    [event(client, "late", "call_seconds_inbound", 120, at(2025, 3, 30))]
+                )
+                inserted.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    def generate_april():
+        try:
+            results["april"] = invoice_generate(client=Client.objects.get(pk=client.pk), period_start=APRIL).pk
+        finally:
+            connections.close_all()
+
+    ingest = threading.Thread(target=late_ingest)
+    ingest.start()
+    assert inserted.wait(20)
+    generate = threading.Thread(target=generate_april)
+    generate.start()
+    generate.join(1.0)
+    assert generate.is_alive()  # waiting for the open ingestion
+    release.set()
+    ingest.join(20)
+    generate.join(20)
+    assert results["ingested"] == 1
+    assert [line[1:] for line in lines_of(Invoice.objects.get(pk=results["april"])) if line[0] == "late_usage"] == [
+        ("Usage from March 2025: Call seconds inbound", D("2"), D("0.10000000"), D("0.20"))
+    ]
