@@ -45,6 +45,11 @@ TRUNCATE = (
 
 
 def sql(statement: str, params=None) -> None:
+    if statement.startswith("TRUNCATE"):  # past the billing TRUNCATE guards (billing migration 0004)
+        from apps.billing.testing import truncate_billing_tables
+
+        truncate_billing_tables(statement.removeprefix("TRUNCATE ").removesuffix(" CASCADE"), cascade=True)
+        return
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
 
