@@ -14,9 +14,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django_tenants.utils import tenant_context
 
+from apps.telephony.carriers.registry import CARRIERS
 from apps.voice.bridge import StreamBridge
-from apps.voice.carriers import CARRIERS, CLOSE_POLICY, StreamProtocolError, StreamStart
 from apps.voice.config import VoiceConfig
+from apps.voice.media_protocol import CLOSE_POLICY, StreamProtocolError, StreamStart
 from apps.voice.records import TenantCallHooks
 from apps.voice.session import CallSession
 from apps.voice.transport import MediaStreamTransport

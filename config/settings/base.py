@@ -139,6 +139,10 @@ CELERY_TIMEZONE = "UTC"
 # How long an LLM may stay silent before the caller hears the agent's fallback line.
 VOICE_PROVIDER_TIMEOUT_SECS = env.float("VOICE_PROVIDER_TIMEOUT_SECS", default=8.0)
 
+# Carriers: one module each, exposing CARRIER (apps/telephony/carriers/registry.py).
+TELEPHONY_CARRIER_MODULES = ["apps.telephony.carriers.twilio", "apps.telephony.carriers.telnyx",
+                             "apps.telephony.carriers.plivo", "apps.telephony.carriers.vonage"]
+
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com")

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django_tenants.utils import tenant_context
 
@@ -7,6 +9,21 @@ from apps.telephony.models import PhoneNumber
 
 TWILIO_SID = "AC" + "0" * 32
 TWILIO_TOKEN = "twilio-auth-token-acme"
+
+
+def stream_token_in(markup: str) -> str:
+    """The stream token an answer carries (TwiML/TeXML Parameter, Plivo extraHeaders, NCCO headers)."""
+    found = re.findall(r'name="token" value="([0-9a-z]+)"|token=([0-9a-z]+)|"token": "([0-9a-z]+)"', markup)
+    assert len(found) == 1, markup
+    return "".join(found[0])
+
+
+def assert_redeemable(token: str, tenant, call_id) -> None:
+    """The token is ours, for this client and this call, unused: the media consumer will take it."""
+    from apps.calls.stream_tokens import stream_token_redeem
+
+    with tenant_context(tenant):
+        stream_token_redeem(token=token, schema=tenant.schema_name, call_id=str(call_id))
 
 
 def make_agent(name="Reception"):
