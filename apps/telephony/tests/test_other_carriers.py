@@ -8,33 +8,15 @@ import uuid
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.http import QueryDict
 from django_tenants.utils import tenant_context
 
 from apps.calls.models import Call
 from apps.telephony.carriers.plivo import signature_v3
 from apps.telephony.carriers.vonage import query_payload
-from apps.telephony.models import PhoneNumber
 
 from .carrier_rest_double import CarrierRestDouble
-from .conftest import assert_redeemable, make_agent, stream_token_in
-
-PRIVATE_KEY = Ed25519PrivateKey.generate()
-PUBLIC_KEY_B64 = base64.b64encode(PRIVATE_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
-VONAGE_SECRET = "vonage-signature-secret-of-acme-000000"
-
-
-@pytest.fixture
-def numbers(tenant_a):
-    with tenant_context(tenant_a):
-        agent = make_agent()
-        PhoneNumber.objects.create(number="+15550003000", agent=agent, carrier="telnyx", auth_token="KEY-telnyx",
-                                   webhook_public_key=PUBLIC_KEY_B64)
-        PhoneNumber.objects.create(number="+15550004000", agent=agent, carrier="plivo", account_sid="MA1", auth_token="plivo-token")
-        PhoneNumber.objects.create(number="+15550005000", agent=agent, carrier="vonage", account_sid="app-1",
-                                   auth_token=VONAGE_SECRET)
+from .conftest import PRIVATE_KEY, VONAGE_SECRET, assert_redeemable, stream_token_in
 
 
 @pytest.fixture
