@@ -177,3 +177,35 @@ def test_oversized_and_deep_frames_are_refused(carrier):
     with pytest.raises(StreamProtocolError) as error:
         CARRIERS[carrier].parse("[" * 30000 + "]" * 30000, expected_stream="S")
     assert error.value.close_code == 4400
+
+
+# -- the caller doubles send back what the answer gave them ------------------------------------
+
+def _answers():
+    from apps.telephony.carriers import plivo, telnyx, twilio, vonage
+
+    url = "ws://acme.localhost:8000/ws/media/{}/"
+    return {
+        "twilio": lambda cls: cls.from_answer(twilio.stream_twiml(stream_url=url.format("twilio"), call_id=CALL_ID,
+                                                                  token=TOKEN)),
+        "telnyx": lambda cls: cls.from_answer(telnyx.stream_texml(stream_url=url.format("telnyx"), call_id=CALL_ID,
+                                                                  token=TOKEN)),
+        "telnyx-call-control": lambda cls: cls.from_call_control_answer(
+            {"stream_url": url.format("telnyx"), "client_state": telnyx.client_state(CALL_ID, TOKEN)}),
+        "plivo": lambda cls: cls.from_answer(plivo.stream_xml(stream_url=url.format("plivo"), call_id=CALL_ID,
+                                                              token=TOKEN)),
+        "vonage": lambda cls: cls.from_answer(vonage.stream_ncco(stream_url=url.format("vonage"), call_id=CALL_ID,
+                                                                 carrier_call_id="v-1", token=TOKEN)),
+    }
+
+
+@pytest.mark.parametrize("answer", ["twilio", "telnyx", "telnyx-call-control", "plivo", "vonage"])
+def test_caller_doubles_send_back_the_call_id_and_token_of_the_answer(answer):
+    from apps.core.doubles.carrier_callers import caller_class
+
+    carrier = answer.split("-")[0]
+    caller = _answers()[answer](caller_class(carrier))
+    assert caller.url == f"ws://acme.localhost:8000/ws/media/{carrier}/"
+    start_message = json.loads(json.dumps(caller._start_message()))  # as it goes over the wire
+    start = CARRIERS[carrier].start_of(start_message)
+    assert (start.parameters["call_id"], start.parameters["token"]) == (CALL_ID, TOKEN)
