@@ -129,12 +129,21 @@ def stream_url(carrier: str) -> str:
 
 # -- signatures and replays -------------------------------------------------------------------
 
+def _nonce_key(carrier: str, signature: Signature) -> str:
+    return f"sb:webhook-nonce:{carrier}:{hashlib.sha256(signature.nonce.encode()).hexdigest()}"
+
+
 def first_delivery(*, carrier: str, signature: Signature) -> bool:
     """True the first time a signed nonce is seen (atomic: Redis SET NX); False for a replay."""
     if not signature.nonce:
         return True
-    digest = hashlib.sha256(signature.nonce.encode()).hexdigest()
-    return cache.add(f"sb:webhook-nonce:{carrier}:{digest}", 1, timeout=max(1, signature.window_secs))
+    return cache.add(_nonce_key(carrier, signature), 1, timeout=max(1, signature.window_secs))
+
+
+def delivery_forget(*, carrier: str, signature: Signature) -> None:
+    """We answered 5xx to ask the carrier to retry: its redelivery may repeat this nonce."""
+    if signature.nonce:
+        cache.delete(_nonce_key(carrier, signature))
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,7 @@ class Signed:
 
     number: PhoneNumber | None
     signer: PhoneNumber
+    signature: Signature
 
 
 def signed_number(request, *, carrier: str, to_number: str, verify: Verify) -> Signed | HttpResponse:
@@ -166,7 +176,7 @@ def signed_number(request, *, carrier: str, to_number: str, verify: Verify) -> S
             continue
         if not first_delivery(carrier=carrier, signature=signature):
             return forbidden(request, carrier, "replayed signature (nonce seen before)")
-        return Signed(number=number, signer=candidate)
+        return Signed(number=number, signer=candidate, signature=signature)
     if number is None:
         logger.warning("%s call to %s refused on %s: not a number of this client (and not signed by its "
                        "%s account)", carrier, to_number, request.get_host(), carrier)

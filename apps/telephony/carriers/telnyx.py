@@ -34,6 +34,7 @@ from apps.telephony.webhooks import (
     bad_request,
     caller_number,
     carrier_call_id,
+    delivery_forget,
     e164,
     inbound,
     signed_number,
@@ -167,7 +168,10 @@ def call_control_webhook(request):
                                             call_control_id=call_control_id)
     except ProviderError as error:
         logger.warning("telnyx call %s could not be answered: %s", call_control_id, error.message)
-        return HttpResponse(status=503 if error.retryable else 200)  # a 5xx makes Telnyx retry
+        if not error.retryable:
+            return HttpResponse(status=200)
+        delivery_forget(carrier="telnyx", signature=signed.signature)  # the retry may carry the same signature
+        return HttpResponse(status=503)  # a 5xx makes Telnyx retry
     return HttpResponse(status=200)
 
 

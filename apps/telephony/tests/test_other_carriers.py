@@ -276,3 +276,32 @@ def test_vonage_wrong_body_shapes_are_400(client, tenant_a, numbers, body):
                            HTTP_AUTHORIZATION=f"Bearer {_vonage_token(payload=body)}")
     assert response.status_code == 400
     assert _calls(tenant_a) == []
+
+
+def test_telnyx_call_control_retry_after_our_503_is_accepted(client, tenant_a, numbers, rest):
+    rest.fail_next = (503, {"errors": [{"code": "90000", "title": "try later"}]})
+    body = _call_control_body("v3:cc-3")
+    headers = _telnyx_headers(body)
+    first = _telnyx_post(client, body, headers, path="/telephony/telnyx/call-control/", content_type="application/json")
+    again = _telnyx_post(client, body, headers, path="/telephony/telnyx/call-control/", content_type="application/json")
+    assert (first.status_code, again.status_code) == (503, 200)
+    assert [r.path for r in rest.requests] == ["/v2/calls/v3:cc-3/actions/answer"] * 2
+    # ...but once answered, the same signature again is a replay.
+    replay = _telnyx_post(client, body, headers, path="/telephony/telnyx/call-control/", content_type="application/json")
+    assert replay.status_code == 403 and len(rest.requests) == 2
+
+
+def test_vonage_unknown_number_signed_with_the_clients_secret_is_recorded(client, tenant_a, numbers):
+    query = "to=15550005999&from=15557654321&uuid=vonage-uuid-9"
+    response = _vonage_get(client, _vonage_token(payload=_query_hash_of(query)), query=query)
+    assert response.status_code == 404
+    with tenant_context(tenant_a):
+        assert list(Call.objects.values_list("status", "end_reason", "to_number", "carrier_call_id")) == [
+            ("refused", "unknown_number", "+15550005999", "vonage-uuid-9")]
+
+
+def test_vonage_unknown_number_signed_with_another_secret_writes_nothing(client, tenant_a, numbers):
+    query = "to=15550005999&from=15557654321&uuid=vonage-uuid-10"
+    token = _vonage_token(payload=_query_hash_of(query), secret="a-secret-that-is-not-acmes-000000000")
+    assert _vonage_get(client, token, query=query).status_code == 404
+    assert _calls(tenant_a) == []
