@@ -28,7 +28,7 @@ _NUMBERISH = st.sampled_from(["+15550001000", "+15550003000", "+15550004000", "1
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT
 _JSON = st.recursive(_SCALARS, lambda children: st.lists(children, max_size=3)
                      | st.dictionaries(_TEXT, children, max_size=3), max_leaves=10)
-FUZZ = settings(max_examples=40, deadline=None,
+FUZZ = settings(max_examples=40, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
