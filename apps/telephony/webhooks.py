@@ -117,8 +117,13 @@ def xml(body: str, status: int = 200) -> HttpResponse:
 
 
 def signed_urls(request) -> list[str]:
-    """The URL the carrier signed: as it reached us, or as we gave it to the carrier (behind a proxy)."""
-    return list(dict.fromkeys([request.build_absolute_uri(), client_url(request.tenant, request.get_full_path())]))
+    """The URL the carrier signed: as it reached us, or as we gave it to the carrier (behind a proxy).
+    Worked out once per request (it reads the client's primary domain), however many numbers verify."""
+    urls = getattr(request, "_carrier_signed_urls", None)
+    if urls is None:
+        urls = list(dict.fromkeys([request.build_absolute_uri(), client_url(request.tenant, request.get_full_path())]))
+        request._carrier_signed_urls = urls
+    return urls
 
 
 def stream_url(carrier: str) -> str:

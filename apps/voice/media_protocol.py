@@ -35,10 +35,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 MAX_ID_CHARS = 200
 
 # ASGI servers (daphne) let an application close with 1000 or 3000-4999 only,
-# so the reasons use the private range (4403/4404 are the tenant refusals).
+# so the reasons use the private range (4403/4404 are the tenant and unknown-path refusals,
+# apps/core/websockets.py).
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 4400  # malformed message, unknown event, media before start
-CLOSE_UNKNOWN_PATH = 4404  # no media route (or tenant) at this address
 CLOSE_POLICY = 4410  # unknown stream id / call, or a call that is not live here
 CLOSE_TOO_BIG = 4413  # message over MAX_MESSAGE_BYTES
 

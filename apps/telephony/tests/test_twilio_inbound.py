@@ -211,3 +211,17 @@ def test_hard_usage_cap_gets_the_cap_message_and_a_record(client, tenant_a, acme
     with tenant_context(tenant_a):
         call = Call.objects.get()
         assert (call.status, call.end_reason) == ("refused", "usage_cap")
+
+
+def test_forged_call_to_an_unknown_number_costs_a_bounded_number_of_queries(client, tenant_a, acme_number):
+    with tenant_context(tenant_a):
+        for index in range(30):  # many numbers, one Twilio account: one set of credentials to try
+            PhoneNumber.objects.create(number=f"+1555001{index:04d}", carrier="twilio", account_sid=TWILIO_SID,
+                                       auth_token=TWILIO_TOKEN)
+    params = _params(to="+15550009999")
+    with CaptureQueriesContext(connection) as queries:
+        assert _post(client, params, "bm90IGEgc2lnbmF0dXJl").content.decode() == REJECT
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SET search_path")]
+    assert len(statements) == 4  # the tenant's domain, the dialled number, the signers, the primary domain
+    with tenant_context(tenant_a):
+        assert Call.objects.count() == 0
