@@ -20,3 +20,18 @@ def phone_numbers_active_by_carrier() -> dict[str, list[str]]:
             "carrier", "number"):
         held.setdefault(carrier, []).append(number)
     return held
+
+
+MAX_SIGNERS = 20
+
+
+def phone_number_signers(*, carrier: str) -> list[PhoneNumber]:
+    """One active number of this client per distinct set of `carrier` credentials:
+    who could have signed a webhook for a number this client does not hold (at most
+    MAX_SIGNERS, one query)."""
+    signers: dict[tuple[str, str, str], PhoneNumber] = {}
+    for number in PhoneNumber.objects.filter(carrier=carrier, is_active=True).order_by("pk")[:200]:
+        signers.setdefault((number.account_sid, number.auth_token, number.webhook_public_key), number)
+        if len(signers) >= MAX_SIGNERS:
+            break
+    return list(signers.values())

@@ -11,8 +11,8 @@ from pipecat.services.openai.stt import OpenAISTTService
 from pipecat.services.openai.tts import OpenAITTSService
 
 from apps.voice.bridge import StreamBridge
-from apps.voice.carriers import CARRIERS, StreamStart
 from apps.voice.config import VoiceConfig
+from apps.voice.media_protocol import StreamStart
 from apps.voice.session import CallSession
 from apps.voice.transport import MediaStreamTransport
 
@@ -74,10 +74,15 @@ class PlainMediaServer:
     """A websockets server doing what the Channels consumer does, minus Django:
     every connection is one call with `config`, services from `base_url`."""
 
-    def __init__(self, *, base_url: str, config: VoiceConfig, carrier: str = "twilio"):
+    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio"):
+        """`carrier`: a media-stream protocol object, or a registered carrier's name."""
         self.base_url = base_url
         self.config = config
-        self.carrier = CARRIERS[carrier]
+        if isinstance(carrier, str):
+            from apps.telephony.carriers.registry import CARRIERS  # the registry needs Django settings
+
+            carrier = CARRIERS[carrier]
+        self.carrier = carrier
         self.hooks: list[RecordingHooks] = []
         self.bridges: list[StreamBridge] = []
         self._server = None

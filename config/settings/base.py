@@ -154,6 +154,10 @@ CALL_DB_THREADS = env.int("CALL_DB_THREADS", default=16)
 CALL_HEARTBEAT_SECS = env.float("CALL_HEARTBEAT_SECS", default=20.0)
 CALL_LOST_AFTER_SECS = env.float("CALL_LOST_AFTER_SECS", default=90.0)
 
+# Carriers: one module each, exposing CARRIER (apps/telephony/carriers/registry.py).
+TELEPHONY_CARRIER_MODULES = ["apps.telephony.carriers.twilio", "apps.telephony.carriers.telnyx",
+                             "apps.telephony.carriers.plivo", "apps.telephony.carriers.vonage"]
+
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com")

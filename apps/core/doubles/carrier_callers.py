@@ -1,5 +1,9 @@
 """Telnyx, Plivo and Vonage media-stream callers: `TwilioCaller` speaking each carrier's
-wire format (same clock, same measurements).
+wire format (same clock, same measurements). Each is built `from_answer(...)` our
+webhook gave the carrier, and sends back what the carrier would: the call id and
+stream token in the start (custom parameters, client_state, extra_headers, or the
+NCCO's websocket headers). `caller_class(carrier)` finds a carrier's caller through
+the registry (Carrier.caller_double).
 
 - Telnyx (TeXML `<Stream bidirectionalMode="rtp">` / Call Control): `connected`, `start`
   (stream_id, call_control_id, custom_parameters or client_state), base64 PCMU `media`,
@@ -12,11 +16,21 @@ wire format (same clock, same measurements).
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import uuid
+import xml.etree.ElementTree as ET
 
 from apps.core.doubles.audio import pcm16_to_ulaw, ulaw_to_pcm16
 from apps.core.doubles.twilio_caller import TwilioCaller
+
+
+def caller_class(carrier: str) -> type[TwilioCaller]:
+    """The caller double speaking `carrier`'s media wire format (the registry's Carrier.caller_double)."""
+    from apps.telephony.carriers.registry import carrier_get
+
+    module, _, name = carrier_get(carrier).caller_double.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 class TelnyxCaller(TwilioCaller):
@@ -25,6 +39,12 @@ class TelnyxCaller(TwilioCaller):
         kwargs.setdefault("stream_sid", str(uuid.uuid4()))
         super().__init__(url, **kwargs)
         self.client_state = client_state
+
+    @classmethod
+    def from_call_control_answer(cls, answer: dict, **kwargs) -> TelnyxCaller:
+        """Call Control: the `answer` action's body names the stream and our client_state,
+        which Telnyx hands back in the stream's start."""
+        return cls(answer["stream_url"], client_state=answer["client_state"], **kwargs)
 
     def _connected_message(self) -> dict:
         return {"event": "connected", "version": "1.0.0"}
@@ -67,6 +87,14 @@ class PlivoCaller(TwilioCaller):
         kwargs.setdefault("account_sid", "MA" + "0" * 18)
         super().__init__(url, **kwargs)
         self.extra_headers = extra_headers
+
+    @classmethod
+    def from_answer(cls, markup: str, **kwargs) -> PlivoCaller:
+        """The `<Stream>` URL and its extraHeaders (callid, token), sent back in the start as Plivo does."""
+        stream = ET.fromstring(markup).find("./Stream")
+        if stream is None:
+            raise ValueError(f"the answer connects no stream: {markup[:200]}")
+        return cls(stream.text.strip(), extra_headers=stream.get("extraHeaders", ""), **kwargs)
 
     def _connected_message(self) -> None:
         return None
@@ -112,6 +140,14 @@ class VonageCaller(TwilioCaller):
         kwargs.setdefault("call_sid", str(uuid.uuid4()))
         super().__init__(url, **kwargs)
         self.ncco_headers = dict(headers_in_connect or {})
+
+    @classmethod
+    def from_answer(cls, ncco: list, **kwargs) -> VonageCaller:
+        """The NCCO's websocket endpoint: its URI, and its headers (call id, token) sent back in
+        `websocket:connected` as Vonage does."""
+        [endpoint] = [e for action in ncco if action.get("action") == "connect" for e in action.get("endpoint", [])
+                      if e.get("type") == "websocket"]
+        return cls(endpoint["uri"], headers_in_connect=endpoint.get("headers", {}), **kwargs)
 
     def _connected_message(self) -> None:
         return None

@@ -6,7 +6,7 @@ keypresses and `stop` at hang-up. It keeps what the agent sends: media (with
 arrival times, to measure voice-to-voice latency and frame lateness), `clear`s
 and `mark`s.
 
-    caller = TwilioCaller(url)
+    caller = TwilioCaller.from_answer(twiml)     # the stream URL and parameters our answer named
     await caller.connect()
     await caller.say(pcm_8k)                    # queued behind what is playing
     first = await caller.wait_for_agent_audio(after=caller.last_speech_end)
@@ -18,6 +18,7 @@ import base64
 import json
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,6 +82,16 @@ class TwilioCaller:
         self._outbox: asyncio.Queue[tuple[bytes, Utterance | None, bool]] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._audio_event = asyncio.Event()
+
+    @classmethod
+    def from_answer(cls, markup: str, **kwargs) -> TwilioCaller:
+        """The caller Twilio would connect for this TwiML (Telnyx: TeXML): the `<Stream>`'s URL, and
+        every `<Parameter>` (our call id and stream token) sent back as the start's custom parameters."""
+        stream = ET.fromstring(markup).find("./Connect/Stream")
+        if stream is None:
+            raise ValueError(f"the answer connects no stream: {markup[:200]}")
+        parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        return cls(stream.get("url"), custom_parameters=parameters, **kwargs)
 
     # -- connection --------------------------------------------------------------------------
 
