@@ -37,6 +37,7 @@ SHARED_APPS = [
     "apps.core",
     "apps.billing",
     "apps.providers_agency",
+    "apps.webhooks.usage_export",  # usage export state (per agency: public schema)
     "apps.voice",  # no models: the Pipecat runtime and `manage.py simulate_call`
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -56,6 +57,8 @@ TENANT_APPS = [
     "apps.agents",
     "apps.telephony",
     "apps.calls",
+    "apps.quality",
+    "apps.webhooks",
     "apps.portal",
     "apps.api",
 ]
@@ -148,6 +151,16 @@ CALL_DB_THREADS = env.int("CALL_DB_THREADS", default=16)
 # stopped for CALL_LOST_AFTER_SECS (a killed web process) with end reason "lost".
 CALL_HEARTBEAT_SECS = env.float("CALL_HEARTBEAT_SECS", default=20.0)
 CALL_LOST_AFTER_SECS = env.float("CALL_LOST_AFTER_SECS", default=90.0)
+
+# Webhooks out (apps/webhooks): attempts before a delivery is dead-lettered, the backoff
+# (base·2^(n-1), capped, jittered), the request timeout, and how long a signed recording URL
+# in `call.ended` stays valid. Private / loopback endpoint URLs only when allowed (development).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECS = env.float("WEBHOOK_RETRY_BASE_SECS", default=30.0)
+WEBHOOK_RETRY_MAX_SECS = env.float("WEBHOOK_RETRY_MAX_SECS", default=6 * 3600.0)
+WEBHOOK_TIMEOUT_SECS = env.float("WEBHOOK_TIMEOUT_SECS", default=10.0)
+WEBHOOK_RECORDING_URL_TTL_SECS = env.int("WEBHOOK_RECORDING_URL_TTL_SECS", default=7 * 86400)
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")

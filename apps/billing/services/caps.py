@@ -61,6 +61,9 @@ def cap_check_after_usage(*, client_id: int, now=None) -> CapAlert | None:
             )
     except IntegrityError:
         return None  # already alerted for this level and period
+    from apps.webhooks.tasks import cap_reached_later  # the client's usage.cap_reached webhook
+
+    transaction.on_commit(lambda: cap_reached_later(cap_alert_id=alert.pk), robust=True)
     recipients = _staff_emails()
     subject = f"[Switchboard] {client.name} reached its {status.state} usage cap"
     body = (

@@ -138,6 +138,9 @@ def invoice_finalize(*, invoice_id: int, render_documents: bool = True) -> Invoi
         invoice.save()
         if render_documents:
             transaction.on_commit(lambda: invoice_render_documents(invoice_id=invoice.pk))
+        from apps.webhooks.tasks import invoice_finalized_later  # the client's invoice.finalized webhook
+
+        transaction.on_commit(lambda: invoice_finalized_later(invoice_id=invoice.pk), robust=True)
     return invoice
 
 
