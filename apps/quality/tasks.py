@@ -14,7 +14,7 @@ from celery import shared_task
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from apps.core.errors import ProviderError
+from apps.core.errors import NotFound, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ def post_call(self, call_id: str) -> str:
     try:
         outcome = qa_run(client=client, call_id=call_id)
         status = outcome.result.status if outcome.result else f"skipped: {outcome.reason}"
+    except NotFound:
+        return "gone"
     except ProviderError as error:
         if self.request.retries < self.max_retries:
             raise self.retry(countdown=min(600, 10 * 2 ** self.request.retries)) from error
@@ -54,6 +56,8 @@ def rerun(self, call_id: str, run_number: int) -> str:
         return "ignored"
     try:
         outcome = qa_run(client=client, call_id=call_id, run_number=int(run_number), manual=True)
+    except NotFound:
+        return "gone"
     except ProviderError as error:
         if self.request.retries < self.max_retries:
             raise self.retry(countdown=min(600, 10 * 2 ** self.request.retries)) from error
