@@ -1,7 +1,7 @@
 """Usage export (public schema): the usage ledger pushed, once per event, to
 
-- Stripe Billing meter events (`stripe` SDK; `identifier` and the Idempotency-Key are
-  "sb_<ledger event id>", so a resend is recognised by Stripe, never counted twice);
+- Stripe Billing meter events (`stripe` SDK; the meter event's `identifier` is
+  "sb_<ledger event id>", so Stripe refuses a resend instead of counting it twice);
 - a generic webhook of usage batches, signed per Standard Webhooks, for Lago /
   OpenMeter-style systems (`webhook-id` "usagebatch_<batch id>" is the same on every
   resend; each event carries its ledger idempotency key).
@@ -171,7 +171,9 @@ def _send_stripe(*, batch: UsageExportBatch, row: UsageExportSettings) -> tuple[
             "timestamp": int(event.occurred_at.timestamp()),
         }
         try:
-            api.v1.billing.meter_events.create(params=params, options={"idempotency_key": identifier})
+            # No Idempotency-Key: Stripe would replay a stored 500 for it; the identifier is what
+            # Stripe dedupes meter events on, and it is the same on every resend.
+            api.v1.billing.meter_events.create(params=params)
         except stripe.InvalidRequestError as error:
             if error.code != "resource_already_exists":  # Stripe already has this identifier: it counted it
                 raise _failed(batch, f"Stripe refused meter event {identifier}: {error.user_message or error}",
