@@ -20,8 +20,13 @@ logger = logging.getLogger(__name__)
 
 
 def _client():
-    client = getattr(connection, "tenant", None)
-    return None if client is None or connection.schema_name == "public" else client
+    """The client whose schema the task runs in (a real Client row: eager runs and
+    schema_context carry only a stand-in tenant)."""
+    from apps.tenancy.selectors import client_list
+
+    if connection.schema_name == "public":
+        return None
+    return client_list().filter(schema_name=connection.schema_name).first()
 
 
 @shared_task(name="quality.post_call", bind=True, max_retries=6)

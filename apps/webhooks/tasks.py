@@ -20,10 +20,14 @@ logger = logging.getLogger(__name__)
 
 
 def _in_client_schema(task_name: str, subject) -> object | None:
-    client = getattr(connection, "tenant", None)
-    if client is None or connection.schema_name == "public":
+    """The Client the task runs for (a real row: eager runs carry only a stand-in tenant)."""
+    from apps.tenancy.selectors import client_list
+
+    client = None
+    if connection.schema_name != "public":
+        client = client_list().filter(schema_name=connection.schema_name).first()
+    if client is None:
         logger.warning("%s for %s sent outside a client schema; ignored", task_name, subject)
-        return None
     return client
 
 
