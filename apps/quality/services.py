@@ -407,3 +407,38 @@ def qa_rerun_request(*, call_id) -> int:
 
         transaction.on_commit(enqueue)
     return run_number
+
+
+# A call whose post-call task never ran (the broker was down when it ended) is picked up
+# after this long: later than the task's own retries (about 10 minutes), within a day.
+POST_CALL_MISSED_AFTER_SECS = 30 * 60
+POST_CALL_LOOKBACK_SECS = 24 * 3600
+
+
+def qa_post_call_requeue_missed(*, now=None, limit: int = 500) -> int:
+    """The sweep (per client): enqueue `quality.post_call` for ended calls that have no
+    `call.ended` event yet. Safe beside running tasks (both steps are idempotent)."""
+    from datetime import timedelta
+
+    from django.db.models import CharField, Exists, OuterRef, Value
+    from django.db.models.functions import Cast, Concat
+    from django.utils import timezone
+
+    from apps.calls.models import Call
+    from apps.quality.tasks import post_call_later
+    from apps.webhooks.events import CALL_ENDED
+    from apps.webhooks.models import WebhookEvent
+
+    now = now or timezone.now()
+    missed = (Call.objects
+              .filter(ended_at__gte=now - timedelta(seconds=POST_CALL_LOOKBACK_SECS),
+                      ended_at__lt=now - timedelta(seconds=POST_CALL_MISSED_AFTER_SECS))
+              .annotate(event_key=Concat(Value(f"{CALL_ENDED}:"), Cast("pk", CharField())))
+              .filter(~Exists(WebhookEvent.objects.filter(dedupe_key=OuterRef("event_key"))))
+              .values_list("pk", flat=True)[:limit])
+    schema = connection.schema_name
+    count = 0
+    for call_id in missed:
+        post_call_later(call_id=call_id, schema=schema)
+        count += 1
+    return count

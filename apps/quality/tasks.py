@@ -5,6 +5,8 @@
   webhook with what QA found. An unreachable LLM is retried with backoff; after the
   last retry the result is stored "failed" and `call.ended` still goes out.
 - `quality.rerun`: a re-run asked for in the portal or the admin.
+- `quality.sweep` (beat): re-enqueues post-call work for ended calls that have no
+  `call.ended` event half an hour later (the broker was down when they ended).
 """
 from __future__ import annotations
 
@@ -69,6 +71,24 @@ def rerun(self, call_id: str, run_number: int) -> str:
         qa_record_unavailable(client=client, call_id=call_id, error=error.message, run_number=int(run_number))
         return "failed"
     return outcome.result.status if outcome.result else outcome.reason
+
+
+@shared_task(name="quality.sweep")
+def sweep() -> int:
+    """Beat (every 5 minutes, public): per client, post-call work a lost task never did."""
+    from django_tenants.utils import tenant_context
+
+    from apps.quality.services import qa_post_call_requeue_missed
+    from apps.tenancy.selectors import client_list
+
+    total = 0
+    for client in client_list(include_suspended=True):
+        try:
+            with tenant_context(client):
+                total += qa_post_call_requeue_missed()
+        except Exception:  # noqa: BLE001 - one client's trouble must not stop the others
+            logger.exception("quality sweep failed for %s", client.schema_name)
+    return total
 
 
 def _send(task, *args, schema: str) -> None:

@@ -212,3 +212,27 @@ def test_bad_settings_are_refused_and_nothing_is_saved(tenant_a, qa_agent, field
             configure(qa_agent, **{field: value})
         assert message in raised.value.message
         assert not QAConfig.objects.filter(agent=qa_agent).exists()
+
+
+def test_the_sweep_requeues_post_call_work_only_for_calls_without_call_ended(tenant_a, qa_agent, celery_eager):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.calls.models import Call
+    from apps.quality.services import qa_post_call_requeue_missed
+
+    with tenant_context(tenant_a):
+        missed = make_ended_call(agent=qa_agent, number="+15550000001")
+        recent = make_ended_call(agent=qa_agent, number="+15550000002")
+        done = make_ended_call(agent=qa_agent, number="+15550000003")
+        old = make_ended_call(agent=qa_agent, number="+15550000004")
+        now = timezone.now()
+        Call.objects.filter(pk__in=[missed.pk, done.pk]).update(ended_at=now - timedelta(hours=2))
+        Call.objects.filter(pk=recent.pk).update(ended_at=now - timedelta(minutes=5))
+        Call.objects.filter(pk=old.pk).update(ended_at=now - timedelta(days=3))
+        WebhookEvent.objects.create(type="call.ended", dedupe_key=f"call.ended:{done.pk}", data={})
+        assert qa_post_call_requeue_missed(now=now) == 1  # QA is off for the agent: post_call sends call.ended
+        sent = set(WebhookEvent.objects.filter(type="call.ended").values_list("dedupe_key", flat=True))
+        assert sent == {f"call.ended:{missed.pk}", f"call.ended:{done.pk}"}
+        assert qa_post_call_requeue_missed(now=now) == 0

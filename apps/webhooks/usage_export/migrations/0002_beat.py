@@ -1,10 +1,12 @@
-"""Schedule, every minute (public schema): the webhook sweep (re-enqueue due deliveries of
-every client) and the usage export (a no-op until a target is enabled)."""
+"""Schedule (public schema): every minute the webhook sweep (re-enqueue due deliveries of every
+client) and the usage export (a no-op until a target is enabled); every 5 minutes the quality
+sweep (post-call work a lost task never did)."""
 from django.db import migrations
 
 TASKS = {
-    "webhooks: re-enqueue due deliveries": "webhooks.sweep",
-    "usage export: push new usage events": "usage_export.run",
+    "webhooks: re-enqueue due deliveries": ("webhooks.sweep", 60),
+    "usage export: push new usage events": ("usage_export.run", 60),
+    "quality: post-call work a lost task missed": ("quality.sweep", 300),
 }
 
 
@@ -13,9 +15,9 @@ def install(apps, schema_editor):
         return
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
-    for name, task in TASKS.items():
-        PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "interval": every_minute,
+    for name, (task, seconds) in TASKS.items():
+        interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period="seconds")
+        PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "interval": interval,
                                                                    "enabled": True})
 
 
