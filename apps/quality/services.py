@@ -389,7 +389,10 @@ def qa_rerun_request(*, call_id) -> int:
     from apps.calls.models import Call
 
     with transaction.atomic():
-        if not Call.objects.filter(pk=call_id, ended_at__isnull=False).exists():
+        call = Call.objects.filter(pk=call_id).only("pk", "ended_at").first()
+        if call is None:
+            raise NotFound("No such call.", details={"call_id": str(call_id)})
+        if call.ended_at is None:
             raise ApplicationError("Only an ended call can be reviewed.", details={"call_id": str(call_id)})
         current = QAResult.objects.select_for_update().filter(call_id=call_id).first()
         run_number = (current.run_number + 1) if current else 1

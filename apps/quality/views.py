@@ -70,6 +70,8 @@ def qa_settings_view(request, agent_id: int):
 def qa_rerun_view(request, call_id):
     try:
         run = qa_rerun_request(call_id=call_id)
+    except NotFound:
+        raise Http404("No such call.") from None
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
