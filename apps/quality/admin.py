@@ -35,10 +35,14 @@ class QAConfigAdmin(admin.ModelAdmin):
     form = QAConfigAdminForm
     list_display = ("agent", "enabled", "sample_rate_percent", "min_duration_secs", "skip_voicemail", "updated_at")
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("agent",) if obj else ()
+
     def save_model(self, request, obj, form, change):
         data = {name: value for name, value in form.cleaned_data.items() if name != "agent"}
+        agent_id = obj.agent_id if change else form.cleaned_data["agent"].pk
         try:
-            saved = qa_config_save(agent_id=form.cleaned_data["agent"].pk, **data)
+            saved = qa_config_save(agent_id=agent_id, **data)
         except ApplicationError as error:
             self.message_user(request, error.message, level=messages.ERROR)
             return

@@ -182,6 +182,10 @@ def _transcript_text(turns) -> str:
         tools = "; ".join(f"tool {tool.name}({json.dumps(tool.arguments)}) -> "
                           f"{'error: ' + tool.error if tool.error else tool.result[:200]}"
                           for tool in turn.tool_calls.all())
+        # The workflow node the turn ran in, once turns record one (agents without workflows have none).
+        node = getattr(turn, "workflow_node", "") or getattr(turn, "node", "")
+        if node:
+            lines.append(f"[turn {turn.index}] workflow node: {node}")
         lines.append(f"[turn {turn.index}] caller: {turn.user_text}")
         lines.append(f"[turn {turn.index}] agent: {turn.bot_text}" + (" (interrupted)" if turn.interrupted else ""))
         if figures:

@@ -157,3 +157,25 @@ def test_post_call_reviews_then_sends_call_ended_with_the_record(tenant_a, qa_ag
             call.refresh_from_db()
             call.recording.delete(save=False)
             call.transcript.delete(save=False)
+
+
+def test_the_client_admin_edits_qa_settings_through_the_service(agency_owner, tenant_a, qa_agent):
+    browser = HttpClient()
+    browser.force_login(agency_owner)
+    link = browser.get(f"/admin/tenancy/client/{tenant_a.pk}/open-admin/", HTTP_HOST="localhost")["Location"]
+    browser.get(f"/support/enter/?token={parse_qs(urlparse(link).query)['token'][0]}", **HOST)
+    form = {"agent": str(qa_agent.pk), "enabled": "on", "sample_rate_percent": "40", "min_duration_secs": "20",
+            "extraction_schema": '{"type": "object"}', "dispositions": '["booked"]', "custom_tags": "[]",
+            "llm_provider": "", "llm_model": ""}
+    assert browser.post("/admin/quality/qaconfig/add/", form, **HOST).status_code == 302
+    bad = browser.post("/admin/quality/qaconfig/add/", {**form, "extraction_schema": '{"type": "string"}'}, **HOST)
+    assert bad.status_code == 200 and "must describe an object" in bad.content.decode()
+    with tenant_context(tenant_a):
+        config = QAConfig.objects.get(agent=qa_agent)
+    assert (config.sample_rate_percent, config.min_duration_secs, config.dispositions, config.skip_voicemail) == (
+        40, 20, ["booked"], False)
+    change = {key: value for key, value in form.items() if key != "agent"}
+    assert browser.post(f"/admin/quality/qaconfig/{config.pk}/change/", {**change, "sample_rate_percent": "70"},
+                        **HOST).status_code == 302
+    with tenant_context(tenant_a):
+        assert list(QAConfig.objects.values_list("agent_id", "sample_rate_percent")) == [(qa_agent.pk, 70)]
