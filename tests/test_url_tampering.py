@@ -19,12 +19,16 @@ from apps.calls.services import call_create_inbound, call_recording_save
 from apps.providers.models import ProviderAccount
 from apps.telephony.models import PhoneNumber
 from apps.telephony.tests.conftest import make_agent
+from apps.webhooks.models import WebhookDelivery
+from apps.webhooks.services import webhook_endpoint_create, webhook_event_emit
 from conftest import PASSWORD
 
 # Routes whose id is checked by something other than a portal session.
 NOT_PORTAL = {
     "telephony/twilio/status/<uuid:call_id>/",  # carrier callback: Twilio signature, tested in apps/telephony
     "api/v1/calls/<uuidstr:call_id>",  # API key auth, tested in apps/api
+    # A signed, expiring link handed to the client's systems (no session): tested in apps/quality/tests.
+    "webhooks/recordings/<str:token>/recording.wav",
 }
 
 
@@ -45,6 +49,7 @@ def _object_routes():
 
 @pytest.fixture
 def globex_objects(tenant_b, settings, tmp_path):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # no DNS in tests: globex.example is never resolved
     settings.STORAGES = {**settings.STORAGES, "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}}}
     with tenant_context(tenant_b):
@@ -57,11 +62,14 @@ def globex_objects(tenant_b, settings, tmp_path):
         call_recording_save(call_id=call.id, wav_bytes=b"RIFF-globex-secret", transcript="globex secret transcript")
         account = ProviderAccount.objects.create(provider="cartesia", label="globex secret key", api_key="ck-" + "9" * 20)
         api_key, _ = api_key_create(name="globex secret api key")
+        endpoint = webhook_endpoint_create(url="https://globex.example/secret-hook", events=["call.ended"])
+        delivery = WebhookDelivery.objects.get(event=webhook_event_emit(event_type="call.ended", data={}))
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
     invoice = invoice_finalize(invoice_id=invoice_generate(client=tenant_b, period_start=date(2025, 1, 1)).pk)
     return {
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
         "invoice_id": invoice.id, "which": "pdf",
+        "endpoint_id": endpoint.id, "delivery_id": delivery.id,
     }
 
 

@@ -283,6 +283,9 @@ def _after_end(call: Call, *, client) -> None:
                 ship_usage.delay(call_id)
             except Exception:  # noqa: BLE001 - the broker is down: the sweeper ships it later
                 logger.exception("could not enqueue the usage of call %s; the sweeper will", call_id)
+        from apps.quality.tasks import post_call_later  # post-call QA, then the call.ended webhook
+
+        post_call_later(call_id=call_id, schema=client.schema_name)
 
     transaction.on_commit(release_and_ship)
 
@@ -470,6 +473,9 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
             setattr(call, f"{kind}_provider", spec.provider)
             setattr(call, f"{kind}_key_id", spec.key_id or "")
         call.save()
+        from apps.webhooks.tasks import call_started_later  # the call.started webhook, once this commits
+
+        transaction.on_commit(lambda: call_started_later(call_id=call.pk, schema=client.schema_name), robust=True)
     return CallStart(call_id=str(call.pk), runtime=_with_llm_standby(runtime), fallback_line=runtime.fallback_line)
 
 

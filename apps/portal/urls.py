@@ -14,4 +14,6 @@ urlpatterns = [
     path("providers/", include("apps.providers.urls")),
     path("numbers/", include("apps.telephony.portal_urls")),
     path("api-keys/", include("apps.api.urls")),
+    path("quality/", include("apps.quality.urls")),
+    path("webhooks/", include("apps.webhooks.urls")),
 ]

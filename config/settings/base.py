@@ -38,6 +38,7 @@ SHARED_APPS = [
     "apps.core",
     "apps.billing",
     "apps.providers_agency",
+    "apps.webhooks.usage_export",  # usage export state (per agency: public schema)
     "apps.voice",  # no models: the Pipecat runtime and `manage.py simulate_call`
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -58,6 +59,8 @@ TENANT_APPS = [
     "apps.agents",
     "apps.telephony",
     "apps.calls",
+    "apps.quality",
+    "apps.webhooks",
     "apps.portal",
     "apps.api",
 ]
@@ -157,6 +160,15 @@ CALL_LOST_AFTER_SECS = env.float("CALL_LOST_AFTER_SECS", default=90.0)
 # Carriers: one module each, exposing CARRIER (apps/telephony/carriers/registry.py).
 TELEPHONY_CARRIER_MODULES = ["apps.telephony.carriers.twilio", "apps.telephony.carriers.telnyx",
                              "apps.telephony.carriers.plivo", "apps.telephony.carriers.vonage"]
+# Webhooks out (apps/webhooks): attempts before a delivery is dead-lettered, the backoff
+# (base·2^(n-1), capped, jittered), the request timeout, and how long a signed recording URL
+# in `call.ended` stays valid. Private / loopback endpoint URLs only when allowed (development).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECS = env.float("WEBHOOK_RETRY_BASE_SECS", default=30.0)
+WEBHOOK_RETRY_MAX_SECS = env.float("WEBHOOK_RETRY_MAX_SECS", default=6 * 3600.0)
+WEBHOOK_TIMEOUT_SECS = env.float("WEBHOOK_TIMEOUT_SECS", default=10.0)
+WEBHOOK_RECORDING_URL_TTL_SECS = env.int("WEBHOOK_RECORDING_URL_TTL_SECS", default=7 * 86400)
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")

@@ -77,6 +77,9 @@ def cap_check_after_usage(*, client_id: int, now=None) -> CapAlert | None:
             transaction.on_commit(lambda: _enqueue_notify(alert.pk))
     except IntegrityError:
         return None  # already alerted for this level and period
+    from apps.webhooks.tasks import cap_reached_later  # the client's usage.cap_reached webhook
+
+    transaction.on_commit(lambda: cap_reached_later(cap_alert_id=alert.pk), robust=True)
     logger.warning("usage cap: %s reached its %s cap for %s", client.slug, status.state, period_start)
     if status.state == "hard":
         _pause_campaigns(client)

@@ -191,6 +191,9 @@ def invoice_finalize(*, invoice_id: int, render_documents: bool = True) -> Invoi
         audit_log_record(actor=CURRENT, client=invoice.client, event_type="invoice_finalised", target=invoice, changes={"status": {"before": Status.DRAFT, "after": invoice.status}, "number": {"before": "", "after": invoice.number}})
         if render_documents:
             transaction.on_commit(lambda: invoice_enqueue_after_finalize(invoice_id=invoice.pk, kind=invoice.kind))
+        from apps.webhooks.tasks import invoice_finalized_later  # the client's invoice.finalized webhook
+
+        transaction.on_commit(lambda: invoice_finalized_later(invoice_id=invoice.pk), robust=True)
     return invoice
 
 
