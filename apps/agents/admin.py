@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from apps.agents.forms import SecretTextarea
-from apps.agents.models import Agent, AgentConfig, AgentVersion, HttpTool
+from apps.agents.models import Agent, AgentConfig, AgentVersion, HttpTool, McpServer
 from apps.agents.services import (
     agent_config_problems,
     agent_export,
@@ -15,6 +15,8 @@ from apps.agents.services import (
     agent_save,
     http_tool_problems,
     http_tool_save,
+    mcp_server_problems,
+    mcp_server_save,
 )
 from apps.core.admin_sites import tenant_admin_site
 from apps.core.errors import ApplicationError
@@ -152,4 +154,46 @@ class HttpToolAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         saved = http_tool_save(tool=obj if change else None, **form.tool_fields())
+        obj.pk = saved.pk
+
+
+class McpServerAdminForm(forms.ModelForm):
+    """Secret header values never rendered (blank keeps the stored one), as for HTTP tools."""
+
+    secret_header_names = forms.CharField(required=False, help_text="Comma-separated, e.g. Authorization")
+    secret_header_values = forms.CharField(
+        required=False, widget=SecretTextarea(attrs={"rows": 2}),
+        help_text="One per line, in the order of the names; encrypted, never shown again. Blank keeps the stored value.")
+
+    class Meta:
+        model = McpServer
+        fields = ("name", "url", "timeout_secs")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["secret_header_names"].initial = ", ".join(self.instance.secret_header_dict())
+
+    def server_fields(self) -> dict:
+        data = self.cleaned_data
+        names = [name.strip() for name in (data.get("secret_header_names") or "").split(",") if name.strip()]
+        values = (data.get("secret_header_values") or "").split("\n")
+        return {"name": data.get("name"), "url": data.get("url"), "timeout_secs": data.get("timeout_secs"),
+                "secret_headers": {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(names)}}
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            for field, message in mcp_server_problems(**self.server_fields()).items():
+                self.add_error(field if field in self.fields else None, message)
+        return cleaned
+
+
+@admin.register(McpServer, site=tenant_admin_site)
+class McpServerAdmin(admin.ModelAdmin):
+    form = McpServerAdminForm
+    list_display = ("name", "url", "timeout_secs", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        saved = mcp_server_save(server=McpServer.objects.get(pk=obj.pk) if change else None, **form.server_fields())
         obj.pk = saved.pk

@@ -155,9 +155,13 @@ def _validator():
     return _VALIDATOR
 
 
-def graph_problems(graph, *, http_tools: dict[str, dict] | None = None) -> list[GraphProblem]:
+MCP_PREFIX = "mcp:"  # a node's tool "mcp:<server>": every tool that MCP server lists
+
+
+def graph_problems(graph, *, http_tools: dict[str, dict] | None = None, mcp_servers=()) -> list[GraphProblem]:
     """What is wrong with `graph`; empty when a call can run it. `http_tools`: the client's
-    HTTP tools by name ({name: {"url": ..., "parameters": {...}}}) the nodes may use."""
+    HTTP tools by name ({name: {"url": ..., "parameters": {...}}}) the nodes may use;
+    `mcp_servers`: the names of the client's MCP servers."""
     http_tools = http_tools or {}
     if not isinstance(graph, dict):
         return [GraphProblem("The workflow graph must be a JSON object with nodes and edges.")]
@@ -248,6 +252,12 @@ def graph_problems(graph, *, http_tools: dict[str, dict] | None = None) -> list[
                                          "give its edges distinct names.", node=node_id))
         for tool in tools:
             if tool in BUILTIN_TOOLS:
+                continue
+            if tool.startswith(MCP_PREFIX):
+                if tool[len(MCP_PREFIX):] not in mcp_servers:
+                    problems.append(GraphProblem(f"Node '{node_id}' uses the MCP server '{tool[len(MCP_PREFIX):]}', "
+                                                 "which does not exist; add it under MCP servers or remove it.",
+                                                 node=node_id))
                 continue
             if tool not in http_tools:
                 problems.append(GraphProblem(f"Node '{node_id}' uses the tool '{tool}', which does not exist; "

@@ -122,3 +122,28 @@ class HttpTool(models.Model):
         import json
 
         return json.loads(self.secret_headers) if self.secret_headers else {}
+
+
+class McpServer(models.Model):
+    """A client's MCP server (streamable HTTP): a node that lists `mcp:<name>` among its tools
+    offers the LLM every tool the server lists when the call starts. `secret_headers` as on
+    HttpTool (encrypted, never shown again)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    url = models.CharField(max_length=2000)
+    secret_headers = EncryptedTextField(blank=True, default="")
+    timeout_secs = models.FloatField(default=5.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP server"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def secret_header_dict(self) -> dict:
+        import json
+
+        return json.loads(self.secret_headers) if self.secret_headers else {}

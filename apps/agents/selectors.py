@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from apps.agents.models import Agent, AgentVersion, HttpTool
+from apps.agents.models import Agent, AgentVersion, HttpTool, McpServer
 from apps.core.errors import NotFound
 
 
@@ -50,6 +50,7 @@ class AgentRuntimeConfig:
     # The conversation (apps/agents/graph.schema.json) and the HTTP tools its nodes use, secrets decrypted.
     graph: dict = field(default_factory=dict)
     http_tools: tuple[dict, ...] = ()
+    mcp_servers: tuple[dict, ...] = ()
     # {"caller": {"number": ...}, "call": {"direction": ..., ...}}; `now` is filled in during the call.
     variables: dict = field(default_factory=dict)
     time_zone: str = "UTC"
@@ -105,6 +106,21 @@ def http_tools_for_runtime(*, names) -> tuple[dict, ...]:
     )
 
 
+def mcp_server_names() -> set[str]:
+    return set(McpServer.objects.values_list("name", flat=True))
+
+
+def mcp_server_list():
+    return McpServer.objects.all()
+
+
+def mcp_servers_for_runtime(*, names) -> tuple[dict, ...]:
+    """The named MCP servers as the runtime connects to them, secrets decrypted."""
+    return tuple({"name": server.name, "url": server.url, "headers": server.secret_header_dict(),
+                  "timeout_secs": float(server.timeout_secs)}
+                 for server in McpServer.objects.filter(name__in=sorted(set(names))))
+
+
 def call_variables(*, call) -> dict:
     """The built-in variables of one call ({{caller.number}}, {{call.direction}}...)."""
     caller = call.from_number if call.direction == "inbound" else call.to_number
@@ -149,6 +165,8 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
         graph=graph,
         http_tools=http_tools_for_runtime(names={tool for node in graph.get("nodes") or []
                                                  for tool in node.get("tools") or []} | set(version.tools or ())),
+        mcp_servers=mcp_servers_for_runtime(names={tool[4:] for node in graph.get("nodes") or []
+                                                    for tool in node.get("tools") or [] if tool.startswith("mcp:")}),
         variables=call_variables(call=call) if call is not None else {},
         time_zone=str(getattr(client, "timezone", "") or "UTC"),
     )

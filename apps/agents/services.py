@@ -17,6 +17,7 @@ from apps.agents.models import (
     AgentConfig,
     AgentVersion,
     HttpTool,
+    McpServer,
 )
 from apps.core.errors import ApplicationError
 
@@ -114,10 +115,10 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
             provider_credential_validate(provider=provider)
         except ApplicationError as exc:
             errors[f"{kind}_provider"] = exc.message
-    from apps.agents.selectors import http_tool_shapes
+    from apps.agents.selectors import http_tool_shapes, mcp_server_names
 
-    http_tools = http_tool_shapes()
-    choices = [*TOOL_NAMES, *http_tools]
+    http_tools, mcp_servers = http_tool_shapes(), mcp_server_names()
+    choices = [*TOOL_NAMES, *http_tools, *(f"{graphs.MCP_PREFIX}{name}" for name in sorted(mcp_servers))]
     tools = config.get("tools")
     if not isinstance(tools, list | tuple) or not all(isinstance(tool, str) for tool in tools):
         errors["tools"] = f"Tools must be a list; choose from {choices}."
@@ -128,7 +129,7 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
     graph = config.get("graph")
     # A single-prompt graph is the flat fields again: their errors are already said once.
     if graph and not ("tools" in errors and isinstance(graph, dict) and graphs.is_single_prompt(graph)):
-        problems = graphs.graph_problems(graph, http_tools=http_tools)
+        problems = graphs.graph_problems(graph, http_tools=http_tools, mcp_servers=mcp_servers)
         if problems:
             errors["graph"] = " ".join(problem.message for problem in problems)
         elif any(node.get("type") == graphs.NODE_TRANSFER for node in graph["nodes"]):
@@ -248,11 +249,11 @@ def agent_draft_save(*, agent: Agent, graph) -> list[graphs.GraphProblem]:
     graph that is not JSON-shaped at all is refused."""
     if not isinstance(graph, dict):
         raise ApplicationError("The draft must be a JSON object with nodes and edges.", details={"graph": "not an object"})
-    from apps.agents.selectors import http_tool_shapes
+    from apps.agents.selectors import http_tool_shapes, mcp_server_names
 
     Agent.objects.filter(pk=agent.pk).update(draft_graph=graph)
     agent.draft_graph = graph
-    return graphs.graph_problems(graph, http_tools=http_tool_shapes())
+    return graphs.graph_problems(graph, http_tools=http_tool_shapes(), mcp_servers=mcp_server_names())
 
 
 @transaction.atomic
@@ -381,3 +382,45 @@ def http_tool_save(*, tool: HttpTool | None = None, name, description, parameter
         setattr(tool, key, value)
     tool.save()
     return tool
+
+
+# --- MCP servers -------------------------------------------------------------------------------------
+
+def mcp_server_problems(*, name, url, secret_headers: dict | None, timeout_secs) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not isinstance(name, str) or not graphs.VARIABLE_NAME.fullmatch(name):
+        errors["name"] = "The name must be letters, digits and _ (at most 64); nodes list it as mcp:<name>."
+    url_problem = graphs._url_problem(url) if isinstance(url, str) and url else "is missing"
+    if url_problem:
+        errors["url"] = f"The URL {url_problem}."
+    if secret_headers is not None and (not isinstance(secret_headers, dict) or not all(
+            isinstance(k, str) and re.fullmatch(r"[A-Za-z0-9-]{1,100}", k) and isinstance(v, str) and "\n" not in v
+            for k, v in secret_headers.items())):
+        errors["secret_headers"] = "Header names are letters, digits and -; values are text without line breaks."
+    timeout = _number(timeout_secs)
+    if timeout is None or not HTTP_TOOL_TIMEOUT_MIN <= timeout <= HTTP_TOOL_TIMEOUT_MAX:
+        errors["timeout_secs"] = f"The timeout must be between {HTTP_TOOL_TIMEOUT_MIN:g} and {HTTP_TOOL_TIMEOUT_MAX:g} s."
+    return errors
+
+
+@transaction.atomic
+def mcp_server_save(*, server: McpServer | None = None, name, url, secret_headers: dict | None,
+                    timeout_secs) -> McpServer:
+    """Create or edit an MCP server (streamable HTTP). Secrets as on HTTP tools: None keeps them,
+    a blank value keeps that header's stored value."""
+    errors = mcp_server_problems(name=name, url=url, secret_headers=secret_headers, timeout_secs=timeout_secs)
+    if not errors and McpServer.objects.filter(name=name).exclude(pk=getattr(server, "pk", None)).exists():
+        errors["name"] = f"There is already an MCP server named {name}."
+    if errors:
+        raise ApplicationError(f"The MCP server cannot be saved: {next(iter(errors.values()))}", details=errors)
+    fields = {"name": name, "url": url, "timeout_secs": float(timeout_secs)}
+    if secret_headers is not None:
+        stored = server.secret_header_dict() if server is not None else {}
+        merged = {key: value or stored.get(key, "") for key, value in secret_headers.items()}
+        fields["secret_headers"] = json.dumps(merged) if merged else ""
+    if server is None:
+        return McpServer.objects.create(**fields)
+    for key, value in fields.items():
+        setattr(server, key, value)
+    server.save()
+    return server

@@ -21,6 +21,7 @@ from apps.agents.selectors import (
     http_tool_get,
     http_tool_list,
     http_tool_shapes,
+    mcp_server_names,
 )
 from apps.agents.services import (
     agent_draft_save,
@@ -109,11 +110,12 @@ def agent_builder_view(request, agent_id: int, number: int | None = None):
         version = None
         graph = agent.draft_graph if agent.draft_graph is not None else agent.graph
         editable = _can_edit(request)
-    tools = [*BUILTIN_TOOLS, *http_tool_shapes()]
+    tools = [*BUILTIN_TOOLS, *http_tool_shapes(), *(f"mcp:{name}" for name in sorted(mcp_server_names()))]
     return render(request, "agents/agent_builder.html", {
         "agent": agent, "version": version, "editable": editable, "has_draft": agent.draft_graph is not None,
         "builder": {"graph": graph, "tools": tools, "editable": editable,
-                    "problems": _problems_json(graph_problems(graph, http_tools=http_tool_shapes())),
+                    "problems": _problems_json(graph_problems(graph, http_tools=http_tool_shapes(),
+                                                              mcp_servers=mcp_server_names())),
                     "draft_url": reverse("portal:agents:builder_draft", args=[agent.pk]),
                     "publish_url": reverse("portal:agents:builder_publish", args=[agent.pk])},
     })
@@ -139,7 +141,8 @@ def agent_builder_publish_view(request, agent_id: int):
             agent_draft_save(agent=agent, graph=_json_body(request))
         agent = agent_publish(agent=agent)
     except ApplicationError as exc:
-        problems = graph_problems(agent.draft_graph or {}, http_tools=http_tool_shapes())
+        problems = graph_problems(agent.draft_graph or {}, http_tools=http_tool_shapes(),
+                                  mcp_servers=mcp_server_names())
         return JsonResponse({**exc.as_dict(), "problems": _problems_json(problems)}, status=exc.status_code)
     return JsonResponse({"published": True, "version": agent.current_version.number, "problems": []})
 

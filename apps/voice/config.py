@@ -32,5 +32,6 @@ class VoiceConfig:
     # `tools` are the whole agent. `http_tools`: the client's tools the graph names, secrets included.
     graph: dict = field(default_factory=dict)
     http_tools: tuple[dict, ...] = ()
+    mcp_servers: tuple[dict, ...] = ()  # {"name", "url", "headers", "timeout_secs"}: nodes list "mcp:<name>"
     variables: dict = field(default_factory=dict)  # {"caller": {"number": ...}, "call": {...}}
     time_zone: str = "UTC"

@@ -22,6 +22,7 @@ from pipecat.flows import NO_RESPONSE, FlowsFunctionSchema, NodeConfig
 
 from apps.agents.graph import (
     BUILTIN_TOOLS,
+    MCP_PREFIX,
     NODE_END,
     NODE_GLOBAL,
     NODE_START,
@@ -32,6 +33,7 @@ from apps.agents.graph import (
     edge_function_name,
 )
 from apps.voice.http_tools import http_tool_call, trimmed
+from apps.voice.mcp_tools import McpSource
 from apps.voice.variables import now_text, render, with_defaults
 
 EndCallback = Callable[[str], Awaitable[None]]  # the line to say, then hang up
@@ -43,12 +45,16 @@ class GraphRuntime:
     FlowManager's `state` (assign `flow_state` once the manager exists)."""
 
     def __init__(self, *, graph: dict, http_tools: tuple[dict, ...], variables: dict, time_zone: str,
-                 transfer_number: str, goodbye_line: str, transfer_line: str, record_tool_call: Callable[..., None],
+                 transfer_number: str, mcp_servers: tuple[dict, ...] = (), goodbye_line: str, transfer_line: str, record_tool_call: Callable[..., None],
                  on_node: Callable[[str], None], on_end: EndCallback, on_transfer: TransferCallback):
         self.graph = graph or {}
         self.nodes = {node["id"]: node for node in self.graph.get("nodes") or []}
         self.edges = list(self.graph.get("edges") or [])
         self.http_tools = {tool["name"]: tool for tool in http_tools}
+        used = {tool[len(MCP_PREFIX):] for node in self.nodes.values() for tool in node.get("tools") or []
+                if tool.startswith(MCP_PREFIX)}
+        self.mcp = {server["name"]: McpSource(server) for server in mcp_servers if server["name"] in used}
+        self._mcp_tool_source: dict[str, McpSource] = {}
         self.time_zone = time_zone
         self.transfer_number = transfer_number
         self.goodbye_line, self.transfer_line = goodbye_line, transfer_line
@@ -91,7 +97,33 @@ class GraphRuntime:
             self._http = aiohttp.ClientSession()
         return self._http
 
+    async def connect_mcp(self) -> None:
+        """List the MCP servers' tools (concurrently, each time-boxed); traced per server."""
+        outcomes = await asyncio.gather(*(source.connect() for source in self.mcp.values()))
+        for source, outcome in zip(self.mcp.values(), outcomes, strict=True):
+            self._record(name=f"{MCP_PREFIX}{source.name}", arguments={}, result=outcome.result,
+                         duration_secs=outcome.duration_secs, error=outcome.error)
+            for tool in source.tools:
+                self._mcp_tool_source.setdefault(tool.name, source)
+
+    def mcp_function_schemas(self, names) -> list[FunctionSchema]:
+        return [tool for name in names if name.startswith(MCP_PREFIX) and name[len(MCP_PREFIX):] in self.mcp
+                for tool in self.mcp[name[len(MCP_PREFIX):]].tools]
+
+    async def run_mcp_tool(self, name: str, arguments: dict) -> dict:
+        source = self._mcp_tool_source.get(name)
+        if source is None:
+            result = {"error": f"The tool {name} is not available."}
+            self._record(name=name, arguments=arguments, result=result, duration_secs=0.0, error="not available")
+            return result
+        outcome = await source.call(name, arguments)
+        self._record(name=name, arguments=arguments, result=outcome.result, duration_secs=outcome.duration_secs,
+                     error=outcome.error)
+        return outcome.result
+
     async def close(self) -> None:
+        for source in self.mcp.values():
+            await source.close()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -148,6 +180,11 @@ class GraphRuntime:
                     name=name, description="Transfer the caller to a human colleague when they ask for a person.",
                     properties={"reason": {"type": "string", "description": "Why the caller needs a person."}},
                     required=[], handler=self._builtin_handler(name), cancel_on_interruption=True))
+            elif name.startswith(MCP_PREFIX):
+                for tool in self.mcp_function_schemas([name]):
+                    functions.append(FlowsFunctionSchema(
+                        name=tool.name, description=tool.description, properties=tool.properties,
+                        required=tool.required, handler=self._mcp_handler(tool.name), cancel_on_interruption=True))
             elif name in self.http_tools:
                 parameters = self.http_tools[name].get("parameters") or {}
                 functions.append(FlowsFunctionSchema(
@@ -179,6 +216,12 @@ class GraphRuntime:
             return result, NO_RESPONSE
 
         assert name in BUILTIN_TOOLS
+        return handler
+
+    def _mcp_handler(self, name: str):
+        async def handler(args, flow_manager):
+            return await self.run_mcp_tool(name, dict(args))
+
         return handler
 
     def _http_handler(self, name: str):

@@ -39,6 +39,7 @@ def voice_config(runtime) -> VoiceConfig:
         heartbeat_secs=settings.CALL_HEARTBEAT_SECS,
         graph=runtime.graph,
         http_tools=tuple(runtime.http_tools),
+        mcp_servers=tuple(runtime.mcp_servers),
         variables=runtime.variables,
         time_zone=runtime.time_zone,
     )

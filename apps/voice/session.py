@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.utils import pcm_to_wav
 from pipecat.frames.frames import (
     EndFrame,
@@ -135,7 +136,7 @@ class CallSession:
         # The workflow graph (None: a plain prompt, e.g. the runtime tests' VoiceConfig).
         self.graph = GraphRuntime(
             graph=config.graph, http_tools=config.http_tools, variables=config.variables, time_zone=config.time_zone,
-            transfer_number=config.transfer_number, goodbye_line=config.goodbye_line,
+            transfer_number=config.transfer_number, mcp_servers=config.mcp_servers, goodbye_line=config.goodbye_line,
             transfer_line=config.transfer_line, record_tool_call=self.tracer.record_tool_call,
             on_node=self.tracer.set_node, on_end=lambda line: self.end(AGENT_HANGUP, say=line),
             on_transfer=lambda number, line: self._transfer(number, line=line),
@@ -149,6 +150,7 @@ class CallSession:
         schema = None if uses_flows else tools_schema(config, extra=self._http_schemas())
         context = LLMContext(messages, tools=schema) if schema else LLMContext(messages)
         self._context = context
+        self._llms = (llm,) if llm_standby is None else (llm, llm_standby)
         for service in (llm,) if llm_standby is None else (llm, llm_standby):
             if uses_flows:
                 continue
@@ -283,6 +285,8 @@ class CallSession:
         graph = self.graph
         start = graph.start
         fetch = start.get("pre_call_fetch")
+        # The MCP servers list their tools while the pre-call fetch runs.
+        mcp = asyncio.get_running_loop().create_task(graph.connect_mcp()) if graph.mcp else None
         if fetch:
             variables = graph.variables
             payload = {"caller_number": variables.get("caller", {}).get("number", ""),
@@ -296,6 +300,16 @@ class CallSession:
             self.tracer.record_tool_call(name="pre_call_fetch", arguments=payload,
                                          result=trimmed({"status": outcome.status, "data": outcome.result["variables"]}),
                                          duration_secs=outcome.duration_secs, error=outcome.error)
+        if mcp is not None:
+            await mcp
+            mcp_tools = [] if graph.uses_flows else graph.mcp_function_schemas(start.get("tools") or [])
+            if mcp_tools:
+                tools = self._context.tools
+                existing = list(tools.standard_tools) if isinstance(tools, ToolsSchema) else []
+                self._context.set_tools(ToolsSchema(standard_tools=existing + mcp_tools))
+                for service in self._llms:
+                    for tool in mcp_tools:
+                        service.register_function(tool.name, self._mcp_tool_function)
         prompt = graph.global_prompt
         if not graph.uses_flows and start.get("prompt"):
             prompt = f"{prompt}\n\n{start['prompt']}" if prompt else start["prompt"]
@@ -312,6 +326,10 @@ class CallSession:
         if self.graph is None or self.graph.uses_flows:
             return []
         return self.graph.http_function_schemas(self.graph.start.get("tools") or self.config.tools)
+
+    async def _mcp_tool_function(self, params) -> None:
+        result = await self.graph.run_mcp_tool(params.function_name, dict(params.arguments))
+        await params.result_callback(result)
 
     async def _http_tool_function(self, params) -> None:
         result = await self.graph.run_http_tool(params.function_name, dict(params.arguments))

@@ -2,6 +2,7 @@
 and publishing through JSON posts with problems named per node, version graphs and
 diffs, import/export files and HTTP tools whose secrets are never shown again."""
 import json
+import re
 
 import pytest
 from django_tenants.utils import tenant_context
@@ -28,7 +29,11 @@ def clinic_agent(tenant_a):
 def test_the_builder_page_serves_the_vendored_library_and_the_graph(client, clinic_agent, acme_admin):
     client.force_login(acme_admin)
     page = client.get(f"/agents/{clinic_agent.pk}/builder/", **HOST).content.decode()
-    assert "/static/vendor/drawflow-0.0.60/drawflow.min.js" in page and "cdn" not in page.lower()
+    assert '<script src="/static/vendor/drawflow-0.0.60/drawflow.min.js">' in page
+    # Every script and stylesheet is served from our own static files (works offline, no CDN).
+    assert re.findall(r'<script src="([^"]+)"', page) == ["/static/vendor/drawflow-0.0.60/drawflow.min.js",
+                                                          "/static/agents/builder.js"]
+    assert all(href.startswith("/static/") for href in re.findall(r'<link rel="stylesheet" href="([^"]+)"', page))
     data = json.loads(page.split('<script id="builder-data" type="application/json">')[1].split("</script>")[0])
     assert data["graph"] == graph() and data["problems"] == [] and data["editable"] is True
     assert data["tools"] == ["end_call", "transfer_to_human", "check_slots"]

@@ -261,3 +261,28 @@ def test_the_data_migration_makes_existing_agents_one_node_graphs(clinic):
     agent.refresh_from_db()
     assert agent.graph == expected
     assert AgentVersion.objects.get(agent=agent).graph == expected
+
+
+def test_nodes_may_use_the_clients_mcp_servers_only(clinic):
+    from apps.agents.models import McpServer
+    from apps.agents.selectors import agent_runtime_config as runtime_of
+    from apps.agents.services import mcp_server_save
+
+    with_mcp = graph()
+    with_mcp["nodes"][2]["tools"] = ["check_slots", "mcp:calendar"]
+    with pytest.raises(ApplicationError) as refused:
+        agent_save(name="Clinic", **PROVIDERS, graph=with_mcp)
+    assert refused.value.details["graph"] == ("Node 'booking' uses the MCP server 'calendar', which does not exist; "
+                                              "add it under MCP servers or remove it.")
+    with pytest.raises(ApplicationError) as refused:
+        mcp_server_save(name="cal endar", url="ftp://x", secret_headers={"Bad Header": "x"}, timeout_secs=0)
+    assert set(refused.value.details) == {"name", "url", "secret_headers", "timeout_secs"}
+    assert McpServer.objects.count() == 0
+    server = mcp_server_save(name="calendar", url="https://mcp.clinic.example/mcp",
+                             secret_headers={"Authorization": "Bearer m"}, timeout_secs=3)
+    mcp_server_save(server=server, name="calendar", url="https://mcp.clinic.example/v2/mcp",
+                    secret_headers={"Authorization": ""}, timeout_secs=3)
+    agent = agent_save(name="Clinic", **PROVIDERS, graph=with_mcp)
+    assert runtime_of(agent_version=agent.current_version).mcp_servers == (
+        {"name": "calendar", "url": "https://mcp.clinic.example/v2/mcp", "headers": {"Authorization": "Bearer m"},
+         "timeout_secs": 3.0},)

@@ -192,3 +192,88 @@ async def test_a_failed_pre_call_fetch_does_not_stop_the_call(double):
     assert fetch["name"] == "pre_call_fetch" and fetch["error"].startswith("request failed: ClientConnectorError")
     assert hooks.end["end_reason"] == "caller_hung_up"
 
+
+
+@pytest.fixture
+def mcp_server():
+    """A real MCP server (the SDK's MCPServer over streamable HTTP, served by uvicorn)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("clinic")
+    calls = []
+
+    @server.tool()
+    def opening_hours(day: str) -> str:
+        """Opening hours of the clinic on one day"""
+        calls.append(day)
+        return f"{day}: nine to five"
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    web_server = uvicorn.Server(uvicorn.Config(server.streamable_http_app(), host="127.0.0.1", port=port,
+                                               log_level="warning"))
+    thread = threading.Thread(target=web_server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if web_server.started:
+            break
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}/mcp", "calls": calls}
+    web_server.should_exit = True
+    thread.join(5)
+
+
+def mcp_graph() -> dict:
+    return {
+        "version": 1,
+        "nodes": [
+            {"id": "start", "type": "start", "prompt": "Answer questions about the clinic.",
+             "tools": ["mcp:clinic"]},
+            {"id": "bye", "type": "end", "line": "Goodbye."},
+        ],
+        "edges": [{"id": "e1", "from": "start", "to": "bye", "condition": "The caller is done", "name": "done"}],
+    }
+
+
+async def test_an_mcp_servers_tools_are_offered_to_its_node_and_traced(mcp_server):
+    with OpenAIDouble(rules=[Rule(when="opening hours", tool="opening_hours", arguments={"day": "saturday"},
+                                  offered_only=True)],
+                      after_tool_reply="Saturday nine to five.") as double:
+        server, caller = await start_call(double, graph=mcp_graph(), mcp_servers=(
+            {"name": "clinic", "url": mcp_server["url"], "headers": {"X-Key": "k"}, "timeout_secs": 5},))
+        await say(caller, "opening-hours.wav")
+        await caller.wait_for_agent_audio(after=caller.last_speech_end)
+        await caller.wait_for_agent_quiet()
+        hooks = await finish(server, caller)
+
+    assert mcp_server["calls"] == ["saturday"]
+    chat = double.requests_of("chat")
+    assert chat[0]["tools"] == ["opening_hours", "done"]
+    [answer] = hooks.turns  # no greeting: the listing lands on the caller's first turn
+    listed, call = answer["tool_calls"]
+    assert (listed["name"], listed["result"], listed["error"]) == ("mcp:clinic", {"tools": ["opening_hours"]}, "")
+    assert (call["name"], call["arguments"], call["result"], call["error"]) == (
+        "opening_hours", {"day": "saturday"}, {"data": "saturday: nine to five"}, "")
+    assert answer["bot_text"] == "Saturday nine to five."
+
+
+async def test_an_mcp_server_that_is_down_offers_nothing_and_the_call_goes_on(double):
+    server, caller = await start_call(double, graph=mcp_graph(), mcp_servers=(
+        {"name": "clinic", "url": "http://127.0.0.1:9/mcp", "headers": {}, "timeout_secs": 2},))
+    await say(caller, "hello.wav")
+    await caller.wait_for_agent_audio(after=caller.last_speech_end)
+    await caller.wait_for_agent_quiet()
+    hooks = await finish(server, caller)
+
+    assert double.requests_of("chat")[0]["tools"] == ["done"]
+    listing = hooks.turns[0]["tool_calls"][0]
+    assert listing["name"] == "mcp:clinic" and listing["result"] == {"tools": []}
+    assert listing["error"].startswith("could not list tools")
+    assert hooks.end["end_reason"] == "caller_hung_up"
