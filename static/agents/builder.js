@@ -187,7 +187,9 @@
       const type = document.getElementById("new-node-type").value;
       let n = 1;
       while (byId[type + "_" + n]) n += 1;
-      const node = {id: type + "_" + n, type: type, name: type + " " + n, position: {x: 320, y: 60 + 40 * n}};
+      const count = Object.keys(byId).length;  // a free spot: columns of five to the right of the start
+      const node = {id: type + "_" + n, type: type, name: type + " " + n,
+        position: {x: 300 + 240 * Math.floor(count / 5), y: 30 + 100 * (count % 5)}};
       if (type === "conversation" || type === "start") { node.prompt = ""; node.tools = []; }
       addToCanvas(node);
       panel(node.id);
