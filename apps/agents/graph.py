@@ -10,6 +10,7 @@ calls it); each problem names the node or edge it is about, so the builder can s
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -115,12 +116,26 @@ def _known(name: str, known: set[str]) -> bool:
     return any(".".join(parts[:i]) in known for i in range(1, len(parts) + 1))
 
 
-def _url_problem(url: str) -> str | None:
+def url_problem(url: str, *, private_hosts_ok: bool = False) -> str | None:
+    """What is wrong with a URL the platform will call for a client (tools, pre-call fetch, MCP):
+    http(s) with a host, no credentials, and (unless `private_hosts_ok`, for tests and local
+    development) no loopback, private, link-local or otherwise internal address: a client must
+    not reach into the platform's own network."""
     parts = urlsplit(render(url, {}).replace(" ", ""))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http(s) URL with a host"
     if parts.username or parts.password:
         return "must not carry credentials (put secrets in the tool's secret headers)"
+    if not private_hosts_ok:
+        host = parts.hostname.lower().rstrip(".")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            internal = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+        else:
+            internal = not address.is_global
+        if internal:
+            return "must point at a public address, not a local or private one"
     return None
 
 
@@ -158,7 +173,8 @@ def _validator():
 MCP_PREFIX = "mcp:"  # a node's tool "mcp:<server>": every tool that MCP server lists
 
 
-def graph_problems(graph, *, http_tools: dict[str, dict] | None = None, mcp_servers=()) -> list[GraphProblem]:
+def graph_problems(graph, *, http_tools: dict[str, dict] | None = None, mcp_servers=(),
+                   private_hosts_ok: bool = False) -> list[GraphProblem]:
     """What is wrong with `graph`; empty when a call can run it. `http_tools`: the client's
     HTTP tools by name ({name: {"url": ..., "parameters": {...}}}) the nodes may use;
     `mcp_servers`: the names of the client's MCP servers."""
@@ -280,9 +296,10 @@ def graph_problems(graph, *, http_tools: dict[str, dict] | None = None, mcp_serv
             if kind != NODE_START:
                 problems.append(GraphProblem(f"Node '{node_id}': only the start node fetches data before the call.",
                                              node=node_id))
-            elif not isinstance(fetch, dict) or _url_problem(str(fetch.get("url") or "")):
-                problems.append(GraphProblem(f"Node '{node_id}': the pre-call fetch URL "
-                                             f"{_url_problem(str((fetch or {}).get('url') or '')) or 'is missing'}.",
+            elif not isinstance(fetch, dict) or url_problem(str(fetch.get("url") or ""),
+                                                            private_hosts_ok=private_hosts_ok):
+                problem = url_problem(str((fetch or {}).get("url") or ""), private_hosts_ok=private_hosts_ok)
+                problems.append(GraphProblem(f"Node '{node_id}': the pre-call fetch URL {problem or 'is missing'}.",
                                              node=node_id))
             else:
                 timeout = fetch.get("timeout_secs", 2)

@@ -6,6 +6,7 @@ import math
 import re
 
 import phonenumbers
+from django.conf import settings
 from django.db import transaction
 
 from apps.agents import graph as graphs
@@ -129,7 +130,8 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
     graph = config.get("graph")
     # A single-prompt graph is the flat fields again: their errors are already said once.
     if graph and not ("tools" in errors and isinstance(graph, dict) and graphs.is_single_prompt(graph)):
-        problems = graphs.graph_problems(graph, http_tools=http_tools, mcp_servers=mcp_servers)
+        problems = graphs.graph_problems(graph, http_tools=http_tools, mcp_servers=mcp_servers,
+                                         private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
         if problems:
             errors["graph"] = " ".join(problem.message for problem in problems)
         elif any(node.get("type") == graphs.NODE_TRANSFER for node in graph["nodes"]):
@@ -253,7 +255,8 @@ def agent_draft_save(*, agent: Agent, graph) -> list[graphs.GraphProblem]:
 
     Agent.objects.filter(pk=agent.pk).update(draft_graph=graph)
     agent.draft_graph = graph
-    return graphs.graph_problems(graph, http_tools=http_tool_shapes(), mcp_servers=mcp_server_names())
+    return graphs.graph_problems(graph, http_tools=http_tool_shapes(), mcp_servers=mcp_server_names(),
+                                 private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
 
 
 @transaction.atomic
@@ -336,7 +339,8 @@ def http_tool_problems(*, name, description, parameters, method, url, headers, s
         errors["parameters"] = 'Parameters must be a JSON Schema object: {"type": "object", "properties": {...}}.'
     if method not in HttpTool.METHODS:
         errors["method"] = f"The method must be one of {', '.join(HttpTool.METHODS)}."
-    url_problem = graphs._url_problem(url) if isinstance(url, str) and url else "is missing"
+    url_problem = (graphs.url_problem(url, private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
+                   if isinstance(url, str) and url else "is missing")
     if url_problem:
         errors["url"] = f"The URL {url_problem}."
     for field, value in (("headers", headers), ("secret_headers", secret_headers)):
@@ -390,7 +394,8 @@ def mcp_server_problems(*, name, url, secret_headers: dict | None, timeout_secs)
     errors: dict[str, str] = {}
     if not isinstance(name, str) or not graphs.VARIABLE_NAME.fullmatch(name):
         errors["name"] = "The name must be letters, digits and _ (at most 64); nodes list it as mcp:<name>."
-    url_problem = graphs._url_problem(url) if isinstance(url, str) and url else "is missing"
+    url_problem = (graphs.url_problem(url, private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
+                   if isinstance(url, str) and url else "is missing")
     if url_problem:
         errors["url"] = f"The URL {url_problem}."
     if secret_headers is not None and (not isinstance(secret_headers, dict) or not all(

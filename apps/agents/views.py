@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -114,8 +115,9 @@ def agent_builder_view(request, agent_id: int, number: int | None = None):
     return render(request, "agents/agent_builder.html", {
         "agent": agent, "version": version, "editable": editable, "has_draft": agent.draft_graph is not None,
         "builder": {"graph": graph, "tools": tools, "editable": editable,
-                    "problems": _problems_json(graph_problems(graph, http_tools=http_tool_shapes(),
-                                                              mcp_servers=mcp_server_names())),
+                    "problems": _problems_json(graph_problems(
+                        graph, http_tools=http_tool_shapes(), mcp_servers=mcp_server_names(),
+                        private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)),
                     "draft_url": reverse("portal:agents:builder_draft", args=[agent.pk]),
                     "publish_url": reverse("portal:agents:builder_publish", args=[agent.pk])},
     })
@@ -142,7 +144,8 @@ def agent_builder_publish_view(request, agent_id: int):
         agent = agent_publish(agent=agent)
     except ApplicationError as exc:
         problems = graph_problems(agent.draft_graph or {}, http_tools=http_tool_shapes(),
-                                  mcp_servers=mcp_server_names())
+                                  mcp_servers=mcp_server_names(),
+                                  private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
         return JsonResponse({**exc.as_dict(), "problems": _problems_json(problems)}, status=exc.status_code)
     return JsonResponse({"published": True, "version": agent.current_version.number, "problems": []})
 

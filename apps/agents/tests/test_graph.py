@@ -286,3 +286,20 @@ def test_nodes_may_use_the_clients_mcp_servers_only(clinic):
     assert runtime_of(agent_version=agent.current_version).mcp_servers == (
         {"name": "calendar", "url": "https://mcp.clinic.example/v2/mcp", "headers": {"Authorization": "Bearer m"},
          "timeout_secs": 3.0},)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/x", "http://localhost/x", "http://10.0.0.5/x",
+                                 "http://169.254.169.254/latest/meta-data/", "http://[::1]/x", "http://db.internal/"])
+def test_tools_and_fetches_may_not_reach_into_private_networks(clinic, settings, url):
+    settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS = False
+    with pytest.raises(ApplicationError) as refused:
+        http_tool_save(name="probe", description="x", parameters={}, method="GET", url=url, headers={},
+                       secret_headers={}, timeout_secs=2, response_fields=[])
+    assert refused.value.details == {"url": "The URL must point at a public address, not a local or private one."}
+    fetching = graph()
+    fetching["nodes"][1]["pre_call_fetch"]["url"] = url
+    with pytest.raises(ApplicationError) as refused:
+        agent_save(name="Clinic", **PROVIDERS, graph=fetching)
+    assert refused.value.details["graph"] == ("Node 'start': the pre-call fetch URL must point at a public address, "
+                                              "not a local or private one.")
+    assert not HttpTool.objects.filter(name="probe").exists() and not Agent.objects.exists()
