@@ -33,9 +33,14 @@ class AgentForm(forms.Form):
     fallback_line = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, **kwargs):
+        from apps.agents.selectors import http_tool_shapes, mcp_server_names
+
         super().__init__(*args, **kwargs)
         for kind in AGENT_PROVIDER_KINDS:
             self.fields[f"{kind}_provider"].choices = vendor_choices(kind)
+        # The client's HTTP tools and MCP servers too: a single-prompt agent's tools are its start node's.
+        names = [*TOOL_NAMES, *http_tool_shapes(), *(f"mcp:{name}" for name in sorted(mcp_server_names()))]
+        self.fields["tools"].choices = [(name, name) for name in names]
 
     @classmethod
     def initial_for(cls, agent: Agent) -> dict:

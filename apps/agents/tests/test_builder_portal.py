@@ -117,3 +117,19 @@ def test_tool_secrets_are_never_shown_and_blank_keeps_them(client, tenant_a, cli
         tool.refresh_from_db()
         assert tool.url == "https://clinic.example/v2/slots/{{day}}" and tool.timeout_secs == 3.0
         assert tool.secret_header_dict() == {"Authorization": "Bearer s3cret"}
+
+
+def test_the_simple_form_keeps_a_single_prompt_agents_http_tool(client, tenant_a, clinic_agent, acme_admin):
+    from apps.agents.graph import single_prompt_graph
+    from apps.agents.tests.test_portal import _form
+
+    with tenant_context(tenant_a):
+        simple = agent_save(name="Simple", **PROVIDERS, tools=["end_call", "check_slots"])
+    client.force_login(acme_admin)
+    response = client.post(f"/agents/{simple.pk}/edit/", _form(simple, greeting="Hello again.",
+                                                               tools=["end_call", "check_slots"]), **HOST)
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        version = Agent.objects.get(pk=simple.pk).current_version
+        assert version.graph == single_prompt_graph(system_prompt=simple.system_prompt, greeting="Hello again.",
+                                                    tools=["end_call", "check_slots"])
