@@ -275,7 +275,11 @@ class CallSession:
             self._heartbeat_timer = loop.call_later(self.config.heartbeat_secs, self._heartbeat)
         await self._call_hook(self.hooks.on_answered())
         if self.graph is not None:
-            await self._start_graph(worker)
+            try:
+                await self._start_graph(worker)
+            except Exception as error:  # noqa: BLE001 - a graph the runtime cannot start: the fallback line, not silence
+                logger.exception("the workflow could not start")
+                await self._provider_failed(f"workflow: could not start: {error}")
         elif self.config.greeting:
             await worker.queue_frame(TTSSpeakFrame(self.config.greeting))
 

@@ -277,3 +277,18 @@ async def test_an_mcp_server_that_is_down_offers_nothing_and_the_call_goes_on(do
     assert listing["name"] == "mcp:clinic" and listing["result"] == {"tools": []}
     assert listing["error"].startswith("could not list tools")
     assert hooks.end["end_reason"] == "caller_hung_up"
+
+
+async def test_a_graph_the_runtime_cannot_start_ends_with_the_fallback_line(double):
+    graph = mcp_graph()
+    graph["nodes"][0]["tools"] = []
+    graph["nodes"][0]["prompt"] = "Greet {{nobody_declared_this}}."  # what the save-time check would refuse
+    server, caller = await start_call(double, graph=graph, fallback_line="Sorry, please call back.")
+    await caller.wait_closed(timeout=15)
+    hooks = await finish(server, caller, hang_up=False)
+
+    assert hooks.end["end_reason"] == "error"
+    assert hooks.end["error"].startswith("workflow: could not start: ")
+    assert "nobody_declared_this" in hooks.end["error"]
+    assert [r["text"] for r in double.requests_of("speech")] == ["Sorry, please call back."]
+    assert ("hang_up",) in hooks.events
