@@ -12,6 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import tenant_context
 
+from apps.agents.models import HttpTool
 from apps.api.services import api_key_create
 from apps.billing.services import rate_card_create
 from apps.billing.services.invoices import invoice_finalize, invoice_generate
@@ -25,6 +26,7 @@ from conftest import PASSWORD
 NOT_PORTAL = {
     "telephony/twilio/status/<uuid:call_id>/",  # carrier callback: Twilio signature, tested in apps/telephony
     "api/v1/calls/<uuidstr:call_id>",  # API key auth, tested in apps/api
+    "api/v1/agents/<int:agent_id>/export",  # API key auth, tested in apps/agents/tests/test_api_export.py
 }
 
 
@@ -57,11 +59,13 @@ def globex_objects(tenant_b, settings, tmp_path):
         call_recording_save(call_id=call.id, wav_bytes=b"RIFF-globex-secret", transcript="globex secret transcript")
         account = ProviderAccount.objects.create(provider="cartesia", label="globex secret key", api_key="ck-" + "9" * 20)
         api_key, _ = api_key_create(name="globex secret api key")
+        tool = HttpTool.objects.create(name="globex_secret_tool", description="globex secret", method="GET",
+                                       url="https://globex.example/secret", secret_headers='{"X-Key": "secret"}')
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
     invoice = invoice_finalize(invoice_id=invoice_generate(client=tenant_b, period_start=date(2025, 1, 1)).pk)
     return {
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
-        "invoice_id": invoice.id, "which": "pdf",
+        "invoice_id": invoice.id, "which": "pdf", "tool_id": tool.id, "number": 1,
     }
 
 
