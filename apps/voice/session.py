@@ -138,7 +138,7 @@ class CallSession:
             graph=config.graph, http_tools=config.http_tools, variables=config.variables, time_zone=config.time_zone,
             transfer_number=config.transfer_number, mcp_servers=config.mcp_servers, goodbye_line=config.goodbye_line,
             transfer_line=config.transfer_line, record_tool_call=self.tracer.record_tool_call,
-            on_node=self.tracer.set_node, on_end=lambda line: self.end(AGENT_HANGUP, say=line),
+            on_node=self._entered_node, on_end=lambda line: self.end(AGENT_HANGUP, say=line),
             on_transfer=lambda number, line: self._transfer(number, line=line),
         ) if config.graph else None
         self.flow_manager = None
@@ -202,11 +202,11 @@ class CallSession:
         )
         self.worker.add_event_handler("on_pipeline_started", self._on_started)
         self.worker.add_event_handler("on_pipeline_error", self._on_error)
+        self._aggregators = _AggregatorPair(pipeline)
         if uses_flows:
             from pipecat.flows import FlowManager
 
-            self.flow_manager = FlowManager(llm=llm_stage, context_aggregator=_AggregatorPair(pipeline),
-                                            worker=self.worker)
+            self.flow_manager = FlowManager(llm=llm_stage, context_aggregator=self._aggregators, worker=self.worker)
         self._max_duration_timer: asyncio.TimerHandle | None = None
         self._heartbeat_timer: asyncio.TimerHandle | None = None
 
@@ -288,6 +288,7 @@ class CallSession:
         greeting, then the start node."""
         graph = self.graph
         start = graph.start
+        self._entered_node(start.get("id", ""))
         fetch = start.get("pre_call_fetch")
         # The MCP servers list their tools while the pre-call fetch runs.
         mcp = asyncio.get_running_loop().create_task(graph.connect_mcp()) if graph.mcp else None
@@ -325,6 +326,21 @@ class CallSession:
             graph.set_state(self.flow_manager.state)
             # The caller speaks first after the greeting: the start node waits for them.
             await self.flow_manager.initialize(graph.node_config(start, respond=False))
+
+    def _entered_node(self, node_id: str) -> None:
+        self.tracer.set_node(node_id)
+        node = self.graph.nodes.get(node_id, {}) if self.graph is not None else {}
+        self._set_interruptions(node.get("allow_interruptions", self.config.allow_interruptions))
+
+    def _set_interruptions(self, allowed: bool) -> None:
+        """A node's own interruption setting: flips `enable_interruptions` on the caller's turn-start
+        strategies, whichever build_pipeline chose (Pipecat reads it at each turn start; pinned by
+        apps/voice/tests/test_workflow.py's barge-in tests)."""
+        controller = getattr(self._aggregators.user(), "_user_turn_controller", None)
+        strategies = getattr(controller, "_user_turn_strategies", None)
+        for strategy in getattr(strategies, "start", None) or []:
+            if hasattr(strategy, "_enable_interruptions"):
+                strategy._enable_interruptions = bool(allowed)
 
     def _http_schemas(self):
         if self.graph is None or self.graph.uses_flows:

@@ -97,6 +97,10 @@
     if (["start", "conversation"].includes(node.type)) {
       html += "<fieldset><legend>Tools</legend>" + data.tools.map((t) =>
         '<label><input type="checkbox" data-tool="' + esc(t) + '"' + ((node.tools || []).includes(t) ? " checked" : "") + "> " + esc(t) + "</label>").join("") + "</fieldset>";
+      const interrupt = node.allow_interruptions === undefined ? "" : String(node.allow_interruptions);
+      html += '<label>Caller may interrupt<select data-key="allow_interruptions">' +
+        [["", "as the agent"], ["true", "yes"], ["false", "no"]].map(([v, l]) =>
+          '<option value="' + v + '"' + (v === interrupt ? " selected" : "") + ">" + l + "</option>").join("") + "</select></label>";
       html += field("Variables to extract (name: description, one per line)", "extract",
         (node.extract || []).map((x) => x.name + (x.description ? ": " + x.description : "")).join("\n"), "textarea");
     }
@@ -117,7 +121,7 @@
         field("Transition line", "transition_line", e.transition_line || "") + "</div>").join("");
     }
     el.innerHTML = html;
-    el.querySelectorAll("input, textarea").forEach((input) => {
+    el.querySelectorAll("input, textarea, select").forEach((input) => {
       if (!data.editable) { input.disabled = true; return; }
       input.addEventListener("change", () => edit(node, input));
     });
@@ -142,6 +146,8 @@
       graph.edges.forEach((e) => { if (e.from === old) e.from = value; if (e.to === old) e.to = value; });
       delete byId[old]; delete dfOf[old];
       node.id = value; byId[value] = node; dfOf[value] = dfId; idOf[dfId] = value; selected = value;
+    } else if (key === "allow_interruptions") {
+      if (value === "") delete node.allow_interruptions; else node.allow_interruptions = value === "true";
     } else if (key === "extract") {
       node.extract = value.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
         const [name, ...rest] = line.split(":");

@@ -102,11 +102,16 @@ def test_build_publish_and_call_a_three_node_agent(browser, collected_static, da
     tenant, agent = clinic
     base = f"http://acme.localhost:{daphne_server['port']}"
     page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{base}/login/?next=/agents/{agent.pk}/builder/")
     page.fill("input[name=username]", "admin@acme.test")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_selector("#canvas .drawflow-node")
+    try:
+        page.wait_for_selector("#canvas .drawflow-node")
+    except Exception:
+        raise AssertionError(f"the builder did not draw: {errors} {page.url} {page.content()[:300]}") from None
     assert page.evaluate("typeof Drawflow") == "function"  # served from /static/vendor, no network
 
     for node_type in ("conversation", "end"):
@@ -135,6 +140,7 @@ def test_build_publish_and_call_a_three_node_agent(browser, collected_static, da
     page.click("#publish")
     page.wait_for_function("document.getElementById('builder-status').textContent.startsWith('Published')")
     assert page.inner_text("#builder-status") == "Published as version 2."
+    assert errors == []
     page.close()
 
     with tenant_context(tenant):

@@ -292,3 +292,35 @@ async def test_a_graph_the_runtime_cannot_start_ends_with_the_fallback_line(doub
     assert "nobody_declared_this" in hooks.end["error"]
     assert [r["text"] for r in double.requests_of("speech")] == ["Sorry, please call back."]
     assert ("hang_up",) in hooks.events
+
+
+def _talkative_graph(*, allow_interruptions: bool) -> dict:
+    return {"version": 1, "nodes": [
+        {"id": "start", "type": "start", "prompt": "Answer.", "allow_interruptions": allow_interruptions,
+         "tools": ["end_call"]}], "edges": []}
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+async def test_a_nodes_own_interruption_setting(allowed):
+    long_answer = " ".join(["We are open from nine to five on Saturday."] * 6)
+    with OpenAIDouble(rules=[Rule(when="opening hours", reply=long_answer)]) as double:
+        # The agent allows interruptions; the node decides.
+        server, caller = await start_call(double, graph=_talkative_graph(allow_interruptions=allowed),
+                                          allow_interruptions=True)
+        await say(caller, "opening-hours.wav")
+        reply_started = await caller.wait_for_agent_audio(after=caller.last_speech_end)
+        await asyncio.sleep(0.8)
+        interruption = await say(caller, "interrupt.wav")
+        # Then the answer to the interruption (after the long one when it could not be interrupted).
+        await caller.wait_for_agent_quiet(quiet_secs=2.5)
+        hooks = await finish(server, caller)
+
+    barge_in_clears = [at for at in caller.clears if reply_started < at < interruption.speech_end_at + 0.5]
+    answer = next(t for t in hooks.turns if t["user_text"] == "What are your opening hours on Saturday?")
+    if allowed:
+        assert barge_in_clears and answer["interrupted"] is True
+        assert long_answer not in " ".join(turn["bot_text"] for turn in hooks.turns)
+    else:
+        assert barge_in_clears == [] and answer["interrupted"] is False
+        # Said to the end (the caller's words open the next turn in the trace, which gets the rest).
+        assert long_answer in " ".join(turn["bot_text"] for turn in hooks.turns)
