@@ -3,6 +3,7 @@ client's time zone), what the pre-call fetch answered and what the LLM extracted
 The placeholder syntax is the graph's (apps.agents.graph, a pure module)."""
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -31,7 +32,7 @@ def merge_fetched(variables: dict, fetched: dict) -> dict:
 
 def with_defaults(variables: dict, names) -> dict:
     """Every declared variable present ("" when nothing set it), so rendering a prompt never fails."""
-    filled = dict(variables)
+    filled = copy.deepcopy(variables)  # each call its own: a config's dict may be shared
     for name in names:
         current = filled
         parts = name.split(".")
