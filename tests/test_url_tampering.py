@@ -12,7 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import tenant_context
 
-from apps.agents.models import HttpTool
+from apps.agents.models import HttpTool, McpServer
 from apps.api.services import api_key_create
 from apps.billing.services import rate_card_create
 from apps.billing.services.invoices import invoice_finalize, invoice_generate
@@ -61,11 +61,12 @@ def globex_objects(tenant_b, settings, tmp_path):
         api_key, _ = api_key_create(name="globex secret api key")
         tool = HttpTool.objects.create(name="globex_secret_tool", description="globex secret", method="GET",
                                        url="https://globex.example/secret", secret_headers='{"X-Key": "secret"}')
+        server = McpServer.objects.create(name="globex_secret_mcp", url="https://globex.example/mcp")
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
     invoice = invoice_finalize(invoice_id=invoice_generate(client=tenant_b, period_start=date(2025, 1, 1)).pk)
     return {
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
-        "invoice_id": invoice.id, "which": "pdf", "tool_id": tool.id, "number": 1,
+        "invoice_id": invoice.id, "which": "pdf", "tool_id": tool.id, "number": 1, "server_id": server.id,
     }
 
 

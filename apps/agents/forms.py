@@ -104,3 +104,26 @@ class HttpToolForm(forms.Form):
                 "method": data["method"], "url": data["url"], "headers": data["headers"] or {},
                 "secret_headers": secrets, "timeout_secs": data["timeout_secs"],
                 "response_fields": [path.strip() for path in data["response_fields"].split(",") if path.strip()]}
+
+
+class McpServerForm(forms.Form):
+    name = forms.CharField(max_length=64, help_text="Nodes list it as mcp:<name>.")
+    url = forms.CharField(max_length=2000, label="URL", help_text="Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp")
+    secret_header_names = forms.CharField(required=False, label="Secret header names",
+                                          help_text="Comma-separated, e.g. Authorization")
+    secret_header_values = forms.CharField(
+        required=False, label="Secret header values", widget=SecretTextarea(attrs={"rows": 2}),
+        help_text="One per line, in the order of the names; encrypted, never shown again. Blank keeps the stored value.")
+    timeout_secs = forms.FloatField(initial=5.0, label="Timeout (s)")
+
+    @classmethod
+    def initial_for(cls, server) -> dict:
+        return {"name": server.name, "url": server.url, "timeout_secs": server.timeout_secs,
+                "secret_header_names": ", ".join(server.secret_header_dict())}
+
+    def server_fields(self) -> dict:
+        data = self.cleaned_data
+        names = [name.strip() for name in data["secret_header_names"].split(",") if name.strip()]
+        values = data["secret_header_values"].split("\n") if data["secret_header_values"] else []
+        return {"name": data["name"], "url": data["url"], "timeout_secs": data["timeout_secs"],
+                "secret_headers": {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(names)}}

@@ -114,6 +114,13 @@ def mcp_server_list():
     return McpServer.objects.all()
 
 
+def mcp_server_get(*, server_id: int) -> McpServer:
+    try:
+        return McpServer.objects.get(pk=server_id)
+    except McpServer.DoesNotExist:
+        raise NotFound("No such MCP server.") from None
+
+
 def mcp_servers_for_runtime(*, names) -> tuple[dict, ...]:
     """The named MCP servers as the runtime connects to them, secrets decrypted."""
     return tuple({"name": server.name, "url": server.url, "headers": server.secret_header_dict(),

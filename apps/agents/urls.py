@@ -20,4 +20,7 @@ urlpatterns = [
     path("tools/", views.http_tool_list_view, name="tools"),
     path("tools/new/", views.http_tool_edit_view, name="tool_create"),
     path("tools/<int:tool_id>/", views.http_tool_edit_view, name="tool_edit"),
+    path("mcp-servers/", views.mcp_server_list_view, name="mcp_servers"),
+    path("mcp-servers/new/", views.mcp_server_edit_view, name="mcp_server_create"),
+    path("mcp-servers/<int:server_id>/", views.mcp_server_edit_view, name="mcp_server_edit"),
 ]

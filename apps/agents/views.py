@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.agents.forms import AgentForm, HttpToolForm
+from apps.agents.forms import AgentForm, HttpToolForm, McpServerForm
 from apps.agents.graph import BUILTIN_TOOLS, graph_diff, graph_problems
 from apps.agents.models import AgentConfig
 from apps.agents.selectors import (
@@ -22,6 +22,8 @@ from apps.agents.selectors import (
     http_tool_get,
     http_tool_list,
     http_tool_shapes,
+    mcp_server_get,
+    mcp_server_list,
     mcp_server_names,
 )
 from apps.agents.services import (
@@ -31,6 +33,7 @@ from apps.agents.services import (
     agent_publish,
     agent_save,
     http_tool_save,
+    mcp_server_save,
 )
 from apps.core.errors import ApplicationError, NotFound
 from apps.portal.access import portal_login_required
@@ -225,3 +228,31 @@ def http_tool_edit_view(request, tool_id: int | None = None):
     else:
         form = HttpToolForm(initial=HttpToolForm.initial_for(tool) if tool else None)
     return render(request, "agents/http_tool_form.html", {"tool": tool, "form": form})
+
+
+# --- MCP servers -------------------------------------------------------------------------------------
+
+@portal_login_required
+def mcp_server_list_view(request):
+    return render(request, "agents/mcp_server_list.html", {"servers": mcp_server_list(), "can_edit": _can_edit(request)})
+
+
+@portal_login_required(admin_only=True)
+def mcp_server_edit_view(request, server_id: int | None = None):
+    try:
+        server = mcp_server_get(server_id=server_id) if server_id is not None else None
+    except NotFound:
+        raise Http404("No such MCP server.") from None
+    if request.method == "POST":
+        form = McpServerForm(request.POST)
+        if form.is_valid():
+            try:
+                mcp_server_save(server=server, **form.server_fields())
+            except ApplicationError as exc:
+                form_add_application_error(form, exc)
+            else:
+                messages.success(request, f"Saved the MCP server {form.cleaned_data['name']}.")
+                return HttpResponseRedirect(reverse("portal:agents:mcp_servers"))
+    else:
+        form = McpServerForm(initial=McpServerForm.initial_for(server) if server else None)
+    return render(request, "agents/mcp_server_form.html", {"server": server, "form": form})

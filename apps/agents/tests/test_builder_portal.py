@@ -133,3 +133,24 @@ def test_the_simple_form_keeps_a_single_prompt_agents_http_tool(client, tenant_a
         version = Agent.objects.get(pk=simple.pk).current_version
         assert version.graph == single_prompt_graph(system_prompt=simple.system_prompt, greeting="Hello again.",
                                                     tools=["end_call", "check_slots"])
+
+
+def test_mcp_server_pages_never_show_the_secret(client, tenant_a, clinic_agent, acme_admin, acme_viewer):
+    from apps.agents.models import McpServer
+
+    client.force_login(acme_admin)
+    form = {"name": "calendar", "url": "https://mcp.clinic.example/mcp", "secret_header_names": "Authorization",
+            "secret_header_values": "Bearer m3cp", "timeout_secs": "4"}
+    assert client.post("/agents/mcp-servers/new/", form, **HOST).status_code == 302
+    with tenant_context(tenant_a):
+        server = McpServer.objects.get(name="calendar")
+    page = client.get(f"/agents/mcp-servers/{server.pk}/", **HOST).content.decode()
+    assert "m3cp" not in page and "Authorization" in page
+    refused = client.post(f"/agents/mcp-servers/{server.pk}/", {**form, "url": "ftp://mcp.clinic.example/"}, **HOST)
+    assert refused.status_code == 200 and "m3cp" not in refused.content.decode()
+    assert client.post(f"/agents/mcp-servers/{server.pk}/", {**form, "secret_header_values": ""}, **HOST).status_code == 302
+    with tenant_context(tenant_a):
+        server.refresh_from_db()
+        assert server.secret_header_dict() == {"Authorization": "Bearer m3cp"} and server.timeout_secs == 4.0
+    client.force_login(acme_viewer)
+    assert client.post("/agents/mcp-servers/new/", {**form, "name": "other"}, **HOST).status_code == 403
