@@ -12,6 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import tenant_context
 
+from apps.agents.models import HttpTool, McpServer
 from apps.api.services import api_key_create
 from apps.billing.services import rate_card_create
 from apps.billing.services.invoices import invoice_finalize, invoice_generate
@@ -29,6 +30,7 @@ NOT_PORTAL = {
     "api/v1/calls/<uuidstr:call_id>",  # API key auth, tested in apps/api
     # A signed, expiring link handed to the client's systems (no session): tested in apps/quality/tests.
     "webhooks/recordings/<str:token>/recording.wav",
+    "api/v1/agents/<int:agent_id>/export",  # API key auth, tested in apps/agents/tests/test_api_export.py
 }
 
 
@@ -64,11 +66,14 @@ def globex_objects(tenant_b, settings, tmp_path):
         api_key, _ = api_key_create(name="globex secret api key")
         endpoint = webhook_endpoint_create(url="https://globex.example/secret-hook", events=["call.ended"])
         delivery = WebhookDelivery.objects.get(event=webhook_event_emit(event_type="call.ended", data={}))
+        tool = HttpTool.objects.create(name="globex_secret_tool", description="globex secret", method="GET",
+                                       url="https://globex.example/secret", secret_headers='{"X-Key": "secret"}')
+        server = McpServer.objects.create(name="globex_secret_mcp", url="https://globex.example/mcp")
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
     invoice = invoice_finalize(invoice_id=invoice_generate(client=tenant_b, period_start=date(2025, 1, 1)).pk)
     return {
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
-        "invoice_id": invoice.id, "which": "pdf",
+        "invoice_id": invoice.id, "which": "pdf", "tool_id": tool.id, "number": 1, "server_id": server.id,
         "endpoint_id": endpoint.id, "delivery_id": delivery.id,
     }
 

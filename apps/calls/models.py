@@ -126,6 +126,7 @@ class Turn(models.Model):
     tts_ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
     voice_to_voice_ms = models.PositiveIntegerField(null=True, blank=True)
     errors = models.TextField(blank=True, help_text="One error per line.")
+    node = models.CharField(max_length=64, blank=True, help_text="The workflow node the agent answered from.")
 
     class Meta:
         ordering = ["call", "index"]

@@ -171,7 +171,7 @@ def _ms(value) -> int | None:
 @transaction.atomic
 def call_turn_record(*, call_id, turn: dict) -> Turn:
     """Store one turn (keys: index, user_text, bot_text, started_at, ended_at,
-    interrupted, stt_final_ms, llm_ttft_ms, tts_ttfb_ms, voice_to_voice_ms,
+    interrupted, stt_final_ms, llm_ttft_ms, tts_ttfb_ms, voice_to_voice_ms, node,
     tool_calls [{name, arguments, result, duration_ms, error}], errors [str]).
     Recording the same index again replaces it (a retry is harmless)."""
     call = _get_for_update(call_id)
@@ -186,7 +186,7 @@ def call_turn_record(*, call_id, turn: dict) -> Turn:
             interrupted=bool(turn.get("interrupted", False)),
             stt_final_ms=_ms(turn.get("stt_final_ms")), llm_ttft_ms=_ms(turn.get("llm_ttft_ms")),
             tts_ttfb_ms=_ms(turn.get("tts_ttfb_ms")), voice_to_voice_ms=_ms(turn.get("voice_to_voice_ms")),
-            errors="\n".join(str(error) for error in errors),
+            errors="\n".join(str(error) for error in errors), node=str(turn.get("node") or "")[:64],
         ),
     )
     row.tool_calls.all().delete()
@@ -460,7 +460,7 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
         call.status = Call.Status.IN_PROGRESS
         call.stream_id = stream_id[:100]
         call.carrier_call_id = call.carrier_call_id or carrier_call_id[:100]
-        runtime = agent_runtime_config(agent_version=call.agent_version)
+        runtime = agent_runtime_config(agent_version=call.agent_version, call=call, client=client)
         try:
             runtime = _lease_runtime_keys(client=client, call=call, runtime=runtime)
         except ProviderError as error:

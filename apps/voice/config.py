@@ -4,7 +4,7 @@ Built from the agent's published version (see `apps.voice.launch`), so the
 runtime itself never reads models."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TOOL_END_CALL = "end_call"
 TOOL_TRANSFER = "transfer_to_human"
@@ -28,3 +28,10 @@ class VoiceConfig:
     # How often the call tells the record it is still live (the sweeper ends calls that stop).
     heartbeat_secs: float = 20.0
     sample_rate: int = 8000
+    # The workflow graph (apps/agents/graph.schema.json); empty: `system_prompt`, `greeting` and
+    # `tools` are the whole agent. `http_tools`: the client's tools the graph names, secrets included.
+    graph: dict = field(default_factory=dict)
+    http_tools: tuple[dict, ...] = ()
+    mcp_servers: tuple[dict, ...] = ()  # {"name", "url", "headers", "timeout_secs"}: nodes list "mcp:<name>"
+    variables: dict = field(default_factory=dict)  # {"caller": {"number": ...}, "call": {...}}
+    time_zone: str = "UTC"

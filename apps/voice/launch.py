@@ -37,6 +37,11 @@ def voice_config(runtime) -> VoiceConfig:
         # Platform-wide: how long an LLM may stay silent before the caller hears the fallback line.
         provider_timeout_secs=settings.VOICE_PROVIDER_TIMEOUT_SECS,
         heartbeat_secs=settings.CALL_HEARTBEAT_SECS,
+        graph=runtime.graph,
+        http_tools=tuple(runtime.http_tools),
+        mcp_servers=tuple(runtime.mcp_servers),
+        variables=runtime.variables,
+        time_zone=runtime.time_zone,
     )
 
 

@@ -71,6 +71,7 @@ class TurnTrace:
     voice_to_voice_ms: int | None = None
     tool_calls: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    node: str = ""  # the workflow node the agent answered from
     # Monotonic bookkeeping, not reported.
     speech_end_mono: float | None = field(default=None, repr=False)
     agent_audio_started: bool = field(default=False, repr=False)
@@ -115,6 +116,7 @@ class CallTracer:
         self._vad_stopped_at: float | None = None
         self._bot_speaking = False
         self._tasks: set[asyncio.Task] = set()
+        self.node = ""
         # Last caller or agent activity (speech, transcripts, agent audio), for the idle timer.
         self.last_activity = self._started_mono
         self.usage = CallUsage()
@@ -145,7 +147,7 @@ class CallTracer:
 
     def _open_turn(self) -> TurnTrace:
         self._close_turn()
-        self._current = TurnTrace(index=len(self._turns))
+        self._current = TurnTrace(index=len(self._turns), node=self.node)
         self._turns.append(self._current)
         return self._current
 
@@ -163,10 +165,16 @@ class CallTracer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def record_tool_call(self, *, name: str, arguments: dict, result, duration_secs: float) -> None:
+    def record_tool_call(self, *, name: str, arguments: dict, result, duration_secs: float, error: str = "") -> None:
         self.current.tool_calls.append(
-            {"name": name, "arguments": arguments, "result": result, "duration_ms": _ms(duration_secs)}
+            {"name": name, "arguments": arguments, "result": result, "duration_ms": _ms(duration_secs), "error": error}
         )
+
+    def set_node(self, node: str) -> None:
+        """The call moved to `node`: this turn's answer and the next turns come from it."""
+        self.node = node
+        if self._current is not None:
+            self._current.node = node
 
     def record_error(self, message: str) -> None:
         self.current.errors.append(message)

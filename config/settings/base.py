@@ -155,6 +155,8 @@ CALL_DB_THREADS = env.int("CALL_DB_THREADS", default=16)
 # A live call writes a heartbeat this often; the sweeper (calls.sweep) ends calls whose heartbeat
 # stopped for CALL_LOST_AFTER_SECS (a killed web process) with end reason "lost".
 CALL_HEARTBEAT_SECS = env.float("CALL_HEARTBEAT_SECS", default=20.0)
+# Agents' HTTP tools, pre-call fetch and MCP servers may call loopback/private addresses (tests, local demos).
+AGENT_TOOLS_ALLOW_PRIVATE_HOSTS = env.bool("AGENT_TOOLS_ALLOW_PRIVATE_HOSTS", default=False)
 CALL_LOST_AFTER_SECS = env.float("CALL_LOST_AFTER_SECS", default=90.0)
 
 # Carriers: one module each, exposing CARRIER (apps/telephony/carriers/registry.py).

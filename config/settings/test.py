@@ -17,6 +17,7 @@ from config.settings.base import *  # noqa: E402,F401,F403
 from config.settings.base import BASE_DIR, STATIC_ROOT  # noqa: E402
 
 ALLOWED_HOSTS = ["*"]
+AGENT_TOOLS_ALLOW_PRIVATE_HOSTS = True  # the tests' tool servers listen on 127.0.0.1
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = str(BASE_DIR / "var" / "test-media")
 STORAGES = {

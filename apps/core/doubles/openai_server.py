@@ -51,6 +51,8 @@ class Rule:
     headers: dict = field(default_factory=dict)
     # Only for requests made with this API key (None: any key), e.g. one throttled key of several.
     api_key: str | None = None
+    # Only when the request offers `tool` (a workflow node's functions change from node to node).
+    offered_only: bool = False
 
 
 @dataclass
@@ -155,9 +157,11 @@ class OpenAIDouble:
 
     # -- chat completions --------------------------------------------------------------------
 
-    def _pick_rule(self, user_text: str, api_key: str = "") -> Rule | None:
+    def _pick_rule(self, user_text: str, api_key: str = "", offered: tuple[str, ...] = ()) -> Rule | None:
         lowered = user_text.lower()
         for rule in self.rules:
+            if rule.offered_only and rule.tool not in offered:
+                continue
             if rule.when.lower() in lowered and rule.api_key in (None, api_key):
                 return rule
         return None
@@ -173,7 +177,8 @@ class OpenAIDouble:
                 break
         after_tool = last.get("role") == "tool"
         api_key = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        rule = None if after_tool else self._pick_rule(user_text, api_key)
+        offered = tuple(tool_def["function"]["name"] for tool_def in body.get("tools") or [])
+        rule = None if after_tool else self._pick_rule(user_text, api_key, offered)
         if after_tool:
             reply, tool, arguments = self.after_tool_reply, None, {}
         elif rule is not None:
