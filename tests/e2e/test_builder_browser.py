@@ -102,6 +102,7 @@ def test_build_publish_and_call_a_three_node_agent(browser, collected_static, da
     tenant, agent = clinic
     base = f"http://acme.localhost:{daphne_server['port']}"
     page = browser.new_page()
+    page.set_default_timeout(60_000)  # a loaded CI machine: the first page load compiles templates, static files
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{base}/login/?next=/agents/{agent.pk}/builder/")
