@@ -6,8 +6,9 @@ After: `usage_cap_status` -- bounds from the month-to-date meter (a few rows), t
 month rated only when a cap lies between the bounds.
 Also: the price of keeping the meter, per call reported (5 events per call).
 
-    SWITCHBOARD_VAR_DIR=/tmp/sb-billing-caps DJANGO_SETTINGS_MODULE=config.settings.test \\
-        .venv/bin/python benchmarks/billing_caps.py [--calls 40000] [--repeat 200]
+    .venv/bin/python benchmarks/billing_caps.py [--calls 40000] [--repeat 200]
+
+Its database lives in var/bench-billing-caps (SWITCHBOARD_VAR_DIR overrides).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ.setdefault("SWITCHBOARD_VAR_DIR", "/tmp/sb-billing-caps")
+os.environ.setdefault("SWITCHBOARD_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "bench-billing-caps"))
 
 import django  # noqa: E402
 
