@@ -26,7 +26,7 @@ test: install
 	$(PY) -m config.devservices -- $(PY) scripts/test.py
 
 lint: install
-	$(VENV)/bin/ruff check apps config tests scripts benchmarks
+	$(VENV)/bin/ruff check apps config devtools tests scripts benchmarks
 
 # Is requirements/lock.txt exactly what base.in needs, and lock-test.txt the rest? (`scripts/lock.py split` fixes)
 lock-check: install

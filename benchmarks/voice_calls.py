@@ -95,7 +95,7 @@ def seed(double_url: str, vad_stop: float) -> None:
 
 
 async def one_call(server: str, lines, *, stagger: float = 0.0):
-    from apps.voice.simulate import simulate_call
+    from devtools.simulate import simulate_call
 
     await asyncio.sleep(stagger)
     return await simulate_call(server=server, host="bench.localhost", to_number=NUMBER, auth_token=TOKEN,
@@ -103,7 +103,7 @@ async def one_call(server: str, lines, *, stagger: float = 0.0):
 
 
 async def bare_call(port: int, lines) -> list[float | None]:
-    from apps.core.doubles.twilio_caller import TwilioCaller
+    from devtools.doubles.twilio_caller import TwilioCaller
 
     caller = TwilioCaller(f"ws://127.0.0.1:{port}", stream_sid="MZbare")
     await caller.connect()
@@ -244,8 +244,8 @@ def meets_quality(phase: dict, one_call_p95: float) -> bool:
 
 
 async def run(args) -> dict:
-    from apps.core.doubles.audio import FIXTURES_DIR
-    from apps.voice.simulate import line_from_wav
+    from devtools.doubles.audio import FIXTURES_DIR
+    from devtools.simulate import line_from_wav
 
     lines = [line_from_wav(str(FIXTURES_DIR / name)) for name in args.lines]
     servers = [f"http://127.0.0.1:{port}" for port in args.daphne_ports]
@@ -397,7 +397,7 @@ def main() -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     logs = BASE_DIR / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
-    double = subprocess.Popen([sys.executable, "-m", "apps.core.doubles.openai_server", "--port", str(double_port)],
+    double = subprocess.Popen([sys.executable, "-m", "devtools.doubles.openai_server", "--port", str(double_port)],
                               cwd=BASE_DIR, env=env, stdout=open(logs / "double.log", "wb"), stderr=subprocess.STDOUT)
     if args.web_procs:
         daphnes = [subprocess.Popen(

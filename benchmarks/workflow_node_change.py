@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from apps.core.doubles.audio import FIXTURES_DIR, read_wav  # noqa: E402
-from apps.core.doubles.openai_server import OpenAIDouble, Rule  # noqa: E402
-from apps.core.doubles.twilio_caller import TwilioCaller  # noqa: E402
 from apps.voice.config import VoiceConfig  # noqa: E402
 from apps.voice.testing import PlainMediaServer  # noqa: E402
+from devtools.doubles.audio import FIXTURES_DIR, read_wav  # noqa: E402
+from devtools.doubles.openai_server import OpenAIDouble, Rule  # noqa: E402
+from devtools.doubles.twilio_caller import TwilioCaller  # noqa: E402
 
 GRAPH = {
     "version": 1,

@@ -90,7 +90,7 @@ def main() -> int:
             double_port = env.get("DEMO_DOUBLE_PORT", "8111")
             env["DEMO_OPENAI_BASE_URL"] = f"http://127.0.0.1:{double_port}/v1"
             double = subprocess.Popen(
-                [sys.executable, "-m", "apps.core.doubles.openai_server", "--port", double_port,
+                [sys.executable, "-m", "devtools.doubles.openai_server", "--port", double_port,
                  "--rules", DEMO_RULES],
                 cwd=BASE_DIR, env=env,
             )

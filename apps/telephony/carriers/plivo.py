@@ -182,5 +182,5 @@ CARRIER = Carrier(
     statuses=COMMON_STATUSES,
     prices=PRICES,
     hang_up=hang_up,
-    caller_double="apps.core.doubles.carrier_callers.PlivoCaller",
+    caller_double="devtools.doubles.carrier_callers.PlivoCaller",
 )

@@ -46,7 +46,7 @@ class Carrier:
     hang_up: Callable | None = None
     transfer: Callable | None = None
     dial: Callable | None = None
-    # Dotted path of the caller double speaking this carrier's media wire format (apps.core.doubles).
+    # Dotted path of the caller double speaking this carrier's media wire format (devtools.doubles).
     caller_double: str = ""
 
 

@@ -291,5 +291,5 @@ CARRIER = Carrier(
     prices=PRICES,
     hang_up=hang_up,
     transfer=transfer,
-    caller_double="apps.core.doubles.carrier_callers.TelnyxCaller",
+    caller_double="devtools.doubles.carrier_callers.TelnyxCaller",
 )

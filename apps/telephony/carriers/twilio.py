@@ -233,5 +233,5 @@ CARRIER = Carrier(
     hang_up=hang_up,
     transfer=transfer,
     dial=dial,
-    caller_double="apps.core.doubles.twilio_caller.TwilioCaller",
+    caller_double="devtools.doubles.twilio_caller.TwilioCaller",
 )

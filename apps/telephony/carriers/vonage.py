@@ -215,5 +215,5 @@ CARRIER = Carrier(
     webhooks=(Webhook("answer/", answer_webhook, "vonage_answer"),),
     statuses=STATUSES,
     prices=PRICES,
-    caller_double="apps.core.doubles.carrier_callers.VonageCaller",
+    caller_double="devtools.doubles.carrier_callers.VonageCaller",
 )

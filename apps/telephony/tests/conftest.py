@@ -71,7 +71,7 @@ def numbers(tenant_a):
 
 @pytest.fixture
 def twilio_double(settings):
-    from .twilio_rest_double import TwilioRestDouble
+    from devtools.doubles.twilio_rest import TwilioRestDouble
 
     with TwilioRestDouble() as double:
         settings.TWILIO_API_BASE_URL = double.url

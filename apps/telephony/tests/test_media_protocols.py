@@ -207,7 +207,7 @@ def _answers():
 
 @pytest.mark.parametrize("answer", ["twilio", "telnyx", "telnyx-call-control", "plivo", "vonage"])
 def test_caller_doubles_send_back_the_call_id_and_token_of_the_answer(answer):
-    from apps.core.doubles.carrier_callers import caller_class
+    from devtools.doubles.carrier_callers import caller_class
 
     carrier = answer.split("-")[0]
     caller = _answers()[answer](caller_class(carrier))

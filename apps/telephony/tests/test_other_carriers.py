@@ -14,8 +14,8 @@ from django_tenants.utils import tenant_context
 from apps.calls.models import Call
 from apps.telephony.carriers.plivo import signature_v3
 from apps.telephony.carriers.vonage import query_payload
+from devtools.doubles.carrier_rest import CarrierRestDouble
 
-from .carrier_rest_double import CarrierRestDouble
 from .conftest import PRIVATE_KEY, VONAGE_SECRET, assert_redeemable, stream_token_in
 
 

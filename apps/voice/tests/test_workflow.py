@@ -9,8 +9,8 @@ import json
 import pytest
 from aiohttp import web
 
-from apps.core.doubles.openai_server import OpenAIDouble, Rule
 from apps.voice.tests.test_session import finish, say, start_call
+from devtools.doubles.openai_server import OpenAIDouble, Rule
 
 pytestmark = pytest.mark.timeout(60)
 

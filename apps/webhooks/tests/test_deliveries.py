@@ -10,7 +10,6 @@ from django_tenants.utils import tenant_context
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from apps.core.doubles.webhook_receiver import WebhookReceiver
 from apps.core.errors import ApplicationError
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from apps.webhooks.services import (
@@ -20,6 +19,7 @@ from apps.webhooks.services import (
     webhook_endpoint_create,
     webhook_event_emit,
 )
+from devtools.doubles.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture(autouse=True)

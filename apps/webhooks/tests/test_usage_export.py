@@ -9,11 +9,11 @@ from standardwebhooks import Webhook
 
 from apps.billing.models import BillingAccount
 from apps.billing.services import UsageEventIn, usage_ingest
-from apps.billing.tests.stripe_double import StripeDouble, _error
-from apps.core.doubles.webhook_receiver import WebhookReceiver
 from apps.core.errors import ProviderError
 from apps.webhooks.usage_export.models import UsageExportBatch, UsageExportItem, UsageExportSettings
 from apps.webhooks.usage_export.services import usage_export_run, usage_export_settings_save
+from devtools.doubles.stripe_server import StripeDouble, _error
+from devtools.doubles.webhook_receiver import WebhookReceiver
 
 METER_PATH = "/v1/billing/meter_events"
 

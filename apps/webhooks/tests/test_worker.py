@@ -14,10 +14,10 @@ from django.db import connection, transaction
 from django_tenants.utils import tenant_context
 from standardwebhooks import Webhook
 
-from apps.core.doubles.webhook_receiver import WebhookReceiver
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from apps.webhooks.services import webhook_endpoint_create, webhook_event_emit
 from conftest import BASE_DIR, child_env_for_test_database
+from devtools.doubles.webhook_receiver import WebhookReceiver
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ code (Pipecat's OpenAI services, pointed here by `base_url`) is what runs:
     ... base_url=double.base_url ...
     double.stop()
 
-Or run standalone: `python -m apps.core.doubles.openai_server --port 8765`.
+Or run standalone: `python -m devtools.doubles.openai_server --port 8765`.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from apps.core.doubles.audio import read_wav, tone
-from apps.core.doubles.transcripts import TranscriptBook
+from devtools.doubles.audio import read_wav, tone
+from devtools.doubles.transcripts import TranscriptBook
 
 SPEECH_SAMPLE_RATE = 24000  # what OpenAI's `pcm` response format is
 

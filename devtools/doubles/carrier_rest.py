@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from apps.core.doubles.http import LoopbackRestDouble, Reply
+from devtools.doubles.http import LoopbackRestDouble, Reply
 
 
 @dataclass

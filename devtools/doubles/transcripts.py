@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.core.doubles.audio import FIXTURES_DIR, energy_envelope, read_wav, resample_linear
+from devtools.doubles.audio import FIXTURES_DIR, energy_envelope, read_wav, resample_linear
 
 MATCH_RATE = 8000
 MIN_SCORE = 0.75

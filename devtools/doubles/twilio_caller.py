@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import websockets
 
-from apps.core.doubles.audio import pcm16_to_ulaw, speech_bounds, ulaw_to_pcm16
+from devtools.doubles.audio import pcm16_to_ulaw, speech_bounds, ulaw_to_pcm16
 
 FRAME_SECS = 0.02
 FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from twilio.request_validator import RequestValidator
 
-from apps.core.doubles.audio import read_wav, resample_linear
-from apps.core.doubles.twilio_caller import TwilioCaller
+from devtools.doubles.audio import read_wav, resample_linear
+from devtools.doubles.twilio_caller import TwilioCaller
 
 
 @dataclass

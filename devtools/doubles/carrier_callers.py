@@ -21,8 +21,8 @@ import json
 import uuid
 import xml.etree.ElementTree as ET
 
-from apps.core.doubles.audio import pcm16_to_ulaw, ulaw_to_pcm16
-from apps.core.doubles.twilio_caller import TwilioCaller
+from devtools.doubles.audio import pcm16_to_ulaw, ulaw_to_pcm16
+from devtools.doubles.twilio_caller import TwilioCaller
 
 
 def caller_class(carrier: str) -> type[TwilioCaller]:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from apps.core.doubles.http import LoopbackRestDouble, Reply
+from devtools.doubles.http import LoopbackRestDouble, Reply
 
 
 @dataclass
