@@ -31,7 +31,7 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.workers.runner import WorkerRunner
 
 from apps.voice.config import VoiceConfig
-from apps.voice.pipeline import build_pipeline
+from apps.voice.pipeline import build_pipeline, listens_to_caller_audio
 from apps.voice.processors.end_phrases import EndPhraseDetector
 from apps.voice.processors.watchdog import ProviderWatchdog
 from apps.voice.tools import register_tools, tools_schema
@@ -142,11 +142,12 @@ class CallSession:
             )
         # The transport records and reports sent agent audio itself (no processors for either).
         transport.on_audio_sent(self.tracer.agent_audio_sent)
-        # Nothing after STT needs caller audio: stop it there rather than carry
-        # every 40 ms frame through the rest of the pipeline. (Pipecat only takes
-        # this at construction; the registry builds the service.)
+        # Unless the turn strategies listen to it (Smart Turn, barge-in by words),
+        # nothing after STT needs caller audio: stop it there rather than carry every
+        # 40 ms frame further. (Pipecat only takes this at construction; the registry
+        # builds the service.)
         if hasattr(stt, "_audio_passthrough"):
-            stt._audio_passthrough = False
+            stt._audio_passthrough = listens_to_caller_audio(config)
         pipeline = build_pipeline(
             config=config,
             transport=transport,

@@ -78,6 +78,11 @@ class SharedSileroVADAnalyzer(VADAnalyzer):
             raise ValueError(f"Silero VAD sample rate needs to be 16000 or 8000 (sample rate: {sample_rate})")
         super().set_sample_rate(sample_rate)
 
+    @property
+    def hears_speech(self) -> bool:
+        """The latest window was speech (SPEAKING; not a pause inside speech, not yet STARTING)."""
+        return self._vad_state == VADState.SPEAKING
+
     def num_frames_required(self) -> int:
         return _WINDOW.get(self.sample_rate, 256)
 
