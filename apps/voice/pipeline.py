@@ -56,7 +56,7 @@ def turn_strategies(config: VoiceConfig, *, vad: SharedSileroVADAnalyzer | None 
     if config.end_of_turn_model:
         # Smart Turn's own silence limit counts from the VAD's stop.
         params = SmartTurnParams(stop_secs=max(0.2, config.max_pause_secs - config.vad_stop_secs))
-        stop = [EndOfTurnUserTurnStopStrategy(turn_analyzer=SharedSmartTurnAnalyzer(params=params),
+        stop = [EndOfTurnUserTurnStopStrategy(turn_analyzer=SharedSmartTurnAnalyzer(params=params, vad_analyzer=vad),
                                               language=config.language, max_pause_secs=config.max_pause_secs)]
     else:
         stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)]

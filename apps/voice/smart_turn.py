@@ -7,12 +7,19 @@ every call, and every call's inference runs on one shared worker thread (ONNX
 releases the GIL, so the event loop keeps running; turns end a few times a minute
 per call, so one thread keeps up). Each call keeps only its own audio buffer.
 
+Pipecat runs the model when the VAD reports the end of speech, which puts the
+inference (50-200 ms on a busy 2-core box) on the reply's path. With the call's VAD
+analyzer at hand, this one starts it speculatively once the caller has been quiet
+for EARLY_SECS, on the audio so far, and the VAD's stop (`vad_stop_secs` into the
+pause) takes that verdict if the caller stayed quiet meanwhile.
+
 The analyzer also remembers why it last declared the turn over, for the per-turn
 trace: "end_of_turn_model" (the model said complete) or "silence" (the caller stayed
 quiet for `stop_secs`, whatever the model thought).
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +30,8 @@ from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnal
 MODEL_NAME = "smart-turn-v3.2-cpu.onnx"
 END_OF_TURN_MODEL = "end_of_turn_model"
 SILENCE = "silence"
+# Quiet this long (by the VAD's latest windows) and the model is asked ahead of the VAD's stop.
+EARLY_SECS = 0.2
 
 _session = None
 _session_lock = threading.Lock()
@@ -53,11 +62,17 @@ def _onnx_session():
 class SharedSmartTurnAnalyzer(LocalSmartTurnAnalyzerV3):
     """Pipecat's local Smart Turn v3 analyzer over the process-wide model and thread."""
 
-    def __init__(self, *, sample_rate: int | None = None, params: SmartTurnParams | None = None):
+    def __init__(self, *, sample_rate: int | None = None, params: SmartTurnParams | None = None,
+                 vad_analyzer=None):
+        """`vad_analyzer`: the call's `SharedSileroVADAnalyzer` (its `hears_speech`), for
+        the speculative inference; without it the model runs at the VAD's stop, as in Pipecat."""
         # Not LocalSmartTurnAnalyzerV3.__init__: that loads a session of its own.
         super(LocalSmartTurnAnalyzerV3, self).__init__(sample_rate=sample_rate, params=params)
         self._log_data = False
         self.end_reason = ""
+        self._vad = vad_analyzer
+        self._quiet_secs = 0.0
+        self._early: asyncio.Future | None = None
         if _session is None:  # load it on the model's thread, not on the event loop
             _executor.submit(_onnx_session)
 
@@ -76,12 +91,35 @@ class SharedSmartTurnAnalyzer(LocalSmartTurnAnalyzerV3):
         state = super().append_audio(buffer, is_speech)
         if is_speech:
             self.end_reason = ""
+            self._maybe_start_early(buffer)
         elif state == EndOfTurnState.COMPLETE:
             self.end_reason = SILENCE
         return state
 
+    def _maybe_start_early(self, buffer: bytes) -> None:
+        """Between the VAD's start and stop: count the caller's quiet; past EARLY_SECS ask the model."""
+        if self._vad is None or not self._sample_rate:
+            return
+        if self._vad.hears_speech:
+            self._quiet_secs, self._early = 0.0, None
+            return
+        self._quiet_secs += len(buffer) / 2 / self._sample_rate
+        if self._quiet_secs >= EARLY_SECS and self._early is None and self._speech_triggered:
+            loop = asyncio.get_running_loop()
+            self._early = loop.run_in_executor(_executor, self._process_speech_segment, list(self._audio_buffer))
+
     async def analyze_end_of_turn(self):
-        state, metrics = await super().analyze_end_of_turn()
+        early, self._early, self._quiet_secs = self._early, None, 0.0
+        if early is not None:  # asked during this very pause: the caller has said nothing since
+            state, metrics = await early
+            if state == EndOfTurnState.COMPLETE:
+                self._clear(state)
+        else:
+            state, metrics = await super().analyze_end_of_turn()
         if state == EndOfTurnState.COMPLETE and self.end_reason != SILENCE:
             self.end_reason = END_OF_TURN_MODEL
         return state, metrics
+
+    def clear(self):
+        self._early, self._quiet_secs = None, 0.0
+        super().clear()

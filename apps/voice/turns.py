@@ -43,10 +43,11 @@ from apps.voice.smart_turn import END_OF_TURN_MODEL, SILENCE
 TIMEOUT = "timeout"  # the aggregator's user turn stop timeout ended the turn
 
 # How long "a word" of speech is when counting words by time (STTs without interim
-# transcripts). Measured on Piper's US voice at 8 kHz: acknowledgements ("mm-hmm",
-# "okay", "uh-huh", "yeah", "right", "sure", "I see") are 0.2-0.5 s of speech;
-# two words of an interruption take 0.4-0.7 s.
-SPEECH_SECS_PER_WORD = 0.25
+# transcripts), counted from the VAD's start (itself `start_secs` = 0.2 s plus ~0.15 s
+# of framing after the first sound, so 2 words = 0.4 s here is ~0.55 s of speech).
+# Measured on Piper's US voice at 8 kHz: acknowledgements ("mm-hmm", "okay", "uh-huh",
+# "yeah", "right", "sure", "I see") are 0.2-0.5 s of speech.
+SPEECH_SECS_PER_WORD = 0.2
 
 # Said while the other person talks to show one is listening; never a request for the turn.
 ACKNOWLEDGEMENTS: dict[str, tuple[str, ...]] = {
