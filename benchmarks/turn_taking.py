@@ -205,7 +205,7 @@ def report(figures: dict[str, Figures], command: str) -> str:
         "One call per trial over Twilio Media Streams (PlainMediaServer: the production bridge, session and "
         "pipeline; OpenAI-compatible double; Piper caller lines, 8 kHz). \"today\" = interruptions at any "
         "speech, end of turn at the VAD's 0.5 s pause; \"new\" = VoiceConfig defaults (interrupt after 2 words, "
-        "acknowledgements never interrupt, Smart Turn + transcript check, 2 s longest pause).",
+        "acknowledgements never interrupt, Smart Turn + transcript check, 1.5 s longest pause).",
         "",
         "| figure | today | new | target |",
         "| --- | --- | --- | --- |",

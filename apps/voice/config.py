@@ -27,7 +27,7 @@ class VoiceConfig:
     # `vad_stop_secs` ends the turn; off: every such pause does.
     end_of_turn_model: bool = True
     # The longest pause a turn survives when it sounds unfinished.
-    max_pause_secs: float = 2.0
+    max_pause_secs: float = 1.5
     idle_timeout_secs: float = 30.0
     max_call_secs: float = 600.0
     end_call_phrases: tuple[str, ...] = ()
