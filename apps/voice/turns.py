@@ -43,10 +43,9 @@ from apps.voice.smart_turn import END_OF_TURN_MODEL, SILENCE
 TIMEOUT = "timeout"  # the aggregator's user turn stop timeout ended the turn
 
 # How long "a word" of speech is when counting words by time (STTs without interim
-# transcripts), counted from the VAD's start (itself `start_secs` = 0.2 s plus ~0.15 s
-# of framing after the first sound, so 2 words = 0.4 s here is ~0.55 s of speech).
-# Measured on Piper's US voice at 8 kHz: acknowledgements ("mm-hmm", "okay", "uh-huh",
-# "yeah", "right", "sure", "I see") are 0.2-0.5 s of speech.
+# transcripts), from the VAD's first speech window. Measured on Piper's US voice at
+# 8 kHz: acknowledgements ("mm-hmm", "okay", "uh-huh", "yeah", "right", "sure",
+# "I see") are 0.2-0.5 s of speech.
 SPEECH_SECS_PER_WORD = 0.2
 
 # Said while the other person talks to show one is listening; never a request for the turn.
@@ -169,7 +168,8 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             if not self._bot_speaking:
                 return await self._take_turn()
-            self._speech_onset = time.monotonic() - (frame.start_secs or 0.0)
+            onset = getattr(self._vad, "speech_onset", None)
+            self._speech_onset = onset if onset is not None else time.monotonic() - (frame.start_secs or 0.0)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._speech_onset = None
         elif isinstance(frame, InterimTranscriptionFrame):

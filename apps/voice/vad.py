@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -68,6 +69,8 @@ class SharedSileroVADAnalyzer(VADAnalyzer):
         self._reset_model_state()
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+        # When the current stretch of speech began (monotonic; read by the barge-in strategy).
+        self.speech_onset: float | None = None
 
     def _reset_model_state(self) -> None:
         self._model_state = np.zeros((2, 1, 128), dtype=np.float32)
@@ -123,6 +126,7 @@ class SharedSileroVADAnalyzer(VADAnalyzer):
             if state == VADState.QUIET:
                 self._vad_state = VADState.STARTING
                 self._vad_starting_count = 1
+                self.speech_onset = time.monotonic()  # the first speech window of this run
             elif state == VADState.STARTING:
                 self._vad_starting_count += 1
             elif state == VADState.STOPPING:

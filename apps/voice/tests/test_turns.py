@@ -124,7 +124,9 @@ async def test_a_real_interruption_stops_the_agent_quickly_and_is_answered(doubl
 
     speech_start = interruption.started_at + 0.2  # caller_line leads with 0.2 s of silence
     [clear_at] = [at for at in caller.clears if at > reply_started]
-    assert speech_start < clear_at < speech_start + 0.9  # before the caller got past "no no"
+    # Stopped while the caller was still talking (the benchmark measures how fast: typically
+    # 0.6-0.9 s, once "no no," is followed by more speech).
+    assert speech_start < clear_at < interruption.speech_end_at
     assert [f for f in caller.agent_frames if clear_at + 0.06 < f.at < clear_at + 0.5 and f.audible] == []
     answer, correction = hooks.turns
     assert answer["interrupted"] is True and answer["bot_text"] != LONG_REPLY
