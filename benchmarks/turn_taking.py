@@ -234,14 +234,15 @@ def report(figures: dict[str, Figures], command: str) -> str:
     if new.premature:
         after_function_word = [p for p in new.premature if sounds_unfinished(p.split(" ... ")[0])]
         lines.append(f"New settings, premature replies: {'; '.join(new.premature)} "
-                     f"({len(after_function_word)} after a word a sentence hardly ends on).  ")
+                     f"({len(after_function_word)} of them flagged by the transcript check).  ")
     lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="each phrase this many times per setting "
+                               "(1: about 4 minutes)")
     parser.add_argument("--write", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     args = parser.parse_args()
     # The voice runtime needs no Django (apps.voice.testing runs it bare).

@@ -16,7 +16,8 @@ turn is over. Pipecat's turn strategies, with two things they do not know:
   ("my account number is ...", a trailing comma, "and", "the"), it holds the turn
   open however sure the model is, until the caller speaks again or has been silent
   for `max_pause_secs`. It says why each turn ended: "end_of_turn_model" or
-  "silence" (the aggregator's stop timeout is "timeout").
+  "silence" (the aggregator's stop timeout is "timeout"). A number read out digit by
+  digit ("... four five") also waits for the next group.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ TIMEOUT = "timeout"  # the aggregator's user turn stop timeout ended the turn
 # transcripts), from the VAD's first speech window. Measured on Piper's US voice at
 # 8 kHz: acknowledgements ("mm-hmm", "okay", "uh-huh", "yeah", "right", "sure",
 # "I see") are 0.2-0.5 s of speech.
-SPEECH_SECS_PER_WORD = 0.2
+SPEECH_SECS_PER_WORD = 0.25
 
 # Said while the other person talks to show one is listening; never a request for the turn.
 ACKNOWLEDGEMENTS: dict[str, tuple[str, ...]] = {
@@ -79,6 +80,8 @@ CONTINUATIONS: dict[str, frozenset[str]] = {
 }
 
 _WORD = re.compile(r"[\w'’-]+")
+# Digits said one by one: a caller reading out a number pauses between groups ("four five ... seven two").
+_DIGITS = frozenset("zero oh one two three four five six seven eight nine".split())
 
 
 def _base_language(language: str) -> str:
@@ -117,8 +120,8 @@ def is_acknowledgement(text: str, acknowledgements: tuple[str, ...]) -> bool:
 
 
 def sounds_unfinished(text: str, language: str = "en") -> bool:
-    """The caller paused mid-sentence: a trailing comma, dash or ellipsis, or a last
-    word a sentence hardly ends on ("is", "the", "and")."""
+    """The caller paused mid-sentence: a trailing comma, dash or ellipsis, a last word
+    a sentence hardly ends on ("is", "the", "and"), or digits read out one by one."""
     stripped = text.strip()
     if not stripped:
         return False
@@ -126,6 +129,8 @@ def sounds_unfinished(text: str, language: str = "en") -> bool:
         return True
     # STTs often end a pause with a full stop all the same: the last word decides.
     words = _words(stripped)
+    if len(words) >= 2 and all(word in _DIGITS or word.isdigit() for word in words[-2:]):
+        return True  # reading out digits: the next group may follow
     continuations = CONTINUATIONS.get(_base_language(language), CONTINUATIONS["en"])
     return bool(words) and words[-1] in continuations
 

@@ -95,6 +95,7 @@ async def test_an_acknowledgement_keeps_the_agent_talking_and_stays_in_the_conte
     ]
     answer, hello = hooks.turns
     assert (answer["bot_text"], answer["interrupted"], answer["backchannels"]) == (LONG_REPLY, False, [ack])
+    assert answer["end_of_turn"] == "end_of_turn_model"  # Smart Turn heard a finished question
     assert hello["bot_text"] == "This is Acme Dental."
     assert hooks.transcript.splitlines()[:3] == [
         "Caller: What are your opening hours on Saturday?", f"Agent: {LONG_REPLY}", f"Caller: {ack}"]
@@ -155,7 +156,9 @@ async def test_a_pause_mid_sentence_is_not_the_end_of_the_turn(double, end_of_tu
         [turn] = hooks.turns
         assert (turn["user_text"], turn["bot_text"]) == ("My account number is four five, seven two.",
                                                          "Thanks, I found your account.")
-        assert turn["end_of_turn"] == "end_of_turn_model"
+        # It ends on digits read out one by one: the agent gave the caller the longest pause for
+        # another group before answering.
+        assert turn["end_of_turn"] == "silence"
     else:
         assert first_audio < utterance.speech_end_at  # the agent talked over the rest of the number
         assert [chat["user_text"] for chat in chats] == list(ACCOUNT)
@@ -177,8 +180,10 @@ def test_a_sentence_that_plainly_goes_on_sounds_unfinished():
     assert sounds_unfinished("My account number is")
     assert sounds_unfinished("My account number is.")  # an STT's full stop does not end it
     assert sounds_unfinished("I'd like to book,") and sounds_unfinished("Well...")
-    assert not sounds_unfinished("My account number is four five seven two.")
+    assert not sounds_unfinished("My account number is ready.")
     assert not sounds_unfinished("Thank you") and not sounds_unfinished("")
+    assert sounds_unfinished("My account number is four five.") and sounds_unfinished("It's 4 5")
+    assert not sounds_unfinished("I have two children.") and not sounds_unfinished("Room 12")
     assert sounds_unfinished("Mi número de cuenta es", "es")
 
 
