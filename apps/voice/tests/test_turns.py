@@ -191,3 +191,33 @@ def test_the_end_of_turn_model_is_loaded_once_per_process():
     first, second = SharedSmartTurnAnalyzer(), SharedSmartTurnAnalyzer()
     assert first._session is second._session
     assert first._model_executor is second._model_executor  # one thread for every call's inference
+
+
+async def test_with_a_streaming_stt_interim_words_decide_and_acknowledgements_do_not_count():
+    """Interim transcripts (Deepgram, ...): while the agent speaks the caller takes the turn
+    at the second word that is not an acknowledgement; while it is silent, at once."""
+    from pipecat.frames.frames import BotStartedSpeakingFrame, BotStoppedSpeakingFrame, InterimTranscriptionFrame
+    from pipecat.turns.types import ProcessFrameResult
+
+    from apps.voice.turns import BargeInUserTurnStartStrategy
+
+    strategy = BargeInUserTurnStartStrategy(min_words=2, acknowledgements=acknowledgements_for("en"))
+    started = []
+
+    async def on_started(_strategy, params):
+        started.append(params.enable_interruptions)
+
+    strategy.add_event_handler("on_user_turn_started", on_started)
+
+    def interim(text):
+        return InterimTranscriptionFrame(text=text, user_id="", timestamp="")
+
+    await strategy.process_frame(BotStartedSpeakingFrame())
+    assert await strategy.process_frame(interim("Mm-hmm, okay yeah")) == ProcessFrameResult.CONTINUE
+    assert await strategy.process_frame(interim("Okay, wait")) == ProcessFrameResult.CONTINUE
+    assert started == []
+    assert await strategy.process_frame(interim("Okay, wait a")) == ProcessFrameResult.STOP
+    assert started == [True]
+    await strategy.process_frame(BotStoppedSpeakingFrame())
+    assert await strategy.process_frame(interim("Hi")) == ProcessFrameResult.STOP
+    assert started == [True, True]
