@@ -22,7 +22,17 @@ class AgentForm(forms.Form):
     tts_settings = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 2}), initial=dict,
                                    help_text='JSON, e.g. {"voice": "..."}')
     vad_stop_secs = forms.FloatField(initial=0.5, label="Silence before the caller's turn ends (s)")
-    allow_interruptions = forms.BooleanField(required=False, initial=True)
+    allow_interruptions = forms.BooleanField(required=False, initial=True, label="The caller can interrupt the agent")
+    interrupt_after_words = forms.IntegerField(
+        required=False, initial=2, label="Interrupt only after this many words",
+        help_text="0: any speech stops the agent at once. Acknowledgements never count.")
+    acknowledgements = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Acknowledgement words",
+        help_text='Said while the agent talks, these never interrupt and are not answered ("mm-hmm", "okay"). '
+                  "One per line; blank: the usual ones of the agent's language.")
+    end_of_turn_model = forms.BooleanField(
+        required=False, initial=True, label="Wait for the caller to finish the sentence",
+        help_text="An end-of-turn model and the transcript tell a pause mid-sentence from the end of the turn.")
     idle_timeout_secs = forms.FloatField(initial=30.0)
     max_call_secs = forms.IntegerField(initial=600)
     end_call_phrases = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
@@ -46,6 +56,7 @@ class AgentForm(forms.Form):
     def initial_for(cls, agent: Agent) -> dict:
         initial = {"name": agent.name, **agent.config_dict()}
         initial["end_call_phrases"] = "\n".join(agent.end_call_phrases or [])
+        initial["acknowledgements"] = "\n".join(agent.acknowledgements or [])
         return initial
 
     def config(self) -> dict:
@@ -56,6 +67,9 @@ class AgentForm(forms.Form):
             data[f"{kind}_settings"] = {} if data[f"{kind}_settings"] in (None, "") else data[f"{kind}_settings"]
         data["end_call_phrases"] = [line.strip() for line in data["end_call_phrases"].splitlines() if line.strip()]
         data["tools"] = list(data["tools"])
+        data["acknowledgements"] = [line.strip() for line in data["acknowledgements"].splitlines() if line.strip()]
+        if data["interrupt_after_words"] is None:
+            data["interrupt_after_words"] = 2
         return data
 
 

@@ -29,6 +29,13 @@ class AgentConfig(models.Model):
     tts_settings = models.JSONField(default=dict, blank=True)  # e.g. {"voice": "..."}
     vad_stop_secs = models.FloatField(default=0.5)
     allow_interruptions = models.BooleanField(default=True)
+    # While the agent speaks, the caller interrupts after this many words (0: any speech at once).
+    interrupt_after_words = models.PositiveSmallIntegerField(default=2)
+    # Never interrupt, never answered ("mm-hmm", "okay"); empty: the language's own list.
+    acknowledgements = models.JSONField(default=list, blank=True)
+    # Smart Turn (and the transcript) decide whether a pause ends the caller's sentence. Opt-in: on the
+    # shared fixtures it held some finished sentences to the 1.5 s maximum pause (benchmarks/RESULTS.md).
+    end_of_turn_model = models.BooleanField(default=False)
     idle_timeout_secs = models.FloatField(default=30.0)
     max_call_secs = models.PositiveIntegerField(default=600)
     end_call_phrases = models.JSONField(default=list, blank=True)  # ["goodbye", "bye bye"]
@@ -41,7 +48,8 @@ class AgentConfig(models.Model):
 
     CONFIG_FIELDS = (
         "greeting", "system_prompt", "language", "stt_provider", "stt_settings", "llm_provider", "llm_settings",
-        "tts_provider", "tts_settings", "vad_stop_secs", "allow_interruptions", "idle_timeout_secs", "max_call_secs",
+        "tts_provider", "tts_settings", "vad_stop_secs", "allow_interruptions", "interrupt_after_words",
+        "acknowledgements", "end_of_turn_model", "idle_timeout_secs", "max_call_secs",
         "end_call_phrases", "tools", "transfer_number", "fallback_line", "graph",
     )
 

@@ -45,6 +45,11 @@ class AgentRuntimeConfig:
     tools: tuple[str, ...]  # subset of ("end_call", "transfer_to_human")
     transfer_number: str
     fallback_line: str
+    # Turn taking: interrupt after N words (0: any speech), acknowledgements that never
+    # interrupt (empty: the language's list), Smart Turn end of turn.
+    interrupt_after_words: int = 2
+    acknowledgements: tuple[str, ...] = ()
+    end_of_turn_model: bool = False
     # Another key of the LLM's vendor, not leased: the call moves to it if its key is throttled.
     llm_standby: ProviderSpec | None = None
     # The conversation (apps/agents/graph.schema.json) and the HTTP tools its nodes use, secrets decrypted.
@@ -163,6 +168,9 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
         tts=specs["tts"],
         vad_stop_secs=float(version.vad_stop_secs),
         allow_interruptions=bool(version.allow_interruptions),
+        interrupt_after_words=int(version.interrupt_after_words),
+        acknowledgements=tuple(version.acknowledgements or ()),
+        end_of_turn_model=bool(version.end_of_turn_model),
         idle_timeout_secs=float(version.idle_timeout_secs),
         max_call_secs=float(version.max_call_secs),
         end_call_phrases=tuple(version.end_call_phrases or ()),

@@ -30,6 +30,9 @@ IDLE_TIMEOUT_SECS_MIN, IDLE_TIMEOUT_SECS_MAX = 1.0, 3600.0  # or 0: no idle time
 MAX_CALL_SECS_LIMIT = 4 * 3600
 END_CALL_PHRASES_MAX = 20
 END_CALL_PHRASE_MAX_CHARS = 100
+INTERRUPT_AFTER_WORDS_MAX = 10
+ACKNOWLEDGEMENTS_MAX = 40
+ACKNOWLEDGEMENT_MAX_CHARS = 40
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
 
@@ -93,10 +96,33 @@ def _end_call_phrases_problem(phrases) -> str | None:
     return None
 
 
+def _turn_taking_problems(config: dict) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    words = _number(config.get("interrupt_after_words"))
+    if words is None or words != int(words) or not 0 <= words <= INTERRUPT_AFTER_WORDS_MAX:
+        errors["interrupt_after_words"] = (f"Interrupt after a whole number of words from 0 (any speech) to "
+                                           f"{INTERRUPT_AFTER_WORDS_MAX}.")
+    words_list = config.get("acknowledgements")
+    words_list = [] if words_list is None else words_list
+    if not isinstance(words_list, list | tuple) or not all(isinstance(word, str) for word in words_list):
+        errors["acknowledgements"] = "Acknowledgement words must be a list of words or short phrases."
+    elif len(words_list) > ACKNOWLEDGEMENTS_MAX:
+        errors["acknowledgements"] = f"At most {ACKNOWLEDGEMENTS_MAX} acknowledgement words, not {len(words_list)}."
+    elif any(not word.strip() for word in words_list):
+        errors["acknowledgements"] = "Acknowledgement words must not be blank."
+    elif any(len(word) > ACKNOWLEDGEMENT_MAX_CHARS for word in words_list):
+        errors["acknowledgements"] = f"Each acknowledgement must be at most {ACKNOWLEDGEMENT_MAX_CHARS} characters."
+    for flag in ("allow_interruptions", "end_of_turn_model"):
+        if not isinstance(config.get(flag), bool):
+            errors[flag] = "Must be on or off (true or false)."
+    return errors
+
+
 def agent_config_problems(*, config: dict) -> dict[str, str]:
     """{field: message} of what would fail mid-call or is out of range: unknown
     vendor, missing, wrong or out-of-range settings, no credential, absurd
-    timings, a transfer number that is not E.164, absurd end-call phrases. Empty
+    timings, a transfer number that is not E.164, absurd end-call phrases or
+    acknowledgement words, an interruption word count out of range. Empty
     when the configuration is fine. The one check behind every door that saves an
     agent (agent_save, and the admin form before it)."""
     from apps.providers.registry import provider_credential_validate, settings_validate, vendor_for
@@ -155,6 +181,7 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
             if isinstance(node, dict)):
         errors["transfer_number"] = "The transfer_to_human tool needs a transfer number."
     errors.update(_call_limits_problems(config))
+    errors.update(_turn_taking_problems(config))
     phrases_problem = _end_call_phrases_problem(config.get("end_call_phrases") or [])
     if phrases_problem:
         errors["end_call_phrases"] = phrases_problem
@@ -177,7 +204,9 @@ def _defaults() -> dict:
 def _normalised(config: dict) -> dict:
     """A validated configuration in the form it is stored: E.164 transfer number, whole-second max call."""
     normalised = {**config, "max_call_secs": int(float(config["max_call_secs"])), "tools": list(config["tools"] or []),
-                  "end_call_phrases": [phrase.strip() for phrase in config.get("end_call_phrases") or []]}
+                  "end_call_phrases": [phrase.strip() for phrase in config.get("end_call_phrases") or []],
+                  "interrupt_after_words": int(float(config["interrupt_after_words"])),
+                  "acknowledgements": [word.strip() for word in config.get("acknowledgements") or []]}
     if config.get("transfer_number"):
         normalised["transfer_number"] = transfer_number_e164(config["transfer_number"])
     return normalised

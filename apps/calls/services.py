@@ -171,7 +171,7 @@ def _ms(value) -> int | None:
 @transaction.atomic
 def call_turn_record(*, call_id, turn: dict) -> Turn:
     """Store one turn (keys: index, user_text, bot_text, started_at, ended_at,
-    interrupted, stt_final_ms, llm_ttft_ms, tts_ttfb_ms, voice_to_voice_ms, node,
+    interrupted, stt_final_ms, llm_ttft_ms, tts_ttfb_ms, voice_to_voice_ms, node, end_of_turn,
     tool_calls [{name, arguments, result, duration_ms, error}], errors [str]).
     Recording the same index again replaces it (a retry is harmless)."""
     call = _get_for_update(call_id)
@@ -186,6 +186,7 @@ def call_turn_record(*, call_id, turn: dict) -> Turn:
             interrupted=bool(turn.get("interrupted", False)),
             stt_final_ms=_ms(turn.get("stt_final_ms")), llm_ttft_ms=_ms(turn.get("llm_ttft_ms")),
             tts_ttfb_ms=_ms(turn.get("tts_ttfb_ms")), voice_to_voice_ms=_ms(turn.get("voice_to_voice_ms")),
+            end_of_turn=str(turn.get("end_of_turn") or "")[:20],
             errors="\n".join(str(error) for error in errors), node=str(turn.get("node") or "")[:64],
         ),
     )

@@ -14,8 +14,20 @@ TOOL_TRANSFER = "transfer_to_human"
 class VoiceConfig:
     greeting: str = ""
     system_prompt: str = "You are a helpful phone agent."
+    language: str = "en"
     vad_stop_secs: float = 0.5
     allow_interruptions: bool = True
+    # While the agent speaks, the caller takes the turn after this many words
+    # (acknowledgements never count; 0: any speech the VAD hears, at once).
+    interrupt_after_words: int = 2
+    # Said while the agent talks, never interrupt and are not answered ("mm-hmm", "okay");
+    # empty: the language's list (apps.voice.turns.ACKNOWLEDGEMENTS).
+    acknowledgements: tuple[str, ...] = ()
+    # Pipecat's Smart Turn model (and the transcript) decide whether a pause of
+    # `vad_stop_secs` ends the turn; off (the default): every such pause does.
+    end_of_turn_model: bool = False
+    # The longest pause a turn survives when it sounds unfinished.
+    max_pause_secs: float = 1.5
     idle_timeout_secs: float = 30.0
     max_call_secs: float = 600.0
     end_call_phrases: tuple[str, ...] = ()

@@ -35,7 +35,7 @@ from pipecat.workers.runner import WorkerRunner
 from apps.voice.config import VoiceConfig
 from apps.voice.flow import GraphRuntime
 from apps.voice.http_tools import pre_call_fetch, trimmed
-from apps.voice.pipeline import build_pipeline
+from apps.voice.pipeline import build_pipeline, listens_to_caller_audio
 from apps.voice.processors.end_phrases import EndPhraseDetector
 from apps.voice.processors.watchdog import ProviderWatchdog
 from apps.voice.tools import register_tools, tools_schema
@@ -165,11 +165,12 @@ class CallSession:
                 service.register_function(function.name, self._http_tool_function)
         # The transport records and reports sent agent audio itself (no processors for either).
         transport.on_audio_sent(self.tracer.agent_audio_sent)
-        # Nothing after STT needs caller audio: stop it there rather than carry
-        # every 40 ms frame through the rest of the pipeline. (Pipecat only takes
-        # this at construction; the registry builds the service.)
+        # Unless the turn strategies listen to it (Smart Turn, barge-in by words),
+        # nothing after STT needs caller audio: stop it there rather than carry every
+        # 40 ms frame further. (Pipecat only takes this at construction; the registry
+        # builds the service.)
         if hasattr(stt, "_audio_passthrough"):
-            stt._audio_passthrough = False
+            stt._audio_passthrough = listens_to_caller_audio(config)
         # One LLM, or Pipecat's switcher over it and its standby (another key of the same vendor).
         llm_stage = llm if llm_standby is None else LLMSwitcher(llms=[llm, llm_standby])
         pipeline = build_pipeline(

@@ -3,7 +3,8 @@
 `CallTracer` owns two small processors, placed where each can see what it needs
 (the way Pipecat's transcript processors come in a user/assistant pair):
 
-- `caller_side()` right after STT: caller speech start/stop (VAD), final transcripts.
+- `caller_side()` right after STT: caller speech start/stop (VAD), final transcripts,
+  acknowledgements said over the agent (`UserBackchannelFrame`).
 - `agent_side()` right after the output transport: spoken text, barge-ins,
   metrics (LLM TTFT, TTS TTFB) and usage.
 
@@ -34,6 +35,7 @@ from pipecat.frames.frames import (
     MetricsFrame,
     TranscriptionFrame,
     TTSTextFrame,
+    UserBackchannelFrame,
     UserSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -69,6 +71,10 @@ class TurnTrace:
     llm_ttft_ms: int | None = None
     tts_ttfb_ms: int | None = None
     voice_to_voice_ms: int | None = None
+    # Why the caller's turn ended: "end_of_turn_model", "silence" or "timeout" ("" without caller speech).
+    end_of_turn: str = ""
+    # Acknowledgements the caller said while the agent spoke ("Mm-hmm."): not turns of their own.
+    backchannels: list[str] = field(default_factory=list)
     tool_calls: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     node: str = ""  # the workflow node the agent answered from
@@ -161,6 +167,7 @@ class CallTracer:
             self.transcript_lines.append(f"Caller: {turn.user_text}")
         if turn.bot_text:
             self.transcript_lines.append(f"Agent: {turn.bot_text.strip()}")
+        self.transcript_lines.extend(f"Caller: {text}" for text in turn.backchannels)
         task = asyncio.get_running_loop().create_task(self._on_turn(turn.as_dict()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -175,6 +182,12 @@ class CallTracer:
         self.node = node
         if self._current is not None:
             self._current.node = node
+
+    def record_end_of_turn(self, reason: str) -> None:
+        """Why the caller's turn just ended (the user aggregator's turn stop)."""
+        turn = self._current
+        if turn is not None and turn.user_text and not turn.end_of_turn:
+            turn.end_of_turn = reason
 
     def record_error(self, message: str) -> None:
         self.current.errors.append(message)
@@ -217,6 +230,8 @@ class CallTracer:
             self._pending_speech_end = now - (frame.stop_secs or 0.0)
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._vad_stopped_at = None
+        elif isinstance(frame, UserBackchannelFrame):
+            self.current.backchannels.append(frame.text)
         elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
             turn = self._current
             fresh = turn is not None and not turn.user_text and not turn.bot_text and not turn.agent_audio_started
@@ -275,6 +290,7 @@ _CALLER_FRAMES = (
     TranscriptionFrame,
     InterimTranscriptionFrame,
     UserSpeakingFrame,
+    UserBackchannelFrame,
 )
 
 
