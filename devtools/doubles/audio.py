@@ -17,7 +17,7 @@ def _find_fixtures_dir() -> Path:
     override = os.environ.get("SWITCHBOARD_CALLER_AUDIO_DIR")
     if override:
         return Path(override)
-    repo = Path(__file__).resolve().parents[3]
+    repo = Path(__file__).resolve().parents[2]  # devtools/doubles/audio.py -> the repository
     return repo.parent / "shared" / "fixtures" / "caller-audio"
 
 
