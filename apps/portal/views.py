@@ -7,7 +7,7 @@ from django.shortcuts import render
 from apps.core.errors import ApplicationError
 from apps.portal import selectors
 from apps.portal.access import portal_login_required
-from apps.portal.forms import PortalAuthenticationForm
+from apps.portal.forms import DateRangeForm, PortalAuthenticationForm
 from apps.tenancy.services import support_access_redeem
 
 
@@ -23,7 +23,10 @@ class PortalLogoutView(LogoutView):
 
 @portal_login_required
 def dashboard(request):
-    return render(request, "portal/dashboard.html", {"summary": selectors.dashboard_summary(client=request.tenant)})
+    form = DateRangeForm(request.GET)
+    dates = form.cleaned_data if form.is_valid() else {}
+    summary = selectors.dashboard_summary(client=request.tenant, since=dates.get("since"), until=dates.get("until"))
+    return render(request, "portal/dashboard.html", {"summary": summary, "form": form})
 
 
 def support_enter(request):

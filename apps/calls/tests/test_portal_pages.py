@@ -1,0 +1,172 @@
+"""The portal's call pages as a trace: filters, transcript search, CSV, costs from the rate card, the timeline,
+and the recording's HTTP Range answers."""
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from apps.calls.services import call_recording_save
+from apps.calls.views import byte_range
+from apps.portal.tests.data import client_rate_card, finished_call, turn
+
+HOST = {"HTTP_HOST": "acme.localhost"}
+
+
+@pytest.mark.parametrize(("header", "size", "expected"), [
+    ("bytes=0-3", 10, (0, 3)),
+    ("bytes=4-", 10, (4, 9)),
+    ("bytes=-3", 10, (7, 9)),
+    ("bytes=-30", 10, (0, 9)),
+    ("bytes=5-100", 10, (5, 9)),
+    ("bytes=10-", 10, False),
+    ("bytes=6-2", 10, False),
+    ("bytes=-0", 10, False),
+    ("", 10, None),
+    ("bytes=0-1,4-5", 10, None),
+    ("items=0-1", 10, None),
+    ("bytes=-", 10, None),
+])
+def test_byte_range(header, size, expected):
+    assert byte_range(header, size) == expected
+
+
+@pytest.fixture
+def acme_calls(tenant_a):
+    with tenant_context(tenant_a):
+        client_rate_card(tenant_a)
+        start = timezone.now()
+        booked = finished_call(tenant_a, number="+15550001000", from_number="+15557000001", seconds=125,
+                               tts_characters=1500, turns=[
+                                   turn(0, at=start + timedelta(seconds=2), said="I want to book a cleaning",
+                                        answered="Tuesday at nine works", v2v=800),
+                                   turn(1, at=start + timedelta(seconds=9), said="Great, thanks",
+                                        answered="Goodbye", v2v=600),
+                               ])
+        transferred = finished_call(tenant_a, number="+15550001000", from_number="+15557000002", seconds=30,
+                                    end_reason="transfer", turns=[
+                                        turn(0, at=start + timedelta(seconds=1), said="Billing question please",
+                                             answered="Connecting you", v2v=1000)])
+    return booked, transferred
+
+
+def test_list_shows_mss_latency_and_cost_from_the_rate_card(client, acme_admin, acme_calls):
+    booked, transferred = acme_calls
+    client.force_login(acme_admin)
+    page = client.get("/calls/", **HOST).content.decode()
+    # 125 s at 0.06/min = 0.125 -> 0.13; 1,500 characters = 2 packages x 0.30 = 0.60; total 0.73
+    assert "2:05" in page and "0:30" in page
+    assert "0.73 USD" in page
+    assert "700 ms" in page  # (800 + 600) / 2
+    assert "Times in UTC" in page
+
+
+def test_transcript_search_and_outcome_filter(client, acme_admin, acme_calls):
+    booked, transferred = acme_calls
+    client.force_login(acme_admin)
+    page = client.get("/calls/?q=CLEANING", **HOST).content.decode()
+    assert f"/calls/{booked.pk}/" in page and f"/calls/{transferred.pk}/" not in page
+    page = client.get("/calls/?end_reason=transfer", **HOST).content.decode()
+    assert f"/calls/{transferred.pk}/" in page and f"/calls/{booked.pk}/" not in page
+    today = timezone.localdate()
+    page = client.get(f"/calls/?since={today + timedelta(days=1)}", **HOST).content.decode()
+    assert "No calls match." in page
+
+
+def test_bad_filters_are_form_errors_not_500(client, acme_admin, acme_calls):
+    client.force_login(acme_admin)
+    response = client.get("/calls/?since=2026-02-31&agent=abc&direction=sideways", **HOST)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Enter a valid date." in page and "No calls match." in page
+    response = client.get("/calls/?since=2026-05-02&until=2026-05-01", **HOST)
+    assert "The end date is before the start date." in response.content.decode()
+
+
+def test_csv_export_follows_the_filters(client, acme_admin, acme_calls):
+    booked, transferred = acme_calls
+    client.force_login(acme_admin)
+    response = client.get("/calls/?end_reason=caller_hung_up&format=csv", **HOST)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][0] == "started (UTC)"
+    assert len(rows) == 2
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert (row["from"], row["outcome"], row["duration (m:ss)"], row["duration_secs"], row["avg_voice_to_voice_ms"],
+            row["cost"], row["currency"], row["call_id"]) == (
+        "+15557000001", "caller_hung_up", "2:05", "125.000", "700", "0.73", "USD", str(booked.pk))
+
+
+def test_call_page_timeline_costs_and_transfer(client, acme_admin, acme_calls, tenant_a):
+    booked, transferred = acme_calls
+    client.force_login(acme_admin)
+    page = client.get(f"/calls/{booked.pk}/", **HOST).content.decode()
+    assert "Inbound minutes" in page and "0.13 USD" in page and "0.60 USD" in page and "0.73 USD" in page
+    assert 'id="turn-0"' in page and 'id="turn-1"' in page
+    assert "STT final 150 ms" in page and "LLM first token 300 ms" in page and "TTS first audio 100 ms" in page
+    page = client.get(f"/calls/{transferred.pk}/", **HOST).content.decode()
+    assert "Transferred" in page
+
+
+def test_timeline_offsets_are_from_the_answer(tenant_a, acme_calls):
+    from apps.calls.selectors import call_get, call_timeline
+
+    booked, _ = acme_calls
+    with tenant_context(tenant_a):
+        call = call_get(call_id=booked.pk)
+        rows, span = call_timeline(call=call)
+        expected = [int((t.started_at - call.answered_at).total_seconds() * 1000) for t in call.turns.all()]
+        assert [row.offset_ms for row in rows] == expected
+        assert [row.duration_ms for row in rows] == [3000, 3000]
+        assert rows[0].stages == (("STT final", 0, 150), ("LLM first token", 150, 300), ("TTS first audio", 450, 100))
+        assert span == max(125_000, expected[1] + 3000)
+
+
+def test_recording_answers_range_requests(client, acme_viewer, acme_calls, tenant_a):
+    booked, _ = acme_calls
+    body = bytes(range(256)) * 4  # 1,024 bytes
+    with tenant_context(tenant_a):
+        call = call_recording_save(call_id=booked.pk, wav_bytes=body, transcript="hi")
+    try:
+        client.force_login(acme_viewer)
+        url = f"/calls/{booked.pk}/recording.wav"
+        full = client.get(url, **HOST)
+        assert (full.status_code, full["Accept-Ranges"], full["Content-Length"]) == (200, "bytes", "1024")
+        assert b"".join(full.streaming_content) == body
+        part = client.get(url, HTTP_RANGE="bytes=100-199", **HOST)
+        assert (part.status_code, part["Content-Range"], part["Content-Length"]) == (206, "bytes 100-199/1024", "100")
+        assert b"".join(part.streaming_content) == body[100:200]
+        tail = client.get(url, HTTP_RANGE="bytes=-24", **HOST)
+        assert (tail.status_code, tail["Content-Range"]) == (206, "bytes 1000-1023/1024")
+        assert b"".join(tail.streaming_content) == body[1000:]
+        open_ended = client.get(url, HTTP_RANGE="bytes=1000-", **HOST)
+        assert b"".join(open_ended.streaming_content) == body[1000:]
+        beyond = client.get(url, HTTP_RANGE="bytes=5000-", **HOST)
+        assert (beyond.status_code, beyond["Content-Range"]) == (416, "bytes */1024")
+        client.logout()
+        assert client.get(url, HTTP_RANGE="bytes=0-9", **HOST).status_code == 302
+    finally:
+        call.recording.delete(save=False)
+        call.transcript.delete(save=False)
+
+
+def test_dashboard_figures(tenant_a, acme_calls):
+    from apps.billing.selectors import month_to_date
+    from apps.calls.selectors import call_dashboard
+
+    with tenant_context(tenant_a):
+        today = timezone.localdate()
+        figures = call_dashboard(since=today - timedelta(days=2), until=today, tz="UTC")
+    assert (figures.calls, figures.minutes) == (2, Decimal("2.58"))  # 155 s
+    assert figures.avg_voice_to_voice_ms == 800  # (800 + 600 + 1000) / 3
+    assert figures.p95_voice_to_voice_ms == 980  # percentile_cont(0.95) of 600, 800, 1000
+    assert [(day.day, day.calls) for day in figures.days] == [
+        (today - timedelta(days=2), 0), (today - timedelta(days=1), 0), (today, 2)]
+    assert [(reason, count) for reason, _, count in figures.outcomes] == [("caller_hung_up", 1), ("transfer", 1)]
+    month = month_to_date(client=tenant_a)
+    # 125 s -> 0.13, 30 s -> 0.03, 1,500 characters -> 0.60
+    assert (month.estimated_total, month.currency, month.billable_minutes, month.cap_percent) == (
+        Decimal("0.76"), "USD", Decimal("2.58"), None)
