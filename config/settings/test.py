@@ -28,3 +28,5 @@ STORAGES = {
 }
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+# The browser tests load pages from daphne: serve static files from the apps and static/ without collectstatic.
+WHITENOISE_USE_FINDERS = True

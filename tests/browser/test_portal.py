@@ -1,0 +1,78 @@
+"""The client portal in a real browser (Chromium through Playwright)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.browser.conftest import login, no_horizontal_scroll, screenshot
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
+
+
+def _range() -> str:
+    today = timezone.localdate()
+    return f"since={today - timedelta(days=6)}&until={today}"
+
+
+def test_dashboard_with_data(page, shop):
+    login(page, shop["url"], "admin@shop.test")
+    page.goto(f"{shop['url']}/?{_range()}")
+    assert page.inner_text("#tile-calls") == "6"
+    assert page.inner_text("#tile-minutes") == "15.3"  # 920 s
+    # Chart.js drew every chart from the vendored file (no CDN): each has its data points.
+    page.wait_for_function("window.dashboardCharts && window.dashboardCharts.calls")
+    per_day = page.evaluate("window.dashboardCharts.calls.data.datasets[0].data")
+    assert len(per_day) == 7 and sum(per_day) == 6
+    outcomes = page.evaluate("window.dashboardCharts.outcomes.data.labels")
+    assert sorted(outcomes) == ["Agent ended", "Caller hung up", "Idle timeout", "Transferred"]
+    canvas_width = page.evaluate("document.getElementById('chart-latency').width")
+    assert canvas_width > 100
+    assert page.get_attribute("#cap-meter", "aria-valuenow") == "25"  # 15.3 of 60 minutes
+    screenshot(page, "dashboard")
+
+
+def test_call_page_timeline_and_seek(page, shop):
+    responses = []
+    page.on("response", lambda response: responses.append(response) if "recording.wav" in response.url else None)
+    login(page, shop["url"], "admin@shop.test")
+    call = shop["calls"][0]
+    page.goto(f"{shop['url']}/calls/{call.pk}/")
+    assert page.locator(".tl-row").count() == 2
+    assert page.locator(".tl-bar").count() == 2
+    bar = page.locator("#turn-1 .tl-bar").bounding_box()
+    assert bar["width"] > 0
+    page.wait_for_function("document.getElementById('recording').readyState >= 1")
+    assert page.evaluate("document.getElementById('recording').duration") == pytest.approx(30, abs=0.1)
+    offset_ms = int(page.get_attribute("#turn-1 .play-from", "data-offset-ms"))
+    page.evaluate("() => { const audio = document.getElementById('recording'); window.seeked = new Promise("
+                  "r => audio.addEventListener('seeked', () => r(audio.currentTime), {once: true})); }")
+    page.click("#turn-1 .play-from")
+    position = page.evaluate("window.seeked")
+    assert position == pytest.approx(offset_ms / 1000, abs=0.5)
+    assert any(response.status == 206 and response.headers.get("content-range", "").startswith("bytes ")
+               for response in responses)
+    screenshot(page, "call")
+
+
+def test_calls_list_filters(page, shop):
+    login(page, shop["url"], "admin@shop.test")
+    page.goto(f"{shop['url']}/calls/")
+    assert page.locator("table.calls tbody tr").count() == 6
+    page.select_option("select[name=end_reason]", "transfer")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**end_reason=transfer**")
+    assert page.locator("table.calls tbody tr").count() == 1
+    assert page.locator("table.calls tbody tr td").nth(6).inner_text() == "0:35"
+    page.goto(f"{shop['url']}/calls/")
+    screenshot(page, "calls")
+
+
+def test_phone_width_has_no_horizontal_scroll(phone, shop):
+    login(phone, shop["url"], "admin@shop.test")
+    for path in ("/", "/calls/", f"/calls/{shop['calls'][0].pk}/", "/agents/"):
+        phone.goto(f"{shop['url']}{path}")
+        assert no_horizontal_scroll(phone), f"{path} scrolls sideways at 390 px"
+    phone.goto(f"{shop['url']}/?{_range()}")
+    screenshot(phone, "dashboard-phone")
