@@ -76,3 +76,21 @@ def test_phone_width_has_no_horizontal_scroll(phone, shop):
         assert no_horizontal_scroll(phone), f"{path} scrolls sideways at 390 px"
     phone.goto(f"{shop['url']}/?{_range()}")
     screenshot(phone, "dashboard-phone")
+
+
+def test_agent_editor_shows_errors_under_their_fields(page, shop):
+    login(page, shop["url"], "admin@shop.test")
+    page.goto(f"{shop['url']}/agents/{shop['calls'][0].agent_id}/edit/")
+    assert page.input_value("input[name=llm_model]") == "gpt-4o-mini"
+    # The model picker suggests the chosen provider's models, and follows a change of provider.
+    options = page.eval_on_selector_all("#llm-models option", "els => els.map(e => e.value)")
+    assert "gpt-4.1-mini" in options
+    page.fill("input[name=llm_temperature]", "7")
+    page.fill("input[name=vad_stop_secs]", "60")
+    page.select_option("select[name=language]", "fr")
+    page.click("form.agent-form button[type=submit]")
+    assert page.inner_text("#errors-llm_temperature") == "OpenAI LLM 'temperature' must be between 0 and 2, not 7.0."
+    assert "between 0.1 and 5 seconds" in page.inner_text("#errors-vad_stop_secs")
+    assert page.locator("ul.errorlist").count() == 2
+    assert page.input_value("select[name=language]") == "fr"  # the input is kept
+    screenshot(page, "agent-editor")
