@@ -28,3 +28,10 @@ class DateRangeForm(forms.Form):
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             self.add_error("until", "The end date is before the start date.")
         return data
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=[("client_viewer", "Viewer (reads everything)"),
+                                      ("client_admin", "Admin (also edits agents, keys and the team)")],
+                             initial="client_viewer")

@@ -1,13 +1,25 @@
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
+from apps.accounts.selectors import team_list
+from apps.accounts.services import (
+    team_invite_accept,
+    team_invite_user,
+    team_member_invite,
+    team_member_remove,
+    team_member_set_role,
+)
 from apps.core.errors import ApplicationError
 from apps.portal import selectors
 from apps.portal.access import portal_login_required
-from apps.portal.forms import DateRangeForm, PortalAuthenticationForm
+from apps.portal.forms import DateRangeForm, InviteForm, PortalAuthenticationForm
+from apps.portal.forms_errors import form_add_application_error
 from apps.tenancy.services import support_access_redeem
 
 
@@ -41,3 +53,60 @@ def support_enter(request):
     request.session["support_client_id"] = request.tenant.pk
     messages.info(request, f"You are acting as {request.tenant.name} for support. This access is logged.")
     return HttpResponseRedirect(next_path)
+
+
+@portal_login_required(admin_only=True)
+def team_view(request):
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = team_member_invite(client=request.tenant, acting_user=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_add_application_error(form, exc)
+        else:
+            messages.success(request, f"Invitation sent to {user.email}.")
+            return HttpResponseRedirect(reverse("portal:team"))
+    return render(request, "portal/team.html", {"members": team_list(client=request.tenant), "form": form})
+
+
+@require_POST
+@portal_login_required(admin_only=True)
+def team_member_role_view(request, user_id: int):
+    try:
+        user = team_member_set_role(client=request.tenant, acting_user=request.user, user_id=user_id,
+                                    role=request.POST.get("role", ""))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{user.email} is now {user.get_role_display().lower()}.")
+    return HttpResponseRedirect(reverse("portal:team"))
+
+
+@require_POST
+@portal_login_required(admin_only=True)
+def team_member_remove_view(request, user_id: int):
+    try:
+        team_member_remove(client=request.tenant, acting_user=request.user, user_id=user_id)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Removed.")
+    return HttpResponseRedirect(reverse("portal:team"))
+
+
+def team_accept_view(request, uidb64: str, token: str):
+    """The invitation link: choose a password, then log in."""
+    invited = team_invite_user(client=request.tenant, uidb64=uidb64, token=token)
+    if invited is None:
+        return render(request, "portal/team_accept.html", {"invalid": True}, status=400)
+    form = SetPasswordForm(invited, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team_invite_accept(client=request.tenant, uidb64=uidb64, token=token,
+                               password=form.cleaned_data["new_password1"])
+        except ApplicationError as exc:
+            form_add_application_error(form, exc)
+        else:
+            messages.success(request, "Your password is set. Log in to continue.")
+            return HttpResponseRedirect(reverse("portal:login"))
+    return render(request, "portal/team_accept.html", {"form": form, "invited": invited})

@@ -94,3 +94,43 @@ def test_agent_editor_shows_errors_under_their_fields(page, shop):
     assert page.locator("ul.errorlist").count() == 2
     assert page.input_value("select[name=language]") == "fr"  # the input is kept
     screenshot(page, "agent-editor")
+
+
+def test_invite_flow(page, chromium, shop, mailoutbox, committed_db):
+    import re
+
+    from apps.accounts.models import User
+    from apps.accounts.tasks import send_invite_email
+
+    login(page, shop["url"], "admin@shop.test")
+    page.goto(f"{shop['url']}/team/")
+    page.fill("form.invite input[name=email]", "Clerk@Shop.test")
+    page.select_option("form.invite select[name=role]", "client_viewer")
+    page.click("form.invite button[type=submit]")
+    assert page.inner_text(".message") == "Invitation sent to clerk@shop.test."
+    assert page.locator("tr[data-email='clerk@shop.test'] td").nth(2).inner_text() == "invited"
+    screenshot(page, "team")
+    # daphne queued the mail for a worker; this test is the worker.
+    invited = User.objects.get(email="clerk@shop.test")
+    assert send_invite_email.apply(args=(invited.pk, "admin@shop.test")).get() is True
+    path = re.search(r"(/team/accept/\S+/)", mailoutbox[0].body).group(1)
+    newcomer = chromium.new_context().new_page()
+    newcomer.goto(f"{shop['url']}{path}")
+    newcomer.fill("input[name=new_password1]", "clerks-own-secret-42")
+    newcomer.fill("input[name=new_password2]", "clerks-own-secret-42")
+    newcomer.click("main button[type=submit]")
+    newcomer.wait_for_url("**/login/")
+    login(newcomer, shop["url"], "clerk@shop.test", "clerks-own-secret-42")
+    assert newcomer.url == f"{shop['url']}/"
+    assert "Team" not in newcomer.inner_text("header nav")  # a viewer
+    newcomer.context.close()
+    # The admin makes the clerk an admin, then removes them.
+    page.reload()
+    with page.expect_navigation():
+        page.select_option("tr[data-email='clerk@shop.test'] select[name=role]", "client_admin")
+    assert page.inner_text(".message") == "clerk@shop.test is now client admin."
+    assert User.objects.get(email="clerk@shop.test").role == "client_admin"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("tr[data-email='clerk@shop.test'] button.remove")
+    page.wait_for_selector("tr[data-email='clerk@shop.test']", state="detached")
+    assert not User.objects.filter(email="clerk@shop.test").exists()
