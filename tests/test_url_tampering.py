@@ -12,6 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import tenant_context
 
+from apps.accounts.services import invite_link_path
 from apps.api.services import api_key_create
 from apps.billing.services import rate_card_create
 from apps.billing.services.invoices import invoice_finalize, invoice_generate
@@ -19,6 +20,7 @@ from apps.calls.services import call_create_inbound, call_recording_save
 from apps.providers.models import ProviderAccount
 from apps.telephony.models import PhoneNumber
 from apps.telephony.tests.conftest import make_agent
+from apps.tenancy.services import client_user_create
 from conftest import PASSWORD
 
 # Routes whose id is checked by something other than a portal session.
@@ -58,10 +60,14 @@ def globex_objects(tenant_b, settings, tmp_path):
         account = ProviderAccount.objects.create(provider="cartesia", label="globex secret key", api_key="ck-" + "9" * 20)
         api_key, _ = api_key_create(name="globex secret api key")
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
+    invited = client_user_create(client=tenant_b, email="invited@globex.test", password="pw-globex-secret-1")
+    invited.set_unusable_password()
+    invited.save()
+    _, _, _, uidb64, token, _ = invite_link_path(invited).split("/")
     invoice = invoice_finalize(invoice_id=invoice_generate(client=tenant_b, period_start=date(2025, 1, 1)).pk)
     return {
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
-        "invoice_id": invoice.id, "which": "pdf",
+        "invoice_id": invoice.id, "which": "pdf", "user_id": invited.id, "uidb64": uidb64, "token": token,
     }
 
 

@@ -67,8 +67,8 @@ def team_member_invite(*, client, acting_user: User, email: str, role: str) -> U
 @transaction.atomic
 def team_member_set_role(*, client, acting_user: User, user_id, role: str) -> User:
     _assert_can_manage(client=client, acting_user=acting_user)
-    _check_role(role)
     user = _member(client=client, user_id=user_id)
+    _check_role(role)
     if role != User.Role.CLIENT_ADMIN and user.role == User.Role.CLIENT_ADMIN and \
             _admins_left_without(client=client, user=user) == 0:
         raise ApplicationError("The last admin cannot become a viewer: make someone else admin first.")

@@ -562,3 +562,15 @@ def call_costs(*, client, calls: list[tuple[str, datetime]]) -> dict[str, CallCo
             )
         )
     return {call_id: CallCost(currencies[call_id], tuple(lines)) for call_id, lines in per_call.items()}
+
+
+def rate_card_next_version_start(*, card: RateCard) -> date:
+    """Where a copy of `card` as a new version may start: the month after the owner's latest version and after
+    today's month, and after any invoiced month."""
+    from apps.billing.periods import next_period
+
+    latest = RateCard.objects.filter(client_id=card.client_id).order_by("-effective_from").first()
+    start = next_period(max(latest.effective_from if latest else card.effective_from, timezone.localdate()))
+    while invoiced_from(client_id=card.client_id, period_start=start):
+        start = next_period(start)
+    return start

@@ -184,3 +184,22 @@ def call_timeline(*, call: Call) -> tuple[tuple[TimelineTurn, ...], int]:
             span = max(span, offset + (duration or at))
         rows.append(TimelineTurn(turn=turn, offset_ms=offset, duration_ms=duration, stages=tuple(stages)))
     return tuple(rows), span
+
+
+# ----------------------------------------------------------------------------- the agency's overview
+
+FAILED_END_REASONS = (Call.EndReason.ERROR, Call.EndReason.LOST)
+
+
+def call_period_figures(*, start: datetime, end: datetime) -> dict:
+    """The current tenant's calls started in [start, end): count, minutes, failed (error / lost)."""
+    figures = Call.objects.filter(created_at__gte=start, created_at__lt=end).aggregate(
+        calls=Count("id"), seconds=Sum("duration_secs"), failed=Count("id", filter=Q(end_reason__in=FAILED_END_REASONS)))
+    return {"calls": figures["calls"], "minutes": _minutes(figures["seconds"]), "failed": figures["failed"]}
+
+
+def call_recent(*, limit: int = 50, failed_only: bool = False) -> list[Call]:
+    calls = Call.objects.select_related("agent").order_by("-created_at")
+    if failed_only:
+        calls = calls.filter(end_reason__in=FAILED_END_REASONS)
+    return list(calls[:limit])

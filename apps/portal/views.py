@@ -2,7 +2,8 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.views import LoginView, LogoutView
-from django.http import HttpResponseForbidden, HttpResponseRedirect
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -15,7 +16,7 @@ from apps.accounts.services import (
     team_member_remove,
     team_member_set_role,
 )
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, NotFound
 from apps.portal import selectors
 from apps.portal.access import portal_login_required
 from apps.portal.forms import DateRangeForm, InviteForm, PortalAuthenticationForm
@@ -75,6 +76,8 @@ def team_member_role_view(request, user_id: int):
     try:
         user = team_member_set_role(client=request.tenant, acting_user=request.user, user_id=user_id,
                                     role=request.POST.get("role", ""))
+    except NotFound as exc:
+        raise Http404(exc.message) from None
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -87,6 +90,8 @@ def team_member_role_view(request, user_id: int):
 def team_member_remove_view(request, user_id: int):
     try:
         team_member_remove(client=request.tenant, acting_user=request.user, user_id=user_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -96,9 +101,11 @@ def team_member_remove_view(request, user_id: int):
 
 def team_accept_view(request, uidb64: str, token: str):
     """The invitation link: choose a password, then log in."""
+    if request.user.is_authenticated:
+        raise PermissionDenied(f"You are logged in as {request.user.email}: log out, then open the invitation again.")
     invited = team_invite_user(client=request.tenant, uidb64=uidb64, token=token)
     if invited is None:
-        return render(request, "portal/team_accept.html", {"invalid": True}, status=400)
+        return render(request, "portal/team_accept.html", {"invalid": True}, status=404)
     form = SetPasswordForm(invited, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
