@@ -44,6 +44,7 @@ SHARED_APPS = [
     "django.contrib.messages",
     "apps.core.admin_config.AgencyAdminConfig",
     "django.contrib.staticfiles",
+    "ninja",  # its Swagger UI assets are served from static files: /api/docs works offline
     "django_celery_beat",
     "channels",
 ]

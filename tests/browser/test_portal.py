@@ -134,3 +134,18 @@ def test_invite_flow(page, chromium, shop, mailoutbox, committed_db):
     page.click("tr[data-email='clerk@shop.test'] button.remove")
     page.wait_for_selector("tr[data-email='clerk@shop.test']", state="detached")
     assert not User.objects.filter(email="clerk@shop.test").exists()
+
+
+def test_api_docs_render_offline(page, shop):
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    login(page, shop["url"], "admin@shop.test")
+    page.goto(f"{shop['url']}/api-keys/")
+    page.click("#api-docs-link")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert page.title().endswith(" API")
+    assert page.inner_text(".swagger-ui .info .title").startswith(page.title())
+    assert page.locator(".opblock-tag", has_text="calls").count() >= 1
+    # Everything came from this server: no CDN.
+    assert requested and all(url.startswith(shop["url"]) or url.startswith("data:") for url in requested)
+    screenshot(page, "api-docs")

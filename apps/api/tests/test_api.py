@@ -213,3 +213,19 @@ def test_portal_viewer_cannot_make_keys(client, tenant_a, acme_viewer):
 
 def test_usage_decimal_is_exact(acme_call):
     assert acme_call.duration_secs == Decimal("42.500")
+
+
+def test_docs_are_served_offline_under_the_agencys_name(client, tenant_a, acme_admin):
+    from apps.tenancy.models import AgencySettings
+
+    AgencySettings.objects.update_or_create(pk=1, defaults={"name": "Bright Voice Agency"})
+    page = client.get("/api/docs", HTTP_HOST="acme.localhost")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<title>Bright Voice Agency API</title>" in html
+    assert "/static/ninja/swagger-ui-bundle.js" in html and "cdn" not in html.lower()
+    schema = client.get("/api/openapi.json", HTTP_HOST="acme.localhost").json()
+    assert schema["info"]["title"] == "Bright Voice Agency API"
+    assert {"/api/v1/agents", "/api/v1/calls"} <= set(schema["paths"])
+    client.force_login(acme_admin)
+    assert 'href="/api/docs"' in client.get("/api-keys/", HTTP_HOST="acme.localhost").content.decode()
