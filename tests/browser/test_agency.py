@@ -19,13 +19,36 @@ def owner(committed_db):
     user.delete()
 
 
-def test_agency_overview(page, shop, owner):
+def _admin_login(page, shop) -> str:
     agency = f"http://localhost:{shop['server']['port']}"
     page.goto(f"{agency}/admin/login/")
     page.fill("input[name=username]", "owner@console.test")
     page.fill("input[name=password]", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_selector("#overview")
+    return agency
+
+
+def test_rate_card_copy_as_new_version(page, shop, owner):
+    from apps.billing.models import RateCard
+
+    agency = _admin_login(page, shop)
+    card = RateCard.objects.get(client=shop["client"])
+    page.goto(f"{agency}/admin/billing/ratecard/")
+    page.check(f"input[name=_selected_action][value='{card.pk}']")
+    page.select_option("select[name=action]", "copy_as_new_version")
+    page.click("button[name=index]")
+    message = page.inner_text("ul.messagelist")
+    copy = RateCard.objects.filter(client=shop["client"]).exclude(pk=card.pk).get()
+    assert message == f"Created {copy}; edit its prices before {copy.effective_from:%Y-%m}."
+    page.click("ul.messagelist a")
+    price = page.input_value("input[name$='unit_price']:visible >> nth=0")
+    assert "E" not in price and price in ("0.06", "0.3")
+    screenshot(page, "rate-card")
+
+
+def test_agency_overview(page, shop, owner):
+    _admin_login(page, shop)
     row = page.locator("#overview tr[data-client='shop'] td")
     # The month's calls (the test data spreads them over four days, which may start last month).
     from decimal import ROUND_HALF_UP, Decimal

@@ -71,7 +71,9 @@ def test_calls_list_filters(page, shop):
 
 def test_phone_width_has_no_horizontal_scroll(phone, shop):
     login(phone, shop["url"], "admin@shop.test")
-    for path in ("/", "/calls/", f"/calls/{shop['calls'][0].pk}/", "/agents/"):
+    for path in ("/", "/calls/", f"/calls/{shop['calls'][0].pk}/", "/agents/",
+                 f"/agents/{shop['calls'][0].agent_id}/edit/", "/numbers/", "/providers/", "/billing/invoices/",
+                 "/api-keys/", "/team/"):
         phone.goto(f"{shop['url']}{path}")
         assert no_horizontal_scroll(phone), f"{path} scrolls sideways at 390 px"
     phone.goto(f"{shop['url']}/?{_range()}")
