@@ -159,15 +159,24 @@ class TimelineTurn:
     turn: Turn
     offset_ms: int | None  # from the moment the call was answered (where the recording starts)
     duration_ms: int | None
-    # (label, start ms within the turn, length ms): caller speech end to STT final, LLM first token, TTS first audio
-    stages: tuple[tuple[str, int, int], ...]
+    # (label, css class, start ms after the caller stopped speaking, length ms): STT final, LLM first token,
+    # TTS first audio one after another; tools from the end of STT (the LLM asked for them).
+    stages: tuple[tuple[str, str, int, int], ...]
 
 
-def call_timeline(*, call: Call) -> tuple[tuple[TimelineTurn, ...], int]:
-    """The call's turns placed on the recording's clock (0 = answered, else created), and the span in ms."""
+@dataclass(frozen=True)
+class Timeline:
+    turns: tuple[TimelineTurn, ...]
+    span_ms: int  # the call's length on the recording's clock
+    stage_scale_ms: int  # the longest turn's stages, so every turn's waterfall shares one scale
+
+
+def call_timeline(*, call: Call) -> Timeline:
+    """The call's turns placed on the recording's clock (0 = answered, else created), with their stages."""
     origin = call.answered_at or call.created_at
     rows = []
     span = int(float(call.duration_secs or 0) * 1000)
+    scale = 1
     for turn in call.turns.all():
         offset = duration = None
         if turn.started_at and origin:
@@ -175,15 +184,20 @@ def call_timeline(*, call: Call) -> tuple[tuple[TimelineTurn, ...], int]:
         if turn.started_at and turn.ended_at:
             duration = max(0, int((turn.ended_at - turn.started_at).total_seconds() * 1000))
         stages, at = [], 0
-        for label, value in (("STT final", turn.stt_final_ms), ("LLM first token", turn.llm_ttft_ms),
-                             ("TTS first audio", turn.tts_ttfb_ms)):
+        for label, css, value in (("STT final", "stt", turn.stt_final_ms), ("LLM first token", "llm", turn.llm_ttft_ms),
+                                  ("TTS first audio", "tts", turn.tts_ttfb_ms)):
             if value is not None:
-                stages.append((label, at, value))
+                stages.append((label, css, at, value))
                 at += value
+        tools_from = turn.stt_final_ms or 0
+        for tool in turn.tool_calls.all():
+            if tool.duration_ms is not None:
+                stages.append((f"tool {tool.name}", "tool", tools_from, tool.duration_ms))
+        scale = max([scale, turn.voice_to_voice_ms or 0, *(start + length for _, _, start, length in stages)])
         if offset is not None:
             span = max(span, offset + (duration or at))
         rows.append(TimelineTurn(turn=turn, offset_ms=offset, duration_ms=duration, stages=tuple(stages)))
-    return tuple(rows), span
+    return Timeline(turns=tuple(rows), span_ms=span, stage_scale_ms=scale)
 
 
 # ----------------------------------------------------------------------------- the agency's overview

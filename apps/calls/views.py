@@ -99,10 +99,11 @@ def _call_or_404(call_id) -> Call:
 @portal_login_required
 def call_detail_view(request, call_id):
     call = _call_or_404(call_id)
-    timeline, span_ms = call_timeline(call=call)
+    timeline = call_timeline(call=call)
     cost = call_costs(client=request.tenant, calls=[(str(call.pk), call.created_at)]).get(str(call.pk))
     return render(request, "calls/call_detail.html", {
-        "call": call, "timeline": timeline, "span_ms": max(span_ms, 1), "usage": call.usage.all(), "cost": cost,
+        "call": call, "timeline": timeline.turns, "span_ms": max(timeline.span_ms, 1),
+        "stage_scale_ms": timeline.stage_scale_ms, "usage": call.usage.all(), "cost": cost,
         "tz": str(request.tenant.timezone),
     })
 

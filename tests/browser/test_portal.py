@@ -43,6 +43,10 @@ def test_call_page_timeline_and_seek(page, shop):
     assert page.locator(".tl-bar").count() == 2
     bar = page.locator("#turn-1 .tl-bar").bounding_box()
     assert bar["width"] > 0
+    # Each turn's stages as a waterfall: STT, then LLM first token, then TTS first audio, left to right.
+    stt, llm, tts = (page.locator(f"#turn-1 .wf-{css}").bounding_box() for css in ("stt", "llm", "tts"))
+    assert stt["x"] < llm["x"] < tts["x"]
+    assert llm["x"] == pytest.approx(stt["x"] + stt["width"], abs=1.5)
     page.wait_for_function("document.getElementById('recording').readyState >= 1")
     assert page.evaluate("document.getElementById('recording').duration") == pytest.approx(30, abs=0.1)
     offset_ms = int(page.get_attribute("#turn-1 .play-from", "data-offset-ms"))

@@ -48,8 +48,10 @@ def acme_calls(tenant_a):
                                ])
         transferred = finished_call(tenant_a, number="+15550001000", from_number="+15557000002", seconds=30,
                                     end_reason="transfer", turns=[
-                                        turn(0, at=start + timedelta(seconds=1), said="Billing question please",
-                                             answered="Connecting you", v2v=1000)])
+                                        {**turn(0, at=start + timedelta(seconds=1), said="Billing question please",
+                                                answered="Connecting you", v2v=1000),
+                                         "tool_calls": [{"name": "transfer_to_human", "arguments": {}, "result": "ok",
+                                                         "duration_ms": 40}]}])
     return booked, transferred
 
 
@@ -106,7 +108,7 @@ def test_call_page_timeline_costs_and_transfer(client, acme_admin, acme_calls, t
     page = client.get(f"/calls/{booked.pk}/", **HOST).content.decode()
     assert "Inbound minutes" in page and "0.13 USD" in page and "0.60 USD" in page and "0.73 USD" in page
     assert 'id="turn-0"' in page and 'id="turn-1"' in page
-    assert "STT final 150 ms" in page and "LLM first token 300 ms" in page and "TTS first audio 100 ms" in page
+    assert page.count('class="wf-bar wf-llm" style="left: 18.75%; width: 37.5%"') == 2  # 150-450 ms of 800
     page = client.get(f"/calls/{transferred.pk}/", **HOST).content.decode()
     assert "Transferred" in page
 
@@ -114,15 +116,20 @@ def test_call_page_timeline_costs_and_transfer(client, acme_admin, acme_calls, t
 def test_timeline_offsets_are_from_the_answer(tenant_a, acme_calls):
     from apps.calls.selectors import call_get, call_timeline
 
-    booked, _ = acme_calls
+    booked, transferred = acme_calls
     with tenant_context(tenant_a):
         call = call_get(call_id=booked.pk)
-        rows, span = call_timeline(call=call)
+        timeline = call_timeline(call=call)
+        rows = timeline.turns
         expected = [int((t.started_at - call.answered_at).total_seconds() * 1000) for t in call.turns.all()]
         assert [row.offset_ms for row in rows] == expected
         assert [row.duration_ms for row in rows] == [3000, 3000]
-        assert rows[0].stages == (("STT final", 0, 150), ("LLM first token", 150, 300), ("TTS first audio", 450, 100))
-        assert span == max(125_000, expected[1] + 3000)
+        assert rows[0].stages == (("STT final", "stt", 0, 150), ("LLM first token", "llm", 150, 300),
+                                  ("TTS first audio", "tts", 450, 100))
+        assert timeline.span_ms == max(125_000, expected[1] + 3000)
+        assert timeline.stage_scale_ms == 800  # the longest voice-to-voice
+        transferred_turn = call_timeline(call=call_get(call_id=transferred.pk)).turns[0]
+        assert transferred_turn.stages[-1] == ("tool transfer_to_human", "tool", 150, 40)
 
 
 def test_recording_answers_range_requests(client, acme_viewer, acme_calls, tenant_a):
@@ -170,3 +177,23 @@ def test_dashboard_figures(tenant_a, acme_calls):
     # 125 s -> 0.13, 30 s -> 0.03, 1,500 characters -> 0.60
     assert (month.estimated_total, month.currency, month.billable_minutes, month.cap_percent) == (
         Decimal("0.76"), "USD", Decimal("2.58"), None)
+
+
+def test_list_queries_do_not_grow_with_the_calls(client, acme_admin, acme_calls, tenant_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(acme_admin)
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/calls/", **HOST).status_code == 200
+        return len(captured)
+
+    before = queries()
+    with tenant_context(tenant_a):
+        for index in range(4):
+            finished_call(tenant_a, number="+15550001000", from_number=f"+1555800000{index}", seconds=20,
+                          tts_characters=100,
+                          turns=[turn(0, at=timezone.now(), said="hello", answered="hi", v2v=500)])
+    assert queries() == before
