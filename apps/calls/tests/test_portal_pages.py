@@ -197,3 +197,17 @@ def test_list_queries_do_not_grow_with_the_calls(client, acme_admin, acme_calls,
                           tts_characters=100,
                           turns=[turn(0, at=timezone.now(), said="hello", answered="hi", v2v=500)])
     assert queries() == before
+
+
+def test_pages_keep_the_filters(client, acme_admin, acme_calls, monkeypatch):
+    from apps.calls import views
+
+    booked, transferred = acme_calls
+    monkeypatch.setattr(views, "PAGE_SIZE", 1)
+    client.force_login(acme_admin)
+    first = client.get("/calls/?direction=inbound", **HOST).content.decode()
+    assert f"/calls/{transferred.pk}/" in first and f"/calls/{booked.pk}/" not in first  # newest first
+    assert 'href="?direction=inbound&page=2"' in first and "Page 1 of 2" in first
+    second = client.get("/calls/?direction=inbound&page=2", **HOST).content.decode()
+    assert f"/calls/{booked.pk}/" in second and 'href="?direction=inbound&page=1"' in second
+    assert client.get("/calls/?page=999", **HOST).status_code == 200  # past the end: the last page
