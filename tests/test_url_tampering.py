@@ -54,7 +54,8 @@ def globex_objects(tenant_b, settings, tmp_path):
         for _ in range(3):
             make_agent(name=f"Filler {uuid.uuid4().hex[:6]}")
         agent = make_agent(name="Globex secret agent")
-        PhoneNumber.objects.create(number="+15550002999", agent=agent, carrier="twilio", account_sid="AC1", auth_token="t")
+        number = PhoneNumber.objects.create(number="+15550002999", agent=agent, carrier="twilio", account_sid="AC1",
+                                            auth_token="t")
         call = call_create_inbound(to_number="+15550002999", from_number="+15557650000", carrier_call_id="CA-globex")
         call_recording_save(call_id=call.id, wav_bytes=b"RIFF-globex-secret", transcript="globex secret transcript")
         account = ProviderAccount.objects.create(provider="cartesia", label="globex secret key", api_key="ck-" + "9" * 20)
@@ -68,6 +69,7 @@ def globex_objects(tenant_b, settings, tmp_path):
     return {
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
         "invoice_id": invoice.id, "which": "pdf", "user_id": invited.id, "uidb64": uidb64, "token": token,
+        "number_id": number.id,
     }
 
 

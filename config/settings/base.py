@@ -238,3 +238,7 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Switchboard <no-reply@localhost>")
+
+# Client admins may choose which of their agents answers each of their numbers in the portal (the agency
+# always can, in the client admin). False: only the agency assigns numbers.
+PORTAL_CLIENTS_ASSIGN_NUMBERS = env.bool("PORTAL_CLIENTS_ASSIGN_NUMBERS", default=True)
