@@ -15,6 +15,16 @@ def dashboard_default_range(*, client) -> tuple[date, date]:
     return today.replace(day=1), today
 
 
+def dashboard_presets(*, client, today: date | None = None) -> list[tuple[str, date, date]]:
+    """(label, since, until) of the ranges offered beside the date pickers, in the client's days."""
+    today = today or dashboard_default_range(client=client)[1]
+    month_start = today.replace(day=1)
+    last_month_end = month_start - timedelta(days=1)
+    return [("This month", month_start, today), ("Last 7 days", today - timedelta(days=6), today),
+            ("Last 30 days", today - timedelta(days=29), today),
+            ("Last month", last_month_end.replace(day=1), last_month_end)]
+
+
 def dashboard_summary(*, client, since: date | None = None, until: date | None = None) -> dict:
     default_since, default_until = dashboard_default_range(client=client)
     since, until = since or default_since, until or default_until
@@ -23,6 +33,7 @@ def dashboard_summary(*, client, since: date | None = None, until: date | None =
     figures = call_dashboard(since=since, until=until, tz=str(client.timezone))
     return {
         "client": client,
+        "presets": dashboard_presets(client=client),
         "figures": figures,
         "month": month_to_date(client=client),
         "top_end_reasons": figures.outcomes[:5],

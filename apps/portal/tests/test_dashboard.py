@@ -45,3 +45,17 @@ def test_dashboard_bad_range_is_an_error_not_a_500(client, acme_viewer, month):
     assert response.status_code == 200
     assert "The end date is before the start date." in response.content.decode()
     assert client.get("/?since=yesterday", **HOST).status_code == 200
+
+
+def test_range_presets(client, acme_viewer, tenant_a):
+    from datetime import date
+
+    from apps.portal.selectors import dashboard_presets
+
+    assert dashboard_presets(client=tenant_a, today=date(2026, 3, 10)) == [
+        ("This month", date(2026, 3, 1), date(2026, 3, 10)), ("Last 7 days", date(2026, 3, 4), date(2026, 3, 10)),
+        ("Last 30 days", date(2026, 2, 9), date(2026, 3, 10)), ("Last month", date(2026, 2, 1), date(2026, 2, 28))]
+    client.force_login(acme_viewer)
+    page = client.get("/", **HOST).content.decode()
+    _, since, until = dashboard_presets(client=tenant_a)[0]
+    assert f'href="?since={since:%Y-%m-%d}&until={until:%Y-%m-%d}" class="current">This month' in page
