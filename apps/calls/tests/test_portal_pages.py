@@ -211,3 +211,22 @@ def test_pages_keep_the_filters(client, acme_admin, acme_calls, monkeypatch):
     second = client.get("/calls/?direction=inbound&page=2", **HOST).content.decode()
     assert f"/calls/{booked.pk}/" in second and 'href="?direction=inbound&page=1"' in second
     assert client.get("/calls/?page=999", **HOST).status_code == 200  # past the end: the last page
+
+
+def test_dashboard_days_are_the_clients_local_days(tenant_a):
+    from datetime import UTC, date, datetime
+
+    from apps.calls.models import Call
+    from apps.calls.selectors import call_dashboard
+
+    with tenant_context(tenant_a):
+        late_evening = finished_call(tenant_a, number="+15550001000", from_number="+15557100001", seconds=60)
+        morning = finished_call(tenant_a, number="+15550001000", from_number="+15557100002", seconds=120)
+        # 02:30 UTC on 10 March is the evening of 9 March in New York (UTC-5); 14:00 UTC is 10 March.
+        Call.objects.filter(pk=late_evening.pk).update(created_at=datetime(2026, 3, 10, 2, 30, tzinfo=UTC))
+        Call.objects.filter(pk=morning.pk).update(created_at=datetime(2026, 3, 10, 14, 0, tzinfo=UTC))
+        new_york = call_dashboard(since=date(2026, 3, 9), until=date(2026, 3, 10), tz="America/New_York")
+        utc = call_dashboard(since=date(2026, 3, 9), until=date(2026, 3, 10), tz="UTC")
+    assert [(day.day.day, day.calls, day.minutes) for day in new_york.days] == [
+        (9, 1, Decimal("1.00")), (10, 1, Decimal("2.00"))]
+    assert [(day.day.day, day.calls) for day in utc.days] == [(9, 0), (10, 2)]
