@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import re
+from zoneinfo import ZoneInfo
 
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -25,11 +27,9 @@ CSV_BATCH = 500
 
 @portal_login_required
 def call_list_view(request):
-    from django.core.paginator import Paginator
-
     tz = str(request.tenant.timezone)
     form = CallFilterForm(request.GET, agents=agent_list())  # every field optional: no filters is valid
-    calls = call_list(**form.selector_kwargs(tz=tz)) if form.is_valid() else Call.objects.none()
+    calls = call_list(**form.selector_kwargs(tz=tz)) if form.is_valid() else call_list().none()
     if request.GET.get("format") == "csv":
         return _csv_response(request, calls, tz)
     page = Paginator(calls, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -77,9 +77,7 @@ def _csv_rows(client, calls, tz):
         yield from flush(batch)
 
 
-def _zone(tz: str):
-    from zoneinfo import ZoneInfo
-
+def _zone(tz: str) -> ZoneInfo:
     return ZoneInfo(tz)
 
 
