@@ -18,12 +18,14 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="module")
-def chromium():
+def chromium(request):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM}: `apt-get install -y chromium` "
                     "(or set CHROMIUM_PATH); .ci/run installs it")
     from playwright.sync_api import sync_playwright
 
+    # daphne (session-wide, shared with other live tests) starts first, so it never inherits the variable below.
+    request.getfixturevalue("daphne_server")
     # Playwright's sync API keeps an event loop running in this thread; Django would then refuse the
     # test's own (synchronous) database work. Allowed only while a browser module runs.
     before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
