@@ -24,6 +24,8 @@ class AgencyNinjaAPI(NinjaAPI):
 api = AgencyNinjaAPI(title="Switchboard API", version="1", urls_namespace="api", auth=ApiKeyAuth())
 api.add_router("/v1/agents", "apps.agents.api.router")
 api.add_router("/v1/calls", "apps.calls.api.router")
+api.add_router("/v1/numbers", "apps.telephony.api.router")
+api.add_router("/v1/usage", "apps.billing.api.router")
 
 
 @api.exception_handler(ApplicationError)

@@ -27,6 +27,7 @@ from conftest import PASSWORD
 NOT_PORTAL = {
     "telephony/twilio/status/<uuid:call_id>/",  # carrier callback: Twilio signature, tested in apps/telephony
     "api/v1/calls/<uuidstr:call_id>",  # API key auth, tested in apps/api
+    "api/v1/calls/<uuidstr:call_id>/recording",  # likewise
 }
 
 

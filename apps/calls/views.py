@@ -149,6 +149,11 @@ def call_recording_view(request, call_id):
     call = _call_or_404(call_id)
     if not call.recording:
         raise Http404("This call has no recording.")
+    return recording_response(request, call)
+
+
+def recording_response(request, call: Call):
+    """The recording of `call` (which has one): all of it, or the byte range asked for (206), or 416."""
     size = call.recording.size
     wanted = None if request.headers.get("If-Range") else byte_range(request.headers.get("Range", ""), size)
     if wanted is False:
