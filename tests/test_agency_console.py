@@ -41,6 +41,13 @@ def test_overview_home(client, agency_owner, acme_month, tenant_a, tenant_b):
         5, Decimal("20.17"), 1, Decimal("1.21"), "USD", 80)
     assert acme.alerts == ("80% of cap", "1 of 5 calls failed")
     assert (globex.calls, globex.revenue, globex.alerts) == (0, None, ("no rate card",))
+    # A number no agent answers is an alert (its calls are refused).
+    with tenant_context(tenant_a):
+        from apps.telephony.models import PhoneNumber
+
+        PhoneNumber.objects.create(number="+15550001999", carrier="twilio", account_sid="AC1", auth_token="t")
+    acme = {row.client.slug: row for row in client.get("/admin/", **AGENCY).context["overview"]}["acme"]
+    assert acme.alerts == ("80% of cap", "1 of 5 calls failed", "no agent on +15550001999")
     page = response.content.decode()
     assert '<strong id="total-calls">5</strong>' in page
     assert "Calls across clients" in page

@@ -37,6 +37,7 @@ def agency_overview(*, at: datetime | None = None) -> list[ClientMonth]:
     from apps.billing.periods import period_bounds
     from apps.billing.selectors import month_to_date
     from apps.calls.selectors import call_period_figures
+    from apps.telephony.selectors import phone_numbers_without_agent
     from apps.tenancy.selectors import client_list
 
     at = at or timezone.now()
@@ -46,6 +47,7 @@ def agency_overview(*, at: datetime | None = None) -> list[ClientMonth]:
         start, _ = period_bounds(month.period_start, client.timezone)
         with tenant_context(client):
             figures = call_period_figures(start=start, end=at)
+            unanswered = phone_numbers_without_agent()
         alerts = []
         if not client.is_active:
             alerts.append("suspended")
@@ -57,6 +59,8 @@ def agency_overview(*, at: datetime | None = None) -> list[ClientMonth]:
             alerts.append(f"{month.cap_percent}% of cap")
         if figures["calls"] >= ERROR_RATE_MIN_CALLS and figures["failed"] / figures["calls"] >= ERROR_RATE_ALERT:
             alerts.append(f"{figures['failed']} of {figures['calls']} calls failed")
+        if unanswered:
+            alerts.append(f"no agent on {', '.join(unanswered[:3])}{'…' if len(unanswered) > 3 else ''}")
         if month.estimated_total is None:
             alerts.append("no rate card")
         rows.append(ClientMonth(

@@ -20,3 +20,9 @@ def phone_numbers_active_by_carrier() -> dict[str, list[str]]:
             "carrier", "number"):
         held.setdefault(carrier, []).append(number)
     return held
+
+
+def phone_numbers_without_agent() -> list[str]:
+    """This client's active numbers no agent answers (their calls are refused)."""
+    return list(PhoneNumber.objects.filter(is_active=True, agent__isnull=True).order_by("number")
+                .values_list("number", flat=True))
