@@ -29,7 +29,7 @@ from apps.billing.models import (
 )
 from apps.billing.periods import format_period, parse_period, previous_period
 from apps.billing.pricing import PricingError
-from apps.core.admin_widgets import PlainDecimalInput
+from apps.core.admin_widgets import PlainDecimalInput, compact_inline_widgets
 from apps.core.errors import ApplicationError
 
 
@@ -61,7 +61,7 @@ class MetricRateInline(admin.TabularInline):
     model = MetricRate
     form = MetricRateForm
     extra = 0
-    formfield_overrides = {models.DecimalField: {"widget": PlainDecimalInput}}
+    formfield_overrides = compact_inline_widgets()
 
     def _locked(self, obj):
         return obj is not None and selectors.rate_card_is_locked(card=obj)

@@ -48,8 +48,8 @@ def _client_switcher(request):
 
 
 class AgencyAdminSite(admin.AdminSite):
-    site_header = "Switchboard — agency admin"
-    site_title = "Switchboard agency admin"
+    site_header = "Agency admin"  # shown after the agency's name (templates/admin/base_site.html)
+    site_title = "Agency admin"
     index_title = "Overview"
     index_template = "admin/agency_index.html"
 
