@@ -32,7 +32,7 @@ def calls_get(request, call_id: UUID):
 
 
 @router.get("/{uuid:call_id}/recording", openapi_extra={
-    "responses": {"200": {"description": "The stereo WAV (caller left, agent right); Range requests answer 206.",
+    "responses": {200: {"description": "The stereo WAV (caller left, agent right); Range requests answer 206.",
                           "content": {"audio/wav": {}}}}})
 def calls_recording(request, call_id: UUID):
     """The call's recording; supports HTTP Range (206 Partial Content) for seeking."""
