@@ -152,3 +152,17 @@ def celery_eager():
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
     yield app
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
+def clean_leases():
+    """Forget provider key lease books and rotation counters (Redis) so rotation order is deterministic."""
+    from apps.providers.services import _redis
+
+    def wipe():
+        for key in _redis().scan_iter("sb:provider-*"):
+            _redis().delete(key)
+
+    wipe()
+    yield
+    wipe()

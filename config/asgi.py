@@ -8,13 +8,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from apps.core.websockets import TenantWebsocketMiddleware  # noqa: E402
+from apps.core.websockets import TenantWebsocketMiddleware, UnknownWebsocketPath  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+
+
+def websocket_application(patterns: list):
+    """Tenant resolution, then the routes; an unknown path is closed with 4404."""
+    return TenantWebsocketMiddleware(URLRouter([*patterns, re_path(r"", UnknownWebsocketPath())]))
+
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": TenantWebsocketMiddleware(URLRouter(websocket_urlpatterns)),
+        "websocket": websocket_application(websocket_urlpatterns),
     }
 )

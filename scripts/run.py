@@ -45,6 +45,23 @@ def ensure_local_env(path: Path) -> dict:
     return values
 
 
+def demo_double_url(env: dict) -> str:
+    """Where the demo agent's OpenAI-compatible STT/LLM double listens, without /v1."""
+    return env["DEMO_OPENAI_BASE_URL"].rstrip("/").removesuffix("/v1")
+
+
+def try_call_command(env: dict) -> str:
+    """The simulate_call line printed for a second terminal, which has neither PORT nor
+    DEMO_OPENAI_BASE_URL in its environment: both go on the command line."""
+    bind = env.get("BIND_ADDRESS", "127.0.0.1")
+    host = "127.0.0.1" if bind in ("", "0.0.0.0", "127.0.0.1") else bind
+    return (
+        ".venv/bin/python manage.py simulate_call --client demo --number +15550100100 "
+        f"--server http://{host}:{env['PORT']} --register-with {demo_double_url(env)} "
+        "--say 'What are your opening hours?' --say 'Thanks, goodbye'"
+    )
+
+
 def manage(*args: str, env: dict) -> None:
     subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, cwd=BASE_DIR, check=True)
 
@@ -67,10 +84,14 @@ def main() -> int:
             print(f"embedded {name.split('_')[0].lower()}: {url}", flush=True)
         # While this runs, `manage.py ...` in another terminal finds the same services.
         services_env.write_text("".join(f"{key}={value}\n" for key, value in started.items()))
-        if "DEMO_OPENAI_BASE_URL" not in env:
-            # The demo agent's STT/LLM run on the local OpenAI-compatible double (no keys, no internet).
+        if not env.get("DEMO_OPENAI_BASE_URL"):
+            # The demo agent's STT/LLM run on the local OpenAI-compatible double (no keys, no internet),
+            # unless DEMO_OPENAI_BASE_URL says where one already runs.
+            double_port = env.get("DEMO_DOUBLE_PORT", "8111")
+            env["DEMO_OPENAI_BASE_URL"] = f"http://127.0.0.1:{double_port}/v1"
             double = subprocess.Popen(
-                [sys.executable, "-m", "apps.core.doubles.openai_server", "--port", "8111", "--rules", DEMO_RULES],
+                [sys.executable, "-m", "devtools.doubles.openai_server", "--port", double_port,
+                 "--rules", DEMO_RULES],
                 cwd=BASE_DIR, env=env,
             )
         manage("migrate", "--noinput", env=env)
@@ -82,8 +103,7 @@ def main() -> int:
             f"  Agency admin : http://localhost:{port}/admin/   owner@agency.local / {password}\n"
             f"  Client portal: http://demo.localhost:{port}/    admin@demo.local / {password}\n"
             f"  Health       : http://localhost:{port}/healthz\n"
-            f"  Try a call   : .venv/bin/python manage.py simulate_call --client demo --number +15550100100 "
-            "--register-with http://127.0.0.1:8111 --say 'What are your opening hours?' --say 'Thanks, goodbye'\n"
+            f"  Try a call   : {try_call_command(env)}\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

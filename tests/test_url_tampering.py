@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import tenant_context
 
 from apps.accounts.services import invite_link_path
+from apps.agents.models import HttpTool, McpServer
 from apps.api.services import api_key_create
 from apps.billing.services import rate_card_create
 from apps.billing.services.invoices import invoice_finalize, invoice_generate
@@ -21,6 +22,8 @@ from apps.providers.models import ProviderAccount
 from apps.telephony.models import PhoneNumber
 from apps.telephony.tests.conftest import make_agent
 from apps.tenancy.services import client_user_create
+from apps.webhooks.models import WebhookDelivery
+from apps.webhooks.services import webhook_endpoint_create, webhook_event_emit
 from conftest import PASSWORD
 
 # Routes whose id is checked by something other than a portal session.
@@ -28,6 +31,9 @@ NOT_PORTAL = {
     "telephony/twilio/status/<uuid:call_id>/",  # carrier callback: Twilio signature, tested in apps/telephony
     "api/v1/calls/<uuidstr:call_id>",  # API key auth, tested in apps/api
     "api/v1/calls/<uuidstr:call_id>/recording",  # likewise
+    # A signed, expiring link handed to the client's systems (no session): tested in apps/quality/tests.
+    "webhooks/recordings/<str:token>/recording.wav",
+    "api/v1/agents/<int:agent_id>/export",  # API key auth, tested in apps/agents/tests/test_api_export.py
 }
 
 
@@ -48,6 +54,7 @@ def _object_routes():
 
 @pytest.fixture
 def globex_objects(tenant_b, settings, tmp_path):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # no DNS in tests: globex.example is never resolved
     settings.STORAGES = {**settings.STORAGES, "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}}}
     with tenant_context(tenant_b):
@@ -61,6 +68,11 @@ def globex_objects(tenant_b, settings, tmp_path):
         call_recording_save(call_id=call.id, wav_bytes=b"RIFF-globex-secret", transcript="globex secret transcript")
         account = ProviderAccount.objects.create(provider="cartesia", label="globex secret key", api_key="ck-" + "9" * 20)
         api_key, _ = api_key_create(name="globex secret api key")
+        endpoint = webhook_endpoint_create(url="https://globex.example/secret-hook", events=["call.ended"])
+        delivery = WebhookDelivery.objects.get(event=webhook_event_emit(event_type="call.ended", data={}))
+        tool = HttpTool.objects.create(name="globex_secret_tool", description="globex secret", method="GET",
+                                       url="https://globex.example/secret", secret_headers='{"X-Key": "secret"}')
+        server = McpServer.objects.create(name="globex_secret_mcp", url="https://globex.example/mcp")
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
     invited = client_user_create(client=tenant_b, email="invited@globex.test", password="pw-globex-secret-1")
     invited.set_unusable_password()
@@ -70,7 +82,8 @@ def globex_objects(tenant_b, settings, tmp_path):
     return {
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
         "invoice_id": invoice.id, "which": "pdf", "user_id": invited.id, "uidb64": uidb64, "token": token,
-        "number_id": number.id,
+        "number_id": number.id, "tool_id": tool.id, "number": 1, "server_id": server.id,
+        "endpoint_id": endpoint.id, "delivery_id": delivery.id,
     }
 
 

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from apps.accounts.models import User
+from apps.accounts.services import user_save
 
 
 @admin.register(User)
@@ -19,3 +20,6 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "email", "role", "client", "password1", "password2")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        user_save(user=obj, actor=request.user)

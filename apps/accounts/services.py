@@ -1,18 +1,67 @@
-"""Writes of a client's team: client admins invite users (an email with a set-password link), set their role
-and remove them. The acting user and the client are passed in; a refusal changes nothing."""
+"""Writes on users: agency owners created from the command line, users edited by people
+in the agency admin (role changes are audited), and a client's team: client admins invite users (an email with
+a set-password link), set their role and remove them (the acting user and the client are passed in; a refusal
+changes nothing). Client users created with a client: apps/tenancy/services.py."""
 from __future__ import annotations
 
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from apps.accounts.models import User
 from apps.core.errors import ApplicationError, NotFound, PermissionDenied
+from apps.tenancy.audit import CURRENT, AuditEvent, audit_changes, audit_log_record
 
+AUDITED_FIELDS = ("role", "client_id", "is_active")
 CLIENT_ROLE_VALUES = {role.value for role in User.CLIENT_ROLES}
+
+
+def agency_owner_create(*, email: str, password: str) -> User:
+    """An agency owner: full access to the agency admin. Refuses a taken email or a weak password."""
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ApplicationError(f"'{email}' is not an email address.", details={"email": exc.messages}) from exc
+    if User.objects.filter(Q(email__iexact=email) | Q(username__iexact=email)).exists():
+        raise ApplicationError(f"A user with the email {email} already exists.", details={"email": ["taken"]})
+    user = User(username=email, email=email, role=User.Role.AGENCY_OWNER)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ApplicationError("Password refused: " + " ".join(exc.messages), details={"password": exc.messages}) \
+            from exc
+    user.set_password(password)
+    return user_save(user=user, actor=None)
+
+
+def _snapshot(user: User) -> dict:
+    return {name: getattr(user, name) for name in AUDITED_FIELDS}
+
+
+def user_save(*, user: User, actor=CURRENT) -> User:
+    """Save a user as edited (admin form): a new user, or a change of role,
+    client or active flag, writes an audit row in the same transaction."""
+    stored = User.objects.filter(pk=user.pk).first() if user.pk else None
+    before = _snapshot(stored) if stored is not None else None
+    with transaction.atomic():
+        user.save()
+        changes = audit_changes(before, _snapshot(user))
+        if before is None:
+            audit_log_record(actor=actor, client=user.client_id, event_type=AuditEvent.USER_CREATED, target=user,
+                             changes=changes)
+        elif changes:
+            audit_log_record(actor=actor, client=user.client_id or before["client_id"],
+                             event_type=AuditEvent.USER_ROLE_CHANGED, target=user, changes=changes)
+    return user
+
+
+# A client's team.
 
 
 def _assert_can_manage(*, client, acting_user: User) -> None:
@@ -57,7 +106,7 @@ def team_member_invite(*, client, acting_user: User, email: str, role: str) -> U
                                details={"email": "That email already has an account."}, status_code=409)
     user = User(username=email, email=email, role=role, client=client)
     user.set_unusable_password()
-    user.save()
+    user_save(user=user, actor=acting_user)
     from apps.accounts.tasks import send_invite_email
 
     transaction.on_commit(lambda: send_invite_email.delay(user.pk, acting_user.email))
@@ -73,7 +122,7 @@ def team_member_set_role(*, client, acting_user: User, user_id, role: str) -> Us
             _admins_left_without(client=client, user=user) == 0:
         raise ApplicationError("The last admin cannot become a viewer: make someone else admin first.")
     user.role = role
-    user.save(update_fields=["role", "is_staff", "is_superuser"])
+    user_save(user=user, actor=acting_user)
     return user
 
 

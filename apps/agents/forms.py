@@ -40,6 +40,16 @@ class AgentForm(forms.Form):
     vad_stop_secs = forms.FloatField(initial=0.5, label="Silence before the caller's turn ends (s)",
                                      widget=forms.NumberInput(attrs={"step": "0.1"}))
     allow_interruptions = forms.BooleanField(required=False, initial=True, label="Callers may interrupt the agent")
+    interrupt_after_words = forms.IntegerField(
+        required=False, initial=2, label="Interrupt only after this many words",
+        help_text="0: any speech stops the agent at once. Acknowledgements never count.")
+    acknowledgements = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Acknowledgement words",
+        help_text='Said while the agent talks, these never interrupt and are not answered ("mm-hmm", "okay"). '
+                  "One per line; blank: the usual ones of the agent's language.")
+    end_of_turn_model = forms.BooleanField(
+        required=False, initial=True, label="Wait for the caller to finish the sentence",
+        help_text="An end-of-turn model and the transcript tell a pause mid-sentence from the end of the turn.")
     idle_timeout_secs = forms.FloatField(initial=30.0, label="Hang up after silence (s, 0 = never)")
     max_call_secs = forms.IntegerField(initial=600, label="Maximum call length (s)")
     end_call_phrases = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
@@ -51,10 +61,16 @@ class AgentForm(forms.Form):
                                     help_text="Said when the agent cannot run (no provider key free, an outage).")
 
     def __init__(self, *args, keep_language: str | None = None, **kwargs):
+        from apps.agents.selectors import http_tool_shapes, mcp_server_names
+
         super().__init__(*args, **kwargs)
         for kind in AGENT_PROVIDER_KINDS:
             self.fields[f"{kind}_provider"].choices = vendor_choices(kind)
             self.fields[f"{kind}_model"].widget.attrs["list"] = f"{kind}-models"
+        # The client's HTTP tools and MCP servers too: a single-prompt agent's tools are its start node's.
+        names = [*TOOL_NAMES, *http_tool_shapes(), *(f"mcp:{name}" for name in sorted(mcp_server_names()))]
+        self.fields["tools"].choices = [(name, name.replace("_", " ") if name in TOOL_NAMES else name)
+                                        for name in names]
         # An agent saved with a language outside the list (through the API) may keep it.
         if keep_language and keep_language not in dict(AGENT_LANGUAGES):
             self.fields["language"].choices = [*AGENT_LANGUAGES, (keep_language, keep_language)]
@@ -63,6 +79,7 @@ class AgentForm(forms.Form):
     def initial_for(cls, agent: Agent) -> dict:
         initial = {"name": agent.name, **agent.config_dict()}
         initial["end_call_phrases"] = "\n".join(agent.end_call_phrases or [])
+        initial["acknowledgements"] = "\n".join(agent.acknowledgements or [])
         for kind in AGENT_PROVIDER_KINDS:
             settings = dict(initial.get(f"{kind}_settings") or {})
             for (picked_kind, setting), field in PICKED_SETTINGS.items():
@@ -86,6 +103,9 @@ class AgentForm(forms.Form):
                 data[f"{kind}_settings"] = {**data[f"{kind}_settings"], setting: value}
         data["end_call_phrases"] = [line.strip() for line in data["end_call_phrases"].splitlines() if line.strip()]
         data["tools"] = list(data["tools"])
+        data["acknowledgements"] = [line.strip() for line in data["acknowledgements"].splitlines() if line.strip()]
+        if data["interrupt_after_words"] is None:
+            data["interrupt_after_words"] = 2
         return data
 
     def add_config_errors(self, problems: dict, message: str) -> None:
@@ -107,3 +127,73 @@ class AgentForm(forms.Form):
                 placed = True
         if not placed:
             self.add_error(None, message)
+
+
+class SecretTextarea(forms.Textarea):
+    """Never renders a value, not even the one just submitted (a form shown again with an error)."""
+
+    def format_value(self, value):
+        return None
+
+
+class HttpToolForm(forms.Form):
+    """An HTTP tool; secret headers are never shown again (blank keeps a stored value)."""
+
+    name = forms.CharField(max_length=64, help_text="What the LLM calls, e.g. check_slots.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
+                                  help_text="When to use it: the LLM reads this.")
+    parameters = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 4}), initial=dict,
+                                 help_text='JSON Schema, e.g. {"type": "object", "properties": {"day": {"type": "string"}}}')
+    method = forms.ChoiceField(choices=[(m, m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")])
+    url = forms.CharField(max_length=2000, label="URL",
+                          help_text="May use {{parameter}} and call variables, e.g. https://api.example.com/slots/{{day}}")
+    headers = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 2}), initial=dict,
+                              help_text='Plain headers as JSON, e.g. {"Accept": "application/json"}')
+    secret_header_names = forms.CharField(required=False, label="Secret header names",
+                                          help_text="Comma-separated, e.g. Authorization")
+    secret_header_values = forms.CharField(
+        required=False, label="Secret header values", widget=SecretTextarea(attrs={"rows": 2}),
+        help_text="One per line, in the order of the names; encrypted, never shown again. Blank keeps the stored value.")
+    timeout_secs = forms.FloatField(initial=5.0, label="Timeout (s)")
+    response_fields = forms.CharField(required=False, help_text="Comma-separated dotted paths the LLM gets, "
+                                                                 "e.g. slots, order.status. Blank: the whole answer, trimmed.")
+
+    @classmethod
+    def initial_for(cls, tool) -> dict:
+        return {"name": tool.name, "description": tool.description, "parameters": tool.parameters,
+                "method": tool.method, "url": tool.url, "headers": tool.headers,
+                "secret_header_names": ", ".join(tool.secret_header_dict()), "timeout_secs": tool.timeout_secs,
+                "response_fields": ", ".join(tool.response_fields or [])}
+
+    def tool_fields(self) -> dict:
+        data = self.cleaned_data
+        names = [name.strip() for name in data["secret_header_names"].split(",") if name.strip()]
+        values = data["secret_header_values"].split("\n") if data["secret_header_values"] else []
+        secrets = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(names)}
+        return {"name": data["name"], "description": data["description"], "parameters": data["parameters"] or {},
+                "method": data["method"], "url": data["url"], "headers": data["headers"] or {},
+                "secret_headers": secrets, "timeout_secs": data["timeout_secs"],
+                "response_fields": [path.strip() for path in data["response_fields"].split(",") if path.strip()]}
+
+
+class McpServerForm(forms.Form):
+    name = forms.CharField(max_length=64, help_text="Nodes list it as mcp:<name>.")
+    url = forms.CharField(max_length=2000, label="URL", help_text="Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp")
+    secret_header_names = forms.CharField(required=False, label="Secret header names",
+                                          help_text="Comma-separated, e.g. Authorization")
+    secret_header_values = forms.CharField(
+        required=False, label="Secret header values", widget=SecretTextarea(attrs={"rows": 2}),
+        help_text="One per line, in the order of the names; encrypted, never shown again. Blank keeps the stored value.")
+    timeout_secs = forms.FloatField(initial=5.0, label="Timeout (s)")
+
+    @classmethod
+    def initial_for(cls, server) -> dict:
+        return {"name": server.name, "url": server.url, "timeout_secs": server.timeout_secs,
+                "secret_header_names": ", ".join(server.secret_header_dict())}
+
+    def server_fields(self) -> dict:
+        data = self.cleaned_data
+        names = [name.strip() for name in data["secret_header_names"].split(",") if name.strip()]
+        values = data["secret_header_values"].split("\n") if data["secret_header_values"] else []
+        return {"name": data["name"], "url": data["url"], "timeout_secs": data["timeout_secs"],
+                "secret_headers": {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(names)}}

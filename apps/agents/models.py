@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from apps.core.crypto import EncryptedTextField
+
 TOOL_END_CALL = "end_call"
 TOOL_TRANSFER = "transfer_to_human"
 TOOL_NAMES = (TOOL_END_CALL, TOOL_TRANSFER)
@@ -27,17 +29,28 @@ class AgentConfig(models.Model):
     tts_settings = models.JSONField(default=dict, blank=True)  # e.g. {"voice": "..."}
     vad_stop_secs = models.FloatField(default=0.5)
     allow_interruptions = models.BooleanField(default=True)
+    # While the agent speaks, the caller interrupts after this many words (0: any speech at once).
+    interrupt_after_words = models.PositiveSmallIntegerField(default=2)
+    # Never interrupt, never answered ("mm-hmm", "okay"); empty: the language's own list.
+    acknowledgements = models.JSONField(default=list, blank=True)
+    # Smart Turn (and the transcript) decide whether a pause ends the caller's sentence. Opt-in: on the
+    # shared fixtures it held some finished sentences to the 1.5 s maximum pause (benchmarks/RESULTS.md).
+    end_of_turn_model = models.BooleanField(default=False)
     idle_timeout_secs = models.FloatField(default=30.0)
     max_call_secs = models.PositiveIntegerField(default=600)
     end_call_phrases = models.JSONField(default=list, blank=True)  # ["goodbye", "bye bye"]
     tools = models.JSONField(default=list, blank=True)  # subset of TOOL_NAMES
     transfer_number = models.CharField(max_length=32, blank=True)
     fallback_line = models.TextField(default="Sorry, I'm having trouble right now. Please call back later.")
+    # The conversation as a graph (apps/agents/graph.schema.json). The global node's prompt is
+    # `system_prompt`, the start node's greeting is `greeting` (agent_save keeps them in step).
+    graph = models.JSONField(default=dict, blank=True)
 
     CONFIG_FIELDS = (
         "greeting", "system_prompt", "language", "stt_provider", "stt_settings", "llm_provider", "llm_settings",
-        "tts_provider", "tts_settings", "vad_stop_secs", "allow_interruptions", "idle_timeout_secs", "max_call_secs",
-        "end_call_phrases", "tools", "transfer_number", "fallback_line",
+        "tts_provider", "tts_settings", "vad_stop_secs", "allow_interruptions", "interrupt_after_words",
+        "acknowledgements", "end_of_turn_model", "idle_timeout_secs", "max_call_secs",
+        "end_call_phrases", "tools", "transfer_number", "fallback_line", "graph",
     )
 
     class Meta:
@@ -53,6 +66,8 @@ class Agent(AgentConfig):
         "agents.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     is_active = models.BooleanField(default=True)
+    # The builder's unpublished work (None: no draft); publishing saves it as a new version.
+    draft_graph = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -82,3 +97,61 @@ class AgentVersion(AgentConfig):
         if self.pk is not None:
             raise ValueError("AgentVersion is immutable: save the Agent to make a new version")
         super().save(*args, **kwargs)
+
+
+class HttpTool(models.Model):
+    """A tool of this client's agents: the LLM calls it with `parameters` (JSON Schema),
+    the runtime sends the HTTP request and hands back `response_fields` of the answer.
+    `secret_headers` (JSON text {"Authorization": "Bearer ..."}) is encrypted at rest and
+    never shown again; `headers` are plain. Not versioned with the agent: a change serves
+    every agent version that names the tool from the next call on."""
+
+    METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+    name = models.CharField(max_length=64, unique=True)
+    description = models.TextField()
+    parameters = models.JSONField(default=dict, blank=True)  # {"type": "object", "properties": {...}, "required": [...]}
+    method = models.CharField(max_length=8, default="GET")
+    url = models.CharField(max_length=2000)  # may use {{parameter}} and call variables
+    headers = models.JSONField(default=dict, blank=True)
+    secret_headers = EncryptedTextField(blank=True, default="")
+    timeout_secs = models.FloatField(default=5.0)
+    response_fields = models.JSONField(default=list, blank=True)  # dotted paths; empty: the whole answer, trimmed
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def secret_header_dict(self) -> dict:
+        import json
+
+        return json.loads(self.secret_headers) if self.secret_headers else {}
+
+
+class McpServer(models.Model):
+    """A client's MCP server (streamable HTTP): a node that lists `mcp:<name>` among its tools
+    offers the LLM every tool the server lists when the call starts. `secret_headers` as on
+    HttpTool (encrypted, never shown again)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    url = models.CharField(max_length=2000)
+    secret_headers = EncryptedTextField(blank=True, default="")
+    timeout_secs = models.FloatField(default=5.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP server"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def secret_header_dict(self) -> dict:
+        import json
+
+        return json.loads(self.secret_headers) if self.secret_headers else {}

@@ -13,9 +13,13 @@ def seed_demo_data(*, client) -> None:
 
     # Local doubles by default (make run / simulate_call); real keys are added in the client admin.
     base_url = os.environ.get("DEMO_OPENAI_BASE_URL", "http://127.0.0.1:8111/v1")
+    double_label = "Local OpenAI-compatible double"
     if not ProviderAccount.objects.filter(provider="openai_compatible").exists():
-        ProviderAccount.objects.create(provider="openai_compatible", label="Local OpenAI-compatible double",
+        ProviderAccount.objects.create(provider="openai_compatible", label=double_label,
                                        api_key="demo-key", base_url=base_url, max_concurrency=10)
+    else:  # `make run` again with the double elsewhere (DEMO_OPENAI_BASE_URL / DEMO_DOUBLE_PORT): follow it
+        ProviderAccount.objects.filter(provider="openai_compatible", label=double_label).exclude(
+            base_url=base_url).update(base_url=base_url)
     agent = Agent.objects.filter(name="Demo receptionist").first()
     if agent is None:
         agent = agent_save(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from apps.agents.models import Agent, AgentVersion
+from apps.agents.models import Agent, AgentVersion, HttpTool, McpServer
 from apps.core.errors import NotFound
 
 
@@ -45,8 +45,20 @@ class AgentRuntimeConfig:
     tools: tuple[str, ...]  # subset of ("end_call", "transfer_to_human")
     transfer_number: str
     fallback_line: str
+    # Turn taking: interrupt after N words (0: any speech), acknowledgements that never
+    # interrupt (empty: the language's list), Smart Turn end of turn.
+    interrupt_after_words: int = 2
+    acknowledgements: tuple[str, ...] = ()
+    end_of_turn_model: bool = False
     # Another key of the LLM's vendor, not leased: the call moves to it if its key is throttled.
     llm_standby: ProviderSpec | None = None
+    # The conversation (apps/agents/graph.schema.json) and the HTTP tools its nodes use, secrets decrypted.
+    graph: dict = field(default_factory=dict)
+    http_tools: tuple[dict, ...] = ()
+    mcp_servers: tuple[dict, ...] = ()
+    # {"caller": {"number": ...}, "call": {"direction": ..., ...}}; `now` is filled in during the call.
+    variables: dict = field(default_factory=dict)
+    time_zone: str = "UTC"
 
 
 def agent_get(*, agent_id: int) -> Agent:
@@ -60,17 +72,85 @@ def agent_list():
     return Agent.objects.select_related("current_version").all()
 
 
+def agent_version_get(*, agent_id: int, number: int) -> AgentVersion:
+    try:
+        return AgentVersion.objects.get(agent_id=agent_id, number=number)
+    except AgentVersion.DoesNotExist:
+        raise NotFound("No such version.") from None
+
+
 def agent_version_list(*, agent_id: int):
     """Every version of one agent, newest first."""
     return AgentVersion.objects.filter(agent_id=agent_id).order_by("-number")
 
 
-def agent_runtime_config(*, agent_version: AgentVersion | int) -> AgentRuntimeConfig:
+def http_tool_list():
+    return HttpTool.objects.all()
+
+
+def http_tool_get(*, tool_id: int) -> HttpTool:
+    try:
+        return HttpTool.objects.get(pk=tool_id)
+    except HttpTool.DoesNotExist:
+        raise NotFound("No such tool.") from None
+
+
+def http_tool_shapes() -> dict[str, dict]:
+    """{name: {"url", "parameters"}} of this client's HTTP tools: what the graph check needs."""
+    return {name: {"url": url, "parameters": parameters}
+            for name, url, parameters in HttpTool.objects.values_list("name", "url", "parameters")}
+
+
+def http_tools_for_runtime(*, names) -> tuple[dict, ...]:
+    """The named tools as the voice runtime runs them (apps.voice.http_tools), secrets decrypted."""
+    return tuple(
+        {"name": tool.name, "description": tool.description, "parameters": tool.parameters or {},
+         "method": tool.method, "url": tool.url, "headers": {**(tool.headers or {}), **tool.secret_header_dict()},
+         "timeout_secs": float(tool.timeout_secs), "response_fields": list(tool.response_fields or [])}
+        for tool in HttpTool.objects.filter(name__in=sorted(set(names)))
+    )
+
+
+def mcp_server_names() -> set[str]:
+    return set(McpServer.objects.values_list("name", flat=True))
+
+
+def mcp_server_list():
+    return McpServer.objects.all()
+
+
+def mcp_server_get(*, server_id: int) -> McpServer:
+    try:
+        return McpServer.objects.get(pk=server_id)
+    except McpServer.DoesNotExist:
+        raise NotFound("No such MCP server.") from None
+
+
+def mcp_servers_for_runtime(*, names) -> tuple[dict, ...]:
+    """The named MCP servers as the runtime connects to them, secrets decrypted."""
+    return tuple({"name": server.name, "url": server.url, "headers": server.secret_header_dict(),
+                  "timeout_secs": float(server.timeout_secs)}
+                 for server in McpServer.objects.filter(name__in=sorted(set(names))))
+
+
+def call_variables(*, call) -> dict:
+    """The built-in variables of one call ({{caller.number}}, {{call.direction}}...)."""
+    caller = call.from_number if call.direction == "inbound" else call.to_number
+    return {"caller": {"number": caller or ""},
+            "call": {"direction": call.direction, "from_number": call.from_number or "",
+                     "to_number": call.to_number or ""}}
+
+
+def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client=None) -> AgentRuntimeConfig:
     """Everything the pipeline needs for one call, read from the agent version. Call
     inside the tenant schema. Only reads: the stages' specs carry vendor and settings
     but no key; apps.calls.services.call_stream_start leases the keys of a live call,
     and previews take `provider_spec_for` without a call (no lease)."""
+    from apps.agents.graph import single_prompt_graph
+
     version = agent_version if isinstance(agent_version, AgentVersion) else AgentVersion.objects.get(pk=agent_version)
+    graph = version.graph or single_prompt_graph(system_prompt=version.system_prompt, greeting=version.greeting,
+                                                 tools=version.tools)
     specs = {
         kind: ProviderSpec(kind=kind, provider=getattr(version, f"{kind}_provider"),
                            settings=dict(getattr(version, f"{kind}_settings") or {}))
@@ -88,12 +168,22 @@ def agent_runtime_config(*, agent_version: AgentVersion | int) -> AgentRuntimeCo
         tts=specs["tts"],
         vad_stop_secs=float(version.vad_stop_secs),
         allow_interruptions=bool(version.allow_interruptions),
+        interrupt_after_words=int(version.interrupt_after_words),
+        acknowledgements=tuple(version.acknowledgements or ()),
+        end_of_turn_model=bool(version.end_of_turn_model),
         idle_timeout_secs=float(version.idle_timeout_secs),
         max_call_secs=float(version.max_call_secs),
         end_call_phrases=tuple(version.end_call_phrases or ()),
         tools=tuple(version.tools or ()),
         transfer_number=version.transfer_number,
         fallback_line=version.fallback_line,
+        graph=graph,
+        http_tools=http_tools_for_runtime(names={tool for node in graph.get("nodes") or []
+                                                 for tool in node.get("tools") or []} | set(version.tools or ())),
+        mcp_servers=mcp_servers_for_runtime(names={tool[4:] for node in graph.get("nodes") or []
+                                                    for tool in node.get("tools") or [] if tool.startswith("mcp:")}),
+        variables=call_variables(call=call) if call is not None else {},
+        time_zone=str(getattr(client, "timezone", "") or "UTC"),
     )
 
 

@@ -1,14 +1,27 @@
 """Writes of agents. Every save makes a new immutable AgentVersion."""
 from __future__ import annotations
 
+import json
 import math
 import re
 
 import phonenumbers
+from django.conf import settings
 from django.db import transaction
 
-from apps.agents.models import AGENT_PROVIDER_KINDS, TOOL_NAMES, TOOL_TRANSFER, Agent, AgentConfig, AgentVersion
+from apps.agents import graph as graphs
+from apps.agents.models import (
+    AGENT_PROVIDER_KINDS,
+    TOOL_NAMES,
+    TOOL_TRANSFER,
+    Agent,
+    AgentConfig,
+    AgentVersion,
+    HttpTool,
+    McpServer,
+)
 from apps.core.errors import ApplicationError
+from apps.tenancy.audit import CURRENT, audit_log_record
 
 # What a call can live with. Outside these a value is a typo or an attack (a bigint
 # that overflows the column, a VAD pause that never ends a turn), refused at save.
@@ -17,6 +30,9 @@ IDLE_TIMEOUT_SECS_MIN, IDLE_TIMEOUT_SECS_MAX = 1.0, 3600.0  # or 0: no idle time
 MAX_CALL_SECS_LIMIT = 4 * 3600
 END_CALL_PHRASES_MAX = 20
 END_CALL_PHRASE_MAX_CHARS = 100
+INTERRUPT_AFTER_WORDS_MAX = 10
+ACKNOWLEDGEMENTS_MAX = 40
+ACKNOWLEDGEMENT_MAX_CHARS = 40
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
 
@@ -80,10 +96,33 @@ def _end_call_phrases_problem(phrases) -> str | None:
     return None
 
 
+def _turn_taking_problems(config: dict) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    words = _number(config.get("interrupt_after_words"))
+    if words is None or words != int(words) or not 0 <= words <= INTERRUPT_AFTER_WORDS_MAX:
+        errors["interrupt_after_words"] = (f"Interrupt after a whole number of words from 0 (any speech) to "
+                                           f"{INTERRUPT_AFTER_WORDS_MAX}.")
+    words_list = config.get("acknowledgements")
+    words_list = [] if words_list is None else words_list
+    if not isinstance(words_list, list | tuple) or not all(isinstance(word, str) for word in words_list):
+        errors["acknowledgements"] = "Acknowledgement words must be a list of words or short phrases."
+    elif len(words_list) > ACKNOWLEDGEMENTS_MAX:
+        errors["acknowledgements"] = f"At most {ACKNOWLEDGEMENTS_MAX} acknowledgement words, not {len(words_list)}."
+    elif any(not word.strip() for word in words_list):
+        errors["acknowledgements"] = "Acknowledgement words must not be blank."
+    elif any(len(word) > ACKNOWLEDGEMENT_MAX_CHARS for word in words_list):
+        errors["acknowledgements"] = f"Each acknowledgement must be at most {ACKNOWLEDGEMENT_MAX_CHARS} characters."
+    for flag in ("allow_interruptions", "end_of_turn_model"):
+        if not isinstance(config.get(flag), bool):
+            errors[flag] = "Must be on or off (true or false)."
+    return errors
+
+
 def agent_config_problems(*, config: dict) -> dict[str, str]:
     """{field: message} of what would fail mid-call or is out of range: unknown
     vendor, missing, wrong or out-of-range settings, no credential, absurd
-    timings, a transfer number that is not E.164, absurd end-call phrases. Empty
+    timings, a transfer number that is not E.164, absurd end-call phrases or
+    acknowledgement words, an interruption word count out of range. Empty
     when the configuration is fine. The one check behind every door that saves an
     agent (agent_save, and the admin form before it)."""
     from apps.providers.registry import provider_credential_validate, settings_validate, vendor_for
@@ -104,13 +143,31 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
             provider_credential_validate(provider=provider)
         except ApplicationError as exc:
             errors[f"{kind}_provider"] = exc.message
+    from apps.agents.selectors import http_tool_shapes, mcp_server_names
+
+    http_tools, mcp_servers = http_tool_shapes(), mcp_server_names()
+    choices = [*TOOL_NAMES, *http_tools, *(f"{graphs.MCP_PREFIX}{name}" for name in sorted(mcp_servers))]
     tools = config.get("tools")
     if not isinstance(tools, list | tuple) or not all(isinstance(tool, str) for tool in tools):
-        errors["tools"] = f"Tools must be a list; choose from {list(TOOL_NAMES)}."
+        errors["tools"] = f"Tools must be a list; choose from {choices}."
         tools = []
-    unknown = [tool for tool in tools if tool not in TOOL_NAMES]
+    unknown = [tool for tool in tools if tool not in choices]
     if unknown:
-        errors["tools"] = f"Unknown tools {unknown}; choose from {list(TOOL_NAMES)}."
+        errors["tools"] = f"Unknown tools {unknown}; choose from {choices}."
+    graph = config.get("graph")
+    # A single-prompt graph is the flat fields again: their errors are already said once.
+    if graph and not ("tools" in errors and isinstance(graph, dict) and graphs.is_single_prompt(graph)):
+        problems = graphs.graph_problems(graph, http_tools=http_tools, mcp_servers=mcp_servers,
+                                         private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
+        if problems:
+            errors["graph"] = " ".join(problem.message for problem in problems)
+        elif any(node.get("type") == graphs.NODE_TRANSFER for node in graph["nodes"]):
+            for node in graph["nodes"]:
+                if node.get("type") == graphs.NODE_TRANSFER:
+                    try:
+                        transfer_number_e164(node["transfer_number"])
+                    except ApplicationError:
+                        errors["graph"] = f"Transfer node '{node['id']}' has a number no country could dial."
     transfer_number = config.get("transfer_number") or ""
     if not isinstance(transfer_number, str):
         errors["transfer_number"] = "The transfer number must be text, e.g. +14155550100."
@@ -119,9 +176,12 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
             transfer_number_e164(transfer_number)
         except ApplicationError as exc:
             errors["transfer_number"] = exc.details["transfer_number"]
-    elif TOOL_TRANSFER in tools:
+    elif TOOL_TRANSFER in tools or any(TOOL_TRANSFER in (node.get("tools") or []) for node in (
+            (config.get("graph") or {}).get("nodes") or [] if isinstance(config.get("graph"), dict) else [])
+            if isinstance(node, dict)):
         errors["transfer_number"] = "The transfer_to_human tool needs a transfer number."
     errors.update(_call_limits_problems(config))
+    errors.update(_turn_taking_problems(config))
     phrases_problem = _end_call_phrases_problem(config.get("end_call_phrases") or [])
     if phrases_problem:
         errors["end_call_phrases"] = phrases_problem
@@ -144,10 +204,43 @@ def _defaults() -> dict:
 def _normalised(config: dict) -> dict:
     """A validated configuration in the form it is stored: E.164 transfer number, whole-second max call."""
     normalised = {**config, "max_call_secs": int(float(config["max_call_secs"])), "tools": list(config["tools"] or []),
-                  "end_call_phrases": [phrase.strip() for phrase in config.get("end_call_phrases") or []]}
+                  "end_call_phrases": [phrase.strip() for phrase in config.get("end_call_phrases") or []],
+                  "interrupt_after_words": int(float(config["interrupt_after_words"])),
+                  "acknowledgements": [word.strip() for word in config.get("acknowledgements") or []]}
     if config.get("transfer_number"):
         normalised["transfer_number"] = transfer_number_e164(config["transfer_number"])
     return normalised
+
+
+def _graph_in_step(config: dict, *, graph_given: bool) -> dict:
+    """The flat fields and the graph say the same: the global node's prompt is the system
+    prompt and the start node's greeting the greeting (a single-prompt graph also carries the
+    tools). A given graph wins; otherwise the graph follows the flat fields."""
+    graph = config.get("graph")
+    if graph_given and isinstance(graph, dict) and graph:
+        synced = {**config}
+        global_node = graphs.node_of_type(graph, graphs.NODE_GLOBAL)
+        start = graphs.node_of_type(graph, graphs.NODE_START)
+        if global_node is not None and isinstance(global_node.get("prompt"), str):
+            synced["system_prompt"] = global_node["prompt"]
+        if start is not None and isinstance(start.get("greeting"), str):
+            synced["greeting"] = start["greeting"]
+        if start is not None and graphs.is_single_prompt(graph) and isinstance(start.get("tools"), list):
+            synced["tools"] = list(start["tools"])
+        return synced
+    if not isinstance(graph, dict) or not graph or graphs.is_single_prompt(graph):
+        tools = config.get("tools")
+        tools = list(tools) if isinstance(tools, list | tuple) and all(isinstance(t, str) for t in tools) else []
+        fresh = graphs.single_prompt_graph(system_prompt=str(config.get("system_prompt") or ""),
+                                           greeting=str(config.get("greeting") or ""), tools=tools)
+        return {**config, "graph": fresh}
+    graph = json.loads(json.dumps(graph))
+    for node in graph.get("nodes") or []:
+        if node.get("type") == graphs.NODE_GLOBAL:
+            node["prompt"] = config.get("system_prompt") or ""
+        elif node.get("type") == graphs.NODE_START:
+            node["greeting"] = config.get("greeting") or ""
+    return {**config, "graph": graph}
 
 
 @transaction.atomic
@@ -160,13 +253,13 @@ def agent_save(*, agent: Agent | None = None, name: str | None = None, **config)
     if agent is None:
         if not name:
             raise ApplicationError("An agent needs a name.", details={"name": "required"})
-        merged = {**_defaults(), **config}
+        merged = _graph_in_step({**_defaults(), **config}, graph_given="graph" in config)
         agent_config_validate(config=merged)
         merged = _normalised(merged)
         agent = Agent.objects.create(name=name, **merged)
     else:
         agent = Agent.objects.select_for_update().get(pk=agent.pk)
-        merged = {**agent.config_dict(), **config}
+        merged = _graph_in_step({**agent.config_dict(), **config}, graph_given="graph" in config)
         agent_config_validate(config=merged)
         merged = _normalised(merged)
         for key, value in merged.items():
@@ -177,4 +270,193 @@ def agent_save(*, agent: Agent | None = None, name: str | None = None, **config)
     version = AgentVersion.objects.create(agent=agent, number=last + 1, name=agent.name, **merged)
     agent.current_version = version
     agent.save()
+    audit_log_record(actor=CURRENT, client=CURRENT, event_type="agent_published", target=agent, changes={"version": {"before": last or None, "after": version.number}})
     return agent
+
+
+# --- drafts, publishing, import/export --------------------------------------------------------------
+
+def agent_draft_save(*, agent: Agent, graph) -> list[graphs.GraphProblem]:
+    """Keep the builder's work without publishing it (no version, calls are untouched). A draft
+    may be unfinished: its problems come back for the builder to show on the nodes, but only a
+    graph that is not JSON-shaped at all is refused."""
+    if not isinstance(graph, dict):
+        raise ApplicationError("The draft must be a JSON object with nodes and edges.", details={"graph": "not an object"})
+    from apps.agents.selectors import http_tool_shapes, mcp_server_names
+
+    Agent.objects.filter(pk=agent.pk).update(draft_graph=graph)
+    agent.draft_graph = graph
+    return graphs.graph_problems(graph, http_tools=http_tool_shapes(), mcp_servers=mcp_server_names(),
+                                 private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
+
+
+@transaction.atomic
+def agent_publish(*, agent: Agent) -> Agent:
+    """The draft becomes a new immutable version (refused, nothing changed, if it has problems)."""
+    agent = Agent.objects.select_for_update().get(pk=agent.pk)
+    if agent.draft_graph is None:
+        raise ApplicationError("There is no draft to publish.")
+    agent = agent_save(agent=agent, graph=agent.draft_graph)
+    Agent.objects.filter(pk=agent.pk).update(draft_graph=None)
+    agent.draft_graph = None
+    return agent
+
+
+EXPORT_FORMAT = "switchboard.agent/1"
+_EXPORTED_FIELDS = tuple(name for name in AgentConfig.CONFIG_FIELDS if name != "graph")
+
+
+def agent_export(*, agent: Agent | AgentVersion) -> dict:
+    """The agent (or one version) as a JSON document another client can import: settings,
+    graph and the definitions of the HTTP tools it uses, without any secret (header values
+    from the encrypted fields are left out: the importing client sets its own)."""
+    from apps.agents.selectors import http_tool_list
+
+    graph = agent.graph or {}
+    used = {tool for node in graph.get("nodes") or [] for tool in node.get("tools") or []}
+    tools = [
+        {"name": tool.name, "description": tool.description, "parameters": tool.parameters, "method": tool.method,
+         "url": tool.url, "headers": tool.headers, "secret_header_names": sorted(tool.secret_header_dict()),
+         "timeout_secs": tool.timeout_secs, "response_fields": tool.response_fields}
+        for tool in http_tool_list() if tool.name in used
+    ]
+    return {"format": EXPORT_FORMAT, "name": agent.name,
+            "config": {name: getattr(agent, name) for name in _EXPORTED_FIELDS}, "graph": graph, "http_tools": tools}
+
+
+@transaction.atomic
+def agent_import(*, document, name: str | None = None) -> Agent:
+    """A new agent from an `agent_export` document. HTTP tools it names that this client
+    lacks are created (secret headers empty, to be filled in); tools of the same name are
+    kept as they are. Everything is checked as any save is; nothing is written on a refusal."""
+    if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
+        raise ApplicationError(f"Not an agent export: expected an object with \"format\": \"{EXPORT_FORMAT}\".",
+                               details={"format": "unknown"})
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise ApplicationError("The export's config must be an object.", details={"config": "not an object"})
+    unknown = set(config) - set(_EXPORTED_FIELDS)
+    if unknown:
+        raise ApplicationError(f"Unknown agent fields in the export: {sorted(unknown)}", details={"config": "unknown"})
+    tools = document.get("http_tools") or []
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        raise ApplicationError("The export's http_tools must be a list of objects.", details={"http_tools": "invalid"})
+    existing = set(HttpTool.objects.values_list("name", flat=True))
+    for tool in tools:
+        if tool.get("name") in existing:
+            continue
+        http_tool_save(name=tool.get("name"), description=tool.get("description"), parameters=tool.get("parameters"),
+                       method=tool.get("method") or "GET", url=tool.get("url"), headers=tool.get("headers") or {},
+                       secret_headers={header: "" for header in tool.get("secret_header_names") or []},
+                       timeout_secs=tool.get("timeout_secs", 5.0), response_fields=tool.get("response_fields") or [])
+    return agent_save(name=name or document.get("name"), **config, graph=document.get("graph") or {})
+
+
+# --- HTTP tools --------------------------------------------------------------------------------------
+
+HTTP_TOOL_TIMEOUT_MIN, HTTP_TOOL_TIMEOUT_MAX = 0.2, 30.0
+
+
+def http_tool_problems(*, name, description, parameters, method, url, headers, secret_headers, timeout_secs,
+                       response_fields) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not isinstance(name, str) or not graphs.FUNCTION_NAME.fullmatch(name) or name in graphs.BUILTIN_TOOLS:
+        errors["name"] = "The name must be letters, digits, _ or - (at most 64), not end_call or transfer_to_human."
+    if not isinstance(description, str) or not description.strip():
+        errors["description"] = "Say what the tool does: the LLM reads it to decide when to call it."
+    if not isinstance(parameters, dict) or (parameters and (
+            parameters.get("type") != "object" or not isinstance(parameters.get("properties", {}), dict)
+            or not isinstance(parameters.get("required", []), list))):
+        errors["parameters"] = 'Parameters must be a JSON Schema object: {"type": "object", "properties": {...}}.'
+    if method not in HttpTool.METHODS:
+        errors["method"] = f"The method must be one of {', '.join(HttpTool.METHODS)}."
+    url_problem = (graphs.url_problem(url, private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
+                   if isinstance(url, str) and url else "is missing")
+    if url_problem:
+        errors["url"] = f"The URL {url_problem}."
+    for field, value in (("headers", headers), ("secret_headers", secret_headers)):
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            errors[field] = "Headers must be an object of names to text values."
+        elif any(not re.fullmatch(r"[A-Za-z0-9-]{1,100}", k) or "\n" in v or "\r" in v for k, v in value.items()):
+            errors[field] = "Header names are letters, digits and -; values have no line breaks."
+    timeout = _number(timeout_secs)
+    if timeout is None or not HTTP_TOOL_TIMEOUT_MIN <= timeout <= HTTP_TOOL_TIMEOUT_MAX:
+        errors["timeout_secs"] = f"The timeout must be between {HTTP_TOOL_TIMEOUT_MIN:g} and {HTTP_TOOL_TIMEOUT_MAX:g} s."
+    if not isinstance(response_fields, list) or not all(
+            isinstance(path, str) and re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", path) for path in response_fields):
+        errors["response_fields"] = "Response fields are dotted paths into the JSON answer, e.g. order.status."
+    return errors
+
+
+@transaction.atomic
+def http_tool_save(*, tool: HttpTool | None = None, name, description, parameters, method, url, headers,
+                   secret_headers: dict | None, timeout_secs, response_fields) -> HttpTool:
+    """Create or edit an HTTP tool. `secret_headers=None` keeps the stored secrets; on edit a
+    blank value keeps that header's stored value (secrets are never shown, so a form sends blanks)."""
+    method = (method or "").upper()
+    if tool is not None and secret_headers is not None:
+        stored = tool.secret_header_dict()
+        secret_headers = {key: value or stored.get(key, "") for key, value in secret_headers.items()}
+    fields = dict(name=name, description=description, parameters=parameters if parameters is not None else {},
+                  method=method, url=url, headers=headers if headers is not None else {},
+                  secret_headers=secret_headers if secret_headers is not None else {},
+                  timeout_secs=timeout_secs, response_fields=response_fields if response_fields is not None else [])
+    errors = http_tool_problems(**fields)
+    if not errors and HttpTool.objects.filter(name=name).exclude(pk=getattr(tool, "pk", None)).exists():
+        errors["name"] = f"There is already a tool named {name}."
+    if errors:
+        raise ApplicationError(f"The tool cannot be saved: {next(iter(errors.values()))}", details=errors)
+    if secret_headers is None:
+        fields.pop("secret_headers")
+    else:
+        fields["secret_headers"] = json.dumps(secret_headers) if secret_headers else ""
+    fields["timeout_secs"] = float(timeout_secs)
+    if tool is None:
+        return HttpTool.objects.create(**fields)
+    for key, value in fields.items():
+        setattr(tool, key, value)
+    tool.save()
+    return tool
+
+
+# --- MCP servers -------------------------------------------------------------------------------------
+
+def mcp_server_problems(*, name, url, secret_headers: dict | None, timeout_secs) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not isinstance(name, str) or not graphs.VARIABLE_NAME.fullmatch(name):
+        errors["name"] = "The name must be letters, digits and _ (at most 64); nodes list it as mcp:<name>."
+    url_problem = (graphs.url_problem(url, private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
+                   if isinstance(url, str) and url else "is missing")
+    if url_problem:
+        errors["url"] = f"The URL {url_problem}."
+    if secret_headers is not None and (not isinstance(secret_headers, dict) or not all(
+            isinstance(k, str) and re.fullmatch(r"[A-Za-z0-9-]{1,100}", k) and isinstance(v, str) and "\n" not in v
+            for k, v in secret_headers.items())):
+        errors["secret_headers"] = "Header names are letters, digits and -; values are text without line breaks."
+    timeout = _number(timeout_secs)
+    if timeout is None or not HTTP_TOOL_TIMEOUT_MIN <= timeout <= HTTP_TOOL_TIMEOUT_MAX:
+        errors["timeout_secs"] = f"The timeout must be between {HTTP_TOOL_TIMEOUT_MIN:g} and {HTTP_TOOL_TIMEOUT_MAX:g} s."
+    return errors
+
+
+@transaction.atomic
+def mcp_server_save(*, server: McpServer | None = None, name, url, secret_headers: dict | None,
+                    timeout_secs) -> McpServer:
+    """Create or edit an MCP server (streamable HTTP). Secrets as on HTTP tools: None keeps them,
+    a blank value keeps that header's stored value."""
+    errors = mcp_server_problems(name=name, url=url, secret_headers=secret_headers, timeout_secs=timeout_secs)
+    if not errors and McpServer.objects.filter(name=name).exclude(pk=getattr(server, "pk", None)).exists():
+        errors["name"] = f"There is already an MCP server named {name}."
+    if errors:
+        raise ApplicationError(f"The MCP server cannot be saved: {next(iter(errors.values()))}", details=errors)
+    fields = {"name": name, "url": url, "timeout_secs": float(timeout_secs)}
+    if secret_headers is not None:
+        stored = server.secret_header_dict() if server is not None else {}
+        merged = {key: value or stored.get(key, "") for key, value in secret_headers.items()}
+        fields["secret_headers"] = json.dumps(merged) if merged else ""
+    if server is None:
+        return McpServer.objects.create(**fields)
+    for key, value in fields.items():
+        setattr(server, key, value)
+    server.save()
+    return server

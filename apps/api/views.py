@@ -26,7 +26,8 @@ def api_key_list_view(request):
         form = ApiKeyForm(request.POST)
         if form.is_valid():
             try:
-                key, new_token = api_key_create(name=form.cleaned_data["name"], created_by=request.user.email)
+                key, new_token = api_key_create(name=form.cleaned_data["name"], created_by=request.user.email,
+                                                 actor=request.user)
             except ApplicationError as exc:
                 form_add_application_error(form, exc)
             else:
@@ -42,7 +43,7 @@ def api_key_list_view(request):
 @portal_login_required(admin_only=True)
 def api_key_revoke_view(request, key_id: int):
     try:
-        key = api_key_revoke(key_id=key_id)
+        key = api_key_revoke(key_id=key_id, actor=request.user)
     except NotFound:
         raise Http404("No such API key.") from None
     messages.success(request, f"Revoked {key.name}.")

@@ -40,6 +40,8 @@ class MetricRateForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if self.errors:
+            return cleaned  # field errors first; the probe below needs every field
         probe = MetricRate(**{k: v for k, v in cleaned.items() if k not in ("id", "rate_card", "DELETE")})
         try:
             probe.to_price()
@@ -356,14 +358,21 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Push to Stripe")
     def push_to_stripe(self, request, queryset):
-        from apps.billing.services.stripe_sync import invoice_push_to_stripe
+        from apps.billing.tasks import invoice_push_to_stripe_task
 
-        self._each(request, queryset, lambda i: invoice_push_to_stripe(invoice_id=i.pk), "pushed to Stripe")
+        self._each(
+            request, queryset, lambda i: invoice_push_to_stripe_task.delay(i.pk), "queued for Stripe (a task pushes them)"
+        )
 
     @admin.action(description="Re-render PDF and usage CSV")
     def render_documents(self, request, queryset):
+        from apps.billing.tasks import invoice_render_documents_task
+
         self._each(
-            request, queryset, lambda i: services.invoice_render_documents(invoice_id=i.pk, force=True), "rendered"
+            request,
+            queryset.exclude(status=Invoice.Status.DRAFT),
+            lambda i: invoice_render_documents_task.delay(i.pk, True),
+            "queued for rendering (a task renders them)",
         )
 
 
@@ -404,7 +413,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="this month")
     def cap_state(self, obj):
-        status = selectors.usage_cap_status(client=obj.client)
+        status = selectors.usage_cap_status(client=obj.client, exact=True)
         return f"{status.state} ({status.minutes_used:.0f} min, {status.amount_used} {status.currency})"
 
 
@@ -428,6 +437,57 @@ class StripeEventAdmin(admin.ModelAdmin):
         return False
 
 
+class BillingSettingsForm(forms.ModelForm):
+    """Stripe secrets are never rendered back into the page (no value attribute,
+    no placeholder derived from them); a blank field on save keeps the stored one.
+    To remove a key, tick "clear"."""
+
+    SECRET_FIELDS = ("stripe_secret_key", "stripe_webhook_secret")
+
+    stripe_secret_key = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave blank to keep the stored key.",
+    )
+    stripe_webhook_secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave blank to keep the stored secret.",
+    )
+    clear_stripe_secret_key = forms.BooleanField(required=False, label="Clear the stored Stripe secret key")
+    clear_stripe_webhook_secret = forms.BooleanField(required=False, label="Clear the stored webhook secret")
+
+    class Meta:
+        model = BillingSettings
+        fields = [
+            "invoice_prefix",
+            "credit_note_prefix",
+            "payment_terms_days",
+            "invoice_footer",
+            "cap_alert_emails",
+            "stripe_enabled",
+            "stripe_secret_key",
+            "stripe_webhook_secret",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Never hand the stored secret to the widget, whatever it renders.
+        for name in self.SECRET_FIELDS:
+            self.initial[name] = ""
+            if self.instance.pk and getattr(self.instance, name):
+                self.fields[name].help_text = "A value is stored. Leave blank to keep it."
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.SECRET_FIELDS:
+            if cleaned.get(f"clear_{name}"):
+                cleaned[name] = ""
+            elif not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
+
 @admin.register(BillingSettings)
 class BillingSettingsAdmin(admin.ModelAdmin):
     fields = [
@@ -438,13 +498,12 @@ class BillingSettingsAdmin(admin.ModelAdmin):
         "cap_alert_emails",
         "stripe_enabled",
         "stripe_secret_key",
+        "clear_stripe_secret_key",
         "stripe_webhook_secret",
+        "clear_stripe_webhook_secret",
     ]
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        if db_field.name in ("stripe_secret_key", "stripe_webhook_secret"):
-            kwargs["widget"] = forms.PasswordInput(render_value=True)
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+    form = BillingSettingsForm
 
     def has_add_permission(self, request):
         return not BillingSettings.objects.exists()

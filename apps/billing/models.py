@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -14,6 +16,21 @@ from apps.billing.pricing import MetricPrice, PriceModel, Tier
 from apps.core.crypto import EncryptedTextField
 
 ZERO = Decimal("0")
+
+NOT_NEGATIVE = MinValueValidator(ZERO, message="Must be zero or more, not negative.")
+
+
+def validate_positive(value) -> None:
+    if value is not None and value <= 0:
+        raise ValidationError("Must be more than zero.", code="min_value")
+
+
+def _non_negative(*fields: str, prefix: str) -> list[models.CheckConstraint]:
+    """The database's copy of the NOT_NEGATIVE validators (a shell or raw SQL cannot store nonsense either)."""
+    return [
+        models.CheckConstraint(condition=Q(**{f"{name}__gte": 0}), name=f"{prefix}_{name}_non_negative")
+        for name in fields
+    ]
 
 
 class UsageEvent(models.Model):
@@ -43,10 +60,51 @@ class UsageEvent(models.Model):
             models.UniqueConstraint(fields=["client", "idempotency_key"], name="billing_usage_idempotency_key"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="billing_usage_quantity_non_negative"),
         ]
-        indexes = [models.Index(fields=["client", "occurred_at"], name="billing_usage_client_time")]
+        indexes = [
+            models.Index(fields=["client", "occurred_at"], name="billing_usage_client_time"),
+            # "this client's rows stored after ledger id N": late usage (services/invoices.py)
+            models.Index(fields=["client", "id"], name="billing_usage_client_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.metric} {self.quantity} {self.unit} ({self.idempotency_key})"
+
+
+class UsageMeter(models.Model):
+    """Month-to-date usage per client, billing month (client's timezone at ingest),
+    metric, dimension and provider-cost currency.
+
+    Derived data, maintained by the ledger INSERT itself (one statement, same
+    transaction: see services/usage.py), so it is always consistent with the
+    committed ledger and never needs a scan of it. The usage-cap check reads these
+    few rows instead of rating the month: call seconds are summed raw (a lower
+    bound of what is billed) and rounded per event to 1, 6 and 60 seconds (an
+    upper bound for the card's increment; exact when a call reports its seconds in
+    one event), so the cap check can tell "certainly below" / "certainly reached"
+    without rating, and rates the month exactly only when a cap lies in between."""
+
+    client = models.ForeignKey("tenancy.Client", on_delete=models.CASCADE, related_name="+", db_index=False)
+    period_start = models.DateField()
+    metric = models.CharField(max_length=40)
+    dimension = models.CharField(max_length=100, blank=True)
+    cost_currency = models.CharField(max_length=3)
+    events = models.BigIntegerField(default=0)
+    positive_events = models.BigIntegerField(default=0)
+    quantity = models.DecimalField(max_digits=30, decimal_places=6, default=ZERO)
+    seconds_ceil_1 = models.DecimalField(max_digits=30, decimal_places=6, default=ZERO)
+    seconds_ceil_6 = models.DecimalField(max_digits=30, decimal_places=6, default=ZERO)
+    seconds_ceil_60 = models.DecimalField(max_digits=30, decimal_places=6, default=ZERO)
+    provider_cost = models.DecimalField(max_digits=30, decimal_places=8, default=ZERO)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "period_start", "metric", "dimension", "cost_currency"], name="billing_usagemeter_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.period_start:%Y-%m} {self.metric}/{self.dimension}: {self.quantity}"
 
 
 class RateCard(models.Model):
@@ -75,9 +133,16 @@ class RateCard(models.Model):
     name = models.CharField(max_length=120, blank=True)
     effective_from = models.DateField(help_text="The first day of the first billing month it applies to.")
     currency = models.CharField(max_length=3, default="USD")
-    platform_fee = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
-    minimum_commitment = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO)
-    tax_rate_percent = models.DecimalField(max_digits=7, decimal_places=4, default=ZERO)
+    platform_fee = models.DecimalField(max_digits=14, decimal_places=4, default=ZERO, validators=[NOT_NEGATIVE])
+    minimum_commitment = models.DecimalField(
+        max_digits=14, decimal_places=4, default=ZERO, validators=[NOT_NEGATIVE]
+    )
+    tax_rate_percent = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        default=ZERO,
+        validators=[NOT_NEGATIVE, MaxValueValidator(Decimal(100), message="A tax rate cannot exceed 100 percent.")],
+    )
     tax_label = models.CharField(max_length=40, default="Tax")
     call_billing_increment_seconds = models.PositiveIntegerField(
         choices=Increment.choices, default=Increment.PER_SECOND
@@ -94,11 +159,42 @@ class RateCard(models.Model):
                 fields=["client", "effective_from"], name="billing_ratecard_one_version_per_date", nulls_distinct=False
             ),
             models.CheckConstraint(condition=Q(effective_from__day=1), name="billing_ratecard_starts_on_first"),
+            *_non_negative("platform_fee", "minimum_commitment", "tax_rate_percent", prefix="billing_ratecard"),
         ]
 
     def __str__(self) -> str:
         owner = self.client.name if self.client_id else "Agency default"
         return f"{owner} from {self.effective_from:%Y-%m}" + (f" ({self.name})" if self.name else "")
+
+
+def tier_errors(tiers) -> list[str]:
+    """What is wrong with a tiers list (empty list = fine): a list of objects with
+    up_to (a number >= 0, or null on the last tier), unit_price and flat_fee (numbers >= 0)."""
+    if tiers in (None, ""):
+        return []
+    if not isinstance(tiers, list):
+        return ['Tiers must be a list such as [{"up_to": "1000", "unit_price": "0.05"}, {"up_to": null, ...}].']
+    errors = []
+    for number, tier in enumerate(tiers, start=1):
+        if not isinstance(tier, dict):
+            errors.append(f"Tier {number} must be an object with up_to, unit_price and flat_fee.")
+            continue
+        for key in ("up_to", "unit_price", "flat_fee"):
+            raw = tier.get(key)
+            if raw is None or raw == "":
+                continue  # up_to: unbounded; prices: zero
+            try:
+                value = Decimal(str(raw))
+                if isinstance(raw, bool) or not value.is_finite():
+                    raise ValueError
+            except (ArithmeticError, ValueError):
+                errors.append(f"Tier {number}: {key} must be a number, not {raw!r}.")
+                continue
+            if value < 0:
+                errors.append(f"Tier {number}: {key} must be zero or more, not negative.")
+            elif value >= Decimal(10) ** 10:
+                errors.append(f"Tier {number}: {key} is too large.")
+    return errors
 
 
 class MetricRate(models.Model):
@@ -109,22 +205,33 @@ class MetricRate(models.Model):
     dimension = models.CharField(max_length=100, blank=True, help_text="Empty = every dimension without its own rate.")
     model = models.CharField(max_length=16, choices=[(m.value, m.value.replace("_", " ")) for m in PriceModel])
     unit_price = models.DecimalField(
-        max_digits=18, decimal_places=8, default=ZERO, help_text="Per priced unit; per package for package pricing."
+        max_digits=18,
+        decimal_places=8,
+        default=ZERO,
+        validators=[NOT_NEGATIVE],
+        help_text="Per priced unit; per package for package pricing.",
     )
     tiers = models.JSONField(
         default=list,
         blank=True,
         help_text='Graduated/volume: [{"up_to": "1000", "unit_price": "0.05", "flat_fee": "0"}, {"up_to": null, "unit_price": "0.04"}]',
     )
-    package_size = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal(1))
-    markup_percent = models.DecimalField(max_digits=9, decimal_places=4, default=ZERO)
+    package_size = models.DecimalField(
+        max_digits=18, decimal_places=4, default=Decimal(1), validators=[validate_positive]
+    )
+    markup_percent = models.DecimalField(max_digits=9, decimal_places=4, default=ZERO, validators=[NOT_NEGATIVE])
     included_quantity = models.DecimalField(
-        max_digits=18, decimal_places=4, default=ZERO, help_text="Free allowance in priced units."
+        max_digits=18,
+        decimal_places=4,
+        default=ZERO,
+        validators=[NOT_NEGATIVE],
+        help_text="Free allowance in priced units.",
     )
     unit_divisor = models.DecimalField(
         max_digits=18,
         decimal_places=4,
         default=Decimal(1),
+        validators=[validate_positive],
         help_text="Raw units per priced unit: 60 (seconds per minute), 1000000 (tokens).",
     )
     unit_label = models.CharField(max_length=20, default="unit")
@@ -134,10 +241,20 @@ class MetricRate(models.Model):
         ordering = ["metric", "dimension"]
         constraints = [
             models.UniqueConstraint(fields=["rate_card", "metric", "dimension"], name="billing_metricrate_unique"),
+            *_non_negative("unit_price", "markup_percent", "included_quantity", prefix="billing_metricrate"),
+            models.CheckConstraint(condition=Q(package_size__gt=0), name="billing_metricrate_package_size_positive"),
+            models.CheckConstraint(condition=Q(unit_divisor__gt=0), name="billing_metricrate_unit_divisor_positive"),
         ]
 
     def __str__(self) -> str:
         return f"{self.metric}{'/' + self.dimension if self.dimension else ''}: {self.model}"
+
+    def clean(self) -> None:
+        """Tiers (JSON) are checked here; the other fields by their validators. Errors name the field."""
+        super().clean()
+        errors = tier_errors(self.tiers)
+        if errors:
+            raise ValidationError({"tiers": errors})
 
     def to_price(self) -> MetricPrice:
         return MetricPrice(
@@ -170,16 +287,32 @@ class BillingAccount(models.Model):
     )
 
     client = models.OneToOneField("tenancy.Client", on_delete=models.CASCADE, related_name="billing_account")
-    soft_cap_minutes = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    hard_cap_minutes = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    soft_cap_amount = models.DecimalField(
-        max_digits=14, decimal_places=2, null=True, blank=True, help_text="Month-to-date charges, before tax."
+    soft_cap_minutes = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
     )
-    hard_cap_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    hard_cap_minutes = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
+    soft_cap_amount = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[NOT_NEGATIVE],
+        help_text="Month-to-date charges, before tax.",
+    )
+    hard_cap_amount = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
     cap_message = models.TextField(
         default=DEFAULT_CAP_MESSAGE, help_text="Spoken to callers once the hard cap is reached."
     )
     stripe_customer_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = _non_negative(
+            "soft_cap_minutes", "hard_cap_minutes", "soft_cap_amount", "hard_cap_amount", prefix="billing_account"
+        )
 
     def __str__(self) -> str:
         return f"Billing account of {self.client}"
@@ -197,6 +330,7 @@ class CapAlert(models.Model):
     level = models.CharField(max_length=8, choices=Level.choices)
     detail = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="When agency staff were emailed.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -290,6 +424,18 @@ class Invoice(models.Model):
     usage_csv = models.FileField(upload_to="billing/usage/", blank=True)
     stripe_invoice_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     stripe_hosted_url = models.URLField(max_length=500, blank=True)
+    usage_through_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Ledger rows of the period with an id up to this one are billed on this invoice; "
+        "later ones are late usage, carried into the next invoice.",
+    )
+    late_usage_windows = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Late usage carried here: [{"period_start": "2026-11-01", "after_id": 10, "through_id": 99}] = '
+        "ledger rows of that month with after_id < id <= through_id.",
+    )
 
     class Meta:
         ordering = ["-period_start", "client__name"]

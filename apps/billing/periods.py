@@ -23,6 +23,17 @@ def format_period(period_start: date) -> str:
     return f"{period_start.year:04d}-{period_start.month:02d}"
 
 
+MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+
+
+def format_period_long(period_start: date) -> str:
+    """date(2026, 11, 1) -> 'November 2026' (invoice lines; not locale-dependent)."""
+    return f"{MONTH_NAMES[period_start.month - 1]} {period_start.year}"
+
+
 def next_period(period_start: date) -> date:
     return date(period_start.year + (period_start.month == 12), period_start.month % 12 + 1, 1)
 

@@ -59,6 +59,7 @@ class LineKind(StrEnum):
     PLATFORM_FEE = "platform_fee"
     MINIMUM_COMMITMENT = "minimum_commitment"
     CREDIT = "credit"
+    LATE_USAGE = "late_usage"  # usage of an already-invoiced month, carried into a later invoice
 
 
 class PricingError(ValueError):
@@ -95,6 +96,13 @@ def validate_price(price: MetricPrice) -> None:
         raise PricingError(f"{price.metric}: unit divisor must be positive")
     if price.included_quantity < 0:
         raise PricingError(f"{price.metric}: included quantity cannot be negative")
+    if price.unit_price < 0:
+        raise PricingError(f"{price.metric}: unit price cannot be negative")
+    if price.markup_percent < 0:
+        raise PricingError(f"{price.metric}: markup cannot be negative")
+    for index, tier in enumerate(price.tiers, start=1):
+        if tier.unit_price < 0 or tier.flat_fee < 0 or (tier.up_to is not None and tier.up_to < 0):
+            raise PricingError(f"{price.metric}: tier {index} has a negative bound, unit price or flat fee")
     if price.model in (PriceModel.GRADUATED, PriceModel.VOLUME):
         if not price.tiers:
             raise PricingError(f"{price.metric}: {price.model} pricing needs at least one tier")
@@ -109,7 +117,7 @@ def validate_price(price: MetricPrice) -> None:
                 previous = tier.up_to
         if price.tiers[-1].up_to is not None:
             raise PricingError(f"{price.metric}: the last tier must be unbounded (up_to=None)")
-    if price.model == PriceModel.PACKAGE and price.package_size <= 0:
+    if price.package_size <= 0:
         raise PricingError(f"{price.metric}: package size must be positive")
     if price.model == PriceModel.COST_PLUS and price.included_quantity:
         raise PricingError(f"{price.metric}: an included allowance cannot apply to cost-plus pricing")

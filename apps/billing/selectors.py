@@ -15,7 +15,16 @@ from apps.billing.metrics import CALL_SECONDS_METRICS
 from apps.billing.models import BillingAccount, Invoice, InvoiceLine, RateCard
 from apps.billing.money import ZERO, quantize
 from apps.billing.periods import period_bounds, period_containing
-from apps.billing.pricing import CardTerms, LineKind, MetricPrice, RatedInvoice, UsageTotal, merge_prices, rate_invoice
+from apps.billing.pricing import (
+    CardTerms,
+    Line,
+    LineKind,
+    MetricPrice,
+    RatedInvoice,
+    UsageTotal,
+    merge_prices,
+    rate_invoice,
+)
 from apps.core.errors import ApplicationError
 
 # ----------------------------------------------------------------------------- rate cards
@@ -31,6 +40,13 @@ class ResolvedCard:
     call_minimum_seconds: int
     client_card: RateCard | None
     default_card: RateCard | None
+
+
+def rate_card_versions(*, client) -> QuerySet[RateCard]:
+    """Every version of a client's card (client None: the agency default card)."""
+    if client is None:
+        return RateCard.objects.filter(client__isnull=True)
+    return RateCard.objects.filter(client=client)
 
 
 def rate_card_in_force(*, client, period_start: date) -> RateCard | None:
@@ -110,7 +126,7 @@ WITH per_group AS (
            SUM(provider_cost) FILTER (WHERE provider_cost_currency = %(currency)s) AS cost,
            COUNT(*) FILTER (WHERE provider_cost_currency <> %(currency)s AND provider_cost <> 0) AS foreign_cost
     FROM public.billing_usageevent
-    WHERE client_id = %(client_id)s AND occurred_at >= %(start)s AND occurred_at < %(end)s
+    WHERE client_id = %(client_id)s AND occurred_at >= %(start)s AND occurred_at < %(end)s{id_filters}
     GROUP BY 1, 2, 3
 )
 SELECT metric, dimension,
@@ -131,15 +147,54 @@ class UsageSummary:
     foreign_cost_events: int  # events whose provider cost is in another currency (not in margins)
 
 
+@dataclass(frozen=True)
+class LedgerIds:
+    """Which ledger rows count, by id: after_id < id <= through_id, outside `excluded`
+    ((after, through] ranges). Ids order the rows as they were stored (see
+    services/invoices.py for why that is safe under concurrent ingestion)."""
+
+    after_id: int | None = None
+    through_id: int | None = None
+    excluded: tuple[tuple[int, int], ...] = ()
+
+    def sql(self) -> tuple[str, dict]:
+        clauses, params = [], {}
+        if self.after_id is not None:
+            clauses.append("id > %(after_id)s")
+            params["after_id"] = self.after_id
+        if self.through_id is not None:
+            clauses.append("id <= %(through_id)s")
+            params["through_id"] = self.through_id
+        if self.excluded:
+            clauses.append(
+                "NOT EXISTS (SELECT 1 FROM unnest(%(ex_after)s::bigint[], %(ex_through)s::bigint[]) AS r(a, t) "
+                "WHERE id > r.a AND id <= r.t)"
+            )
+            params["ex_after"] = [after for after, _ in self.excluded]
+            params["ex_through"] = [through for _, through in self.excluded]
+        return "".join(f" AND {clause}" for clause in clauses), params
+
+
+ALL_ROWS = LedgerIds()
+
+
 def usage_totals(
-    *, client_id: int, start: datetime, end: datetime, currency: str, increment: int, minimum: int
+    *,
+    client_id: int,
+    start: datetime,
+    end: datetime,
+    currency: str,
+    increment: int,
+    minimum: int,
+    ids: LedgerIds = ALL_ROWS,
 ) -> UsageSummary:
     """Per (metric, dimension) totals for [start, end), call seconds rounded per call."""
     from apps.billing.metrics import METRIC_UNITS
 
+    id_filters, id_params = ids.sql()
     with connection.cursor() as cursor:
         cursor.execute(
-            _AGGREGATE_SQL,
+            _AGGREGATE_SQL.format(id_filters=id_filters),
             {
                 "client_id": client_id,
                 "start": start,
@@ -148,6 +203,7 @@ def usage_totals(
                 "increment": increment,
                 "minimum": minimum,
                 "call_metrics": sorted(CALL_SECONDS_METRICS),
+                **id_params,
             },
         )
         rows = cursor.fetchall()
@@ -179,8 +235,11 @@ class PeriodRating:
     rated: RatedInvoice
 
 
-def period_rate(*, client, period_start: date, until: datetime | None = None) -> PeriodRating:
-    """Rate a client's usage for a period (or the part of it before `until`)."""
+def period_rate(
+    *, client, period_start: date, until: datetime | None = None, ids: LedgerIds = ALL_ROWS
+) -> PeriodRating:
+    """Rate a client's usage for a period (or the part of it before `until`, or the
+    ledger rows `ids` selects)."""
     card = rate_card_resolve(client=client, period_start=period_start)
     starts_at, ends_at = period_bounds(period_start, client.timezone)
     usage = usage_totals(
@@ -190,9 +249,139 @@ def period_rate(*, client, period_start: date, until: datetime | None = None) ->
         currency=card.terms.currency,
         increment=card.call_increment_seconds,
         minimum=card.call_minimum_seconds,
+        ids=ids,
     )
     rated = rate_invoice(terms=card.terms, prices=card.prices, usage=usage.totals)
     return PeriodRating(period_start, starts_at, ends_at, card, usage, rated)
+
+
+# ----------------------------------------------------------------------------- late usage
+
+
+@dataclass(frozen=True)
+class LateWindow:
+    """Ledger rows of an already-invoiced month that its invoice did not bill:
+    after_id < id <= through_id, occurred in `period_start`."""
+
+    period_start: date
+    after_id: int
+    through_id: int
+
+    def as_json(self) -> dict:
+        return {"period_start": self.period_start.isoformat(), "after_id": self.after_id, "through_id": self.through_id}
+
+    @classmethod
+    def from_json(cls, data: dict) -> LateWindow:
+        return cls(date.fromisoformat(data["period_start"]), int(data["after_id"]), int(data["through_id"]))
+
+
+def _carried_windows(*, client_id: int, exclude_invoice_id: int | None = None) -> list[LateWindow]:
+    """Every window of late usage that a closed invoice of the client carried."""
+    stored = invoices_closed().filter(client_id=client_id).exclude(late_usage_windows=[])
+    if exclude_invoice_id is not None:
+        stored = stored.exclude(pk=exclude_invoice_id)
+    return [LateWindow.from_json(w) for windows in stored.values_list("late_usage_windows", flat=True) for w in windows]
+
+
+def carried_ranges(*, client_id: int, period_start: date) -> tuple[tuple[int, int], ...]:
+    """(after, through] ranges of `period_start`'s rows that later invoices already billed as late usage."""
+    return tuple(
+        (w.after_id, w.through_id)
+        for w in _carried_windows(client_id=client_id)
+        if w.period_start == period_start
+    )
+
+
+def late_usage_windows(*, client, period_start: date, through_id: int, invoice_id: int | None = None) -> list[LateWindow]:
+    """Late usage to carry into the invoice of `period_start` (billing rows up to
+    `through_id`): for every earlier month with a closed invoice, its rows above
+    both that invoice's own bound and every window already carried for it.
+    Only months that really have such rows are returned."""
+    closed = invoices_closed().filter(
+        client_id=client.pk, period_start__lt=period_start, usage_through_id__isnull=False
+    )
+    billed_through = dict(closed.values_list("period_start", "usage_through_id"))
+    if not billed_through:
+        return []
+    for window in _carried_windows(client_id=client.pk, exclude_invoice_id=invoice_id):
+        if window.period_start in billed_through:
+            billed_through[window.period_start] = max(billed_through[window.period_start], window.through_id)
+    lowest = min(billed_through.values())
+    if lowest >= through_id:
+        return []
+    starts_at, _ = period_bounds(period_start, client.timezone)
+    with connection.cursor() as cursor:
+        # The client's rows stored since the lowest bound that belong to earlier months
+        # (index on (client_id, id)), grouped by their month in the client's timezone.
+        cursor.execute(
+            """
+            SELECT date_trunc('month', occurred_at AT TIME ZONE %s)::date AS month, max(id)
+            FROM public.billing_usageevent
+            WHERE client_id = %s AND id > %s AND id <= %s AND occurred_at < %s
+            GROUP BY 1
+            """,
+            [str(client.timezone), client.pk, lowest, through_id, starts_at],
+        )
+        candidates = cursor.fetchall()
+    windows = []
+    for month, newest in sorted(candidates):
+        after = billed_through.get(month)
+        if after is not None and newest > after:
+            windows.append(LateWindow(month, after, through_id))
+    return windows
+
+
+def late_usage_lines(*, client, windows: list[LateWindow], currency: str) -> list[Line]:
+    """One dated line per metric of each late window, priced by the rate card of
+    the month the usage belongs to, as the increase it makes to that month's usage
+    charges: rating(rows through through_id) - rating(rows through after_id), so
+    tiers, allowances and per-call rounding continue where that month's invoice
+    (and any earlier carry) stopped. Fee, minimum and tax are not repeated."""
+    from apps.billing.periods import format_period_long
+
+    lines: list[Line] = []
+    for window in windows:
+        before = period_rate(client=client, period_start=window.period_start, ids=LedgerIds(through_id=window.after_id))
+        after = period_rate(client=client, period_start=window.period_start, ids=LedgerIds(through_id=window.through_id))
+        if after.rated.currency != currency:
+            raise ApplicationError(
+                f"Late usage from {window.period_start:%Y-%m} is priced in {after.rated.currency}, this invoice "
+                f"in {currency}: bill it with a manual invoice or a credit note.",
+                details={"period": f"{window.period_start:%Y-%m}"},
+            )
+        previous = _usage_by_metric(before.rated.lines)
+        month = format_period_long(window.period_start)
+        for key, (usage_line, amount, cost) in _usage_by_metric(after.rated.lines).items():
+            old_line, old_amount, old_cost = previous.get(key, (None, ZERO, ZERO))
+            quantity = usage_line.quantity - (old_line.quantity if old_line else ZERO)
+            if not quantity and amount == old_amount:
+                continue
+            lines.append(
+                Line(
+                    kind=LineKind.LATE_USAGE,
+                    description=f"Usage from {month}: {usage_line.description}",
+                    quantity=quantity,
+                    unit=usage_line.unit,
+                    unit_price=usage_line.unit_price,
+                    amount=amount - old_amount,
+                    metric=usage_line.metric,
+                    dimension=usage_line.dimension,
+                    provider_cost=cost - old_cost,
+                )
+            )
+    return lines
+
+
+def _usage_by_metric(lines) -> dict[tuple[str, str], tuple[Line, Decimal, Decimal]]:
+    """(metric, dimension) -> (its usage line, usage + allowance amount, provider cost)."""
+    grouped: dict[tuple[str, str], tuple[Line, Decimal, Decimal]] = {}
+    for line in lines:
+        if line.kind not in (LineKind.USAGE, LineKind.ALLOWANCE):
+            continue
+        key = (line.metric, line.dimension)
+        usage_line, amount, cost = grouped.get(key, (line, ZERO, ZERO))
+        grouped[key] = (line if line.kind == LineKind.USAGE else usage_line, amount + line.amount, cost + line.provider_cost)
+    return grouped
 
 
 # ----------------------------------------------------------------------------- caps
@@ -217,14 +406,7 @@ class CapStatus:
 ALLOWED = CapStatus(state="allowed")
 
 
-def usage_cap_status(*, client, at: datetime | None = None) -> CapStatus:
-    """Month-to-date usage of `client` against its caps.
-
-    Minutes = billable call minutes (inbound + outbound, after the per-call rounding
-    rule). Money = month-to-date usage charges after allowances, before platform fee,
-    minimum commitment and tax. Hard beats soft; no caps configured = "allowed"
-    without touching the ledger.
-    """
+def _cap_account(client) -> BillingAccount | None:
     account = BillingAccount.objects.filter(client_id=client.pk).first()
     if account is None or all(
         value is None
@@ -235,6 +417,38 @@ def usage_cap_status(*, client, at: datetime | None = None) -> CapStatus:
             account.hard_cap_amount,
         )
     ):
+        return None
+    return account
+
+
+def _cap_status_from(account, minutes: Decimal, amount: Decimal, currency: str, *, reached) -> CapStatus:
+    """`reached(kind, cap)` says whether `cap` of kind "minutes" / "amount" is reached."""
+    hard, soft = [], []
+    if account.hard_cap_minutes is not None and reached("minutes", account.hard_cap_minutes):
+        hard.append(f"{minutes:.2f} of {account.hard_cap_minutes} minutes (hard cap)")
+    if account.hard_cap_amount is not None and reached("amount", account.hard_cap_amount):
+        hard.append(f"{amount} of {account.hard_cap_amount} {currency} (hard cap)")
+    if account.soft_cap_minutes is not None and reached("minutes", account.soft_cap_minutes):
+        soft.append(f"{minutes:.2f} of {account.soft_cap_minutes} minutes (soft cap)")
+    if account.soft_cap_amount is not None and reached("amount", account.soft_cap_amount):
+        soft.append(f"{amount} of {account.soft_cap_amount} {currency} (soft cap)")
+    if hard:
+        return CapStatus("hard", account.cap_message, minutes, amount, currency, tuple(hard))
+    if soft:
+        return CapStatus("soft", "Soft usage cap reached: " + "; ".join(soft), minutes, amount, currency, tuple(soft))
+    return CapStatus("allowed", "", minutes, amount, currency)
+
+
+def _usage_charges(lines) -> Decimal:
+    return sum((line.amount for line in lines if line.kind in (LineKind.USAGE, LineKind.ALLOWANCE)), ZERO)
+
+
+def usage_cap_status_exact(*, client, at: datetime | None = None) -> CapStatus:
+    """The caps against a full rating of the month so far (one aggregate over the
+    client's ledger rows of the month). The cheap `usage_cap_status` falls back
+    to this only when a cap lies between its bounds."""
+    account = _cap_account(client)
+    if account is None:
         return ALLOWED
     at = at or timezone.now()
     period_start = period_containing(at, client.timezone)
@@ -244,25 +458,132 @@ def usage_cap_status(*, client, at: datetime | None = None) -> CapStatus:
         return ALLOWED  # no rate card: nothing to measure money against; minutes unknown too
     seconds = sum((t.quantity for t in rating.usage.totals if t.metric in CALL_SECONDS_METRICS), ZERO)
     minutes = seconds / 60
-    amount = sum(
-        (line.amount for line in rating.rated.lines if line.kind in (LineKind.USAGE, LineKind.ALLOWANCE)), ZERO
-    )
     currency = rating.card.terms.currency
-    amount = quantize(amount, currency)
-    hard, soft = [], []
-    if account.hard_cap_minutes is not None and minutes >= account.hard_cap_minutes:
-        hard.append(f"{minutes:.2f} of {account.hard_cap_minutes} minutes (hard cap)")
-    if account.hard_cap_amount is not None and amount >= account.hard_cap_amount:
-        hard.append(f"{amount} of {account.hard_cap_amount} {currency} (hard cap)")
-    if account.soft_cap_minutes is not None and minutes >= account.soft_cap_minutes:
-        soft.append(f"{minutes:.2f} of {account.soft_cap_minutes} minutes (soft cap)")
-    if account.soft_cap_amount is not None and amount >= account.soft_cap_amount:
-        soft.append(f"{amount} of {account.soft_cap_amount} {currency} (soft cap)")
-    if hard:
-        return CapStatus("hard", account.cap_message, minutes, amount, currency, tuple(hard))
-    if soft:
-        return CapStatus("soft", "Soft usage cap reached: " + "; ".join(soft), minutes, amount, currency, tuple(soft))
-    return CapStatus("allowed", "", minutes, amount, currency)
+    amount = quantize(_usage_charges(rating.rated.lines), currency)
+    figures = {"minutes": minutes, "amount": amount}
+    return _cap_status_from(account, minutes, amount, currency, reached=lambda kind, cap: figures[kind] >= cap)
+
+
+@dataclass(frozen=True)
+class UsageBounds:
+    """Month-to-date figures known to lie in [low, high] (from models.UsageMeter)."""
+
+    minutes_low: Decimal
+    minutes_high: Decimal
+    amount_low: Decimal
+    amount_high: Decimal
+    currency: str
+
+
+_CEIL_COLUMN = {1: "seconds_ceil_1", 6: "seconds_ceil_6", 60: "seconds_ceil_60"}
+
+
+def _amount_bounds(card: ResolvedCard, low: list[UsageTotal], high: list[UsageTotal]) -> tuple[Decimal, Decimal]:
+    """Usage charges (after allowances) for the low and high quantities. Every price
+    model but volume is non-decreasing in the quantity, so rating the bounds bounds
+    the charge; a volume price can drop when the total reaches a cheaper tier, so
+    its charge is bounded by hand: >= 0 and <= quantity x dearest tier + largest flat fee."""
+    from apps.billing.pricing import PriceModel, find_price, priced_quantity, rate_usage
+
+    currency = card.terms.currency
+    low_amount, high_amount = ZERO, ZERO
+    for low_total, high_total in zip(low, high, strict=True):
+        price = find_price(card.prices, high_total.metric, high_total.dimension)
+        if price is None:
+            continue  # listed at 0.00
+        if price.model == PriceModel.VOLUME:
+            dearest = max(tier.unit_price for tier in price.tiers)
+            flat = max(tier.flat_fee for tier in price.tiers)
+            high_amount += quantize(priced_quantity(price, high_total.quantity) * dearest + flat, currency)
+            continue
+        low_amount += _usage_charges(rate_usage(price, low_total, currency))
+        high_amount += _usage_charges(rate_usage(price, high_total, currency))
+    return low_amount, high_amount
+
+
+def usage_bounds(*, client, card: ResolvedCard, period_start: date) -> UsageBounds:
+    """Bounds of the month-to-date billable minutes and usage charges from the few
+    meter rows of the month -- no ledger scan. Call seconds: at least the raw sum
+    (rounding only adds), at most the sum of per-event rounding to the card's
+    increment plus the card's minimum per event (per-call rounding of a call
+    reported in several parts never exceeds the sum of its parts rounded)."""
+    from apps.billing.models import UsageMeter
+
+    increment, minimum = card.call_increment_seconds, card.call_minimum_seconds
+    ceil_column = _CEIL_COLUMN.get(increment)
+    rows = UsageMeter.objects.filter(client_id=client.pk, period_start=period_start).values_list(
+        "metric",
+        "dimension",
+        "cost_currency",
+        "quantity",
+        "positive_events",
+        "provider_cost",
+        ceil_column or "quantity",
+    )
+    grouped: dict[tuple[str, str], list[Decimal]] = {}
+    for metric, dimension, cost_currency, quantity, positive, cost, ceiled in rows:
+        entry = grouped.setdefault((metric, dimension), [ZERO, ZERO, ZERO])
+        entry[0] += quantity
+        if metric in CALL_SECONDS_METRICS:
+            # an increment without its own column: each event adds less than one increment
+            ceiled = ceiled if ceil_column else quantity + positive * increment
+            entry[1] += ceiled + positive * minimum
+        else:
+            entry[1] += quantity
+        if cost_currency == card.terms.currency:
+            entry[2] += cost
+    low, high = [], []
+    for (metric, dimension), (quantity, quantity_high, cost) in sorted(grouped.items()):
+        low.append(UsageTotal(metric=metric, dimension=dimension, quantity=quantity, provider_cost=cost))
+        high.append(UsageTotal(metric=metric, dimension=dimension, quantity=quantity_high, provider_cost=cost))
+    amount_low, amount_high = _amount_bounds(card, low, high)
+    seconds_low = sum((t.quantity for t in low if t.metric in CALL_SECONDS_METRICS), ZERO)
+    seconds_high = sum((t.quantity for t in high if t.metric in CALL_SECONDS_METRICS), ZERO)
+    return UsageBounds(seconds_low / 60, seconds_high / 60, amount_low, amount_high, card.terms.currency)
+
+
+def usage_cap_status(*, client, at: datetime | None = None, exact: bool = False) -> CapStatus:
+    """Month-to-date usage of `client` against its caps (call start, after usage lands).
+
+    Minutes = billable call minutes (inbound + outbound, after the per-call rounding
+    rule). Money = month-to-date usage charges after allowances, before platform fee,
+    minimum commitment and tax. Hard beats soft; no caps configured = "allowed"
+    without touching the ledger.
+
+    Cheap by default: bounds from the month-to-date meter decide every cap that is
+    certainly below or certainly reached (minutes_used / amount_used are then the
+    lower bounds); only when a cap lies between the bounds is the month rated in
+    full (`usage_cap_status_exact`, also used with exact=True).
+    """
+    if exact:
+        return usage_cap_status_exact(client=client, at=at)
+    account = _cap_account(client)
+    if account is None:
+        return ALLOWED
+    at = at or timezone.now()
+    period_start = period_containing(at, client.timezone)
+    try:
+        card = rate_card_resolve(client=client, period_start=period_start)
+    except ApplicationError:
+        return ALLOWED
+    bounds = usage_bounds(client=client, card=card, period_start=period_start)
+    ranges = {
+        "minutes": (bounds.minutes_low, bounds.minutes_high),
+        "amount": (bounds.amount_low, bounds.amount_high),
+    }
+    caps = (
+        ("minutes", account.hard_cap_minutes),
+        ("minutes", account.soft_cap_minutes),
+        ("amount", account.hard_cap_amount),
+        ("amount", account.soft_cap_amount),
+    )
+    for kind, cap in caps:
+        if cap is not None and ranges[kind][0] < cap <= ranges[kind][1]:
+            return usage_cap_status_exact(client=client, at=at)  # near a cap: rate the month
+    amount = quantize(bounds.amount_low, bounds.currency)
+    return _cap_status_from(
+        account, bounds.minutes_low, amount, bounds.currency, reached=lambda kind, cap: ranges[kind][0] >= cap
+    )
 
 
 # ----------------------------------------------------------------------------- invoices

@@ -128,7 +128,10 @@ class Turn(models.Model):
     llm_ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     tts_ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
     voice_to_voice_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Why the caller's turn ended: "end_of_turn_model", "silence" or "timeout" (apps.voice.turns); "" without speech.
+    end_of_turn = models.CharField(max_length=20, blank=True)
     errors = models.TextField(blank=True, help_text="One error per line.")
+    node = models.CharField(max_length=64, blank=True, help_text="The workflow node the agent answered from.")
 
     class Meta:
         ordering = ["call", "index"]

@@ -171,7 +171,7 @@ def _ms(value) -> int | None:
 @transaction.atomic
 def call_turn_record(*, call_id, turn: dict) -> Turn:
     """Store one turn (keys: index, user_text, bot_text, started_at, ended_at,
-    interrupted, stt_final_ms, llm_ttft_ms, tts_ttfb_ms, voice_to_voice_ms,
+    interrupted, stt_final_ms, llm_ttft_ms, tts_ttfb_ms, voice_to_voice_ms, node, end_of_turn,
     tool_calls [{name, arguments, result, duration_ms, error}], errors [str]).
     Recording the same index again replaces it (a retry is harmless)."""
     call = _get_for_update(call_id)
@@ -186,7 +186,8 @@ def call_turn_record(*, call_id, turn: dict) -> Turn:
             interrupted=bool(turn.get("interrupted", False)),
             stt_final_ms=_ms(turn.get("stt_final_ms")), llm_ttft_ms=_ms(turn.get("llm_ttft_ms")),
             tts_ttfb_ms=_ms(turn.get("tts_ttfb_ms")), voice_to_voice_ms=_ms(turn.get("voice_to_voice_ms")),
-            errors="\n".join(str(error) for error in errors),
+            end_of_turn=str(turn.get("end_of_turn") or "")[:20],
+            errors="\n".join(str(error) for error in errors), node=str(turn.get("node") or "")[:64],
         ),
     )
     row.tool_calls.all().delete()
@@ -283,6 +284,9 @@ def _after_end(call: Call, *, client) -> None:
                 ship_usage.delay(call_id)
             except Exception:  # noqa: BLE001 - the broker is down: the sweeper ships it later
                 logger.exception("could not enqueue the usage of call %s; the sweeper will", call_id)
+        from apps.quality.tasks import post_call_later  # post-call QA, then the call.ended webhook
+
+        post_call_later(call_id=call_id, schema=client.schema_name)
 
     transaction.on_commit(release_and_ship)
 
@@ -457,7 +461,7 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
         call.status = Call.Status.IN_PROGRESS
         call.stream_id = stream_id[:100]
         call.carrier_call_id = call.carrier_call_id or carrier_call_id[:100]
-        runtime = agent_runtime_config(agent_version=call.agent_version)
+        runtime = agent_runtime_config(agent_version=call.agent_version, call=call, client=client)
         try:
             runtime = _lease_runtime_keys(client=client, call=call, runtime=runtime)
         except ProviderError as error:
@@ -470,6 +474,9 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
             setattr(call, f"{kind}_provider", spec.provider)
             setattr(call, f"{kind}_key_id", spec.key_id or "")
         call.save()
+        from apps.webhooks.tasks import call_started_later  # the call.started webhook, once this commits
+
+        transaction.on_commit(lambda: call_started_later(call_id=call.pk, schema=client.schema_name), robust=True)
     return CallStart(call_id=str(call.pk), runtime=_with_llm_standby(runtime), fallback_line=runtime.fallback_line)
 
 

@@ -5,12 +5,25 @@ Register public-schema models on `django.contrib.admin.site`, tenant-schema
 models on `tenant_admin_site`. Agency staff reach a client's admin only through
 "Open client admin" in the agency admin, which is audited."""
 from django.contrib import admin
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.urls import reverse
 
 from apps.core.hosts import agency_url
 
 
-class TenantAdminSite(admin.AdminSite):
+class _LoginNextAdminSite(admin.AdminSite):
+    """A login posted without `next` (a script, a password manager) lands on this
+    site's index, not on settings.LOGIN_REDIRECT_URL: that is the portal's
+    dashboard, which does not exist on the agency host (NoReverseMatch → 500)."""
+
+    def login(self, request, extra_context=None):
+        if REDIRECT_FIELD_NAME not in request.GET and REDIRECT_FIELD_NAME not in request.POST:
+            request.GET = request.GET.copy()
+            request.GET[REDIRECT_FIELD_NAME] = reverse("admin:index", current_app=self.name)
+        return super().login(request, extra_context)
+
+
+class TenantAdminSite(_LoginNextAdminSite):
     site_header = "Switchboard — client admin"
     site_title = "Switchboard client admin"
     index_template = "admin/tenant_index.html"
@@ -47,7 +60,7 @@ def _client_switcher(request):
         ]
 
 
-class AgencyAdminSite(admin.AdminSite):
+class AgencyAdminSite(_LoginNextAdminSite):
     site_header = "Agency admin"  # shown after the agency's name (templates/admin/base_site.html)
     site_title = "Agency admin"
     index_title = "Overview"

@@ -53,3 +53,12 @@ async def _refuse(receive, send, code: int):
     if message["type"] == "websocket.connect":
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": code})
+
+
+class UnknownWebsocketPath:
+    """The last websocket route: any path nothing else matched is closed with 4404
+    (instead of the router's ValueError, a traceback and a bare 500 at the upgrade)."""
+
+    async def __call__(self, scope, receive, send):
+        logger.warning("websocket refused: no route for %r", scope.get("path", "")[:200])
+        return await _refuse(receive, send, CLOSE_UNKNOWN_TENANT)

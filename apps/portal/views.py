@@ -1,8 +1,12 @@
+import secrets
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,11 +21,19 @@ from apps.accounts.services import (
     team_member_set_role,
 )
 from apps.core.errors import ApplicationError, NotFound
+from apps.core.hosts import agency_url
 from apps.portal import selectors
 from apps.portal.access import portal_login_required
 from apps.portal.forms import DateRangeForm, InviteForm, PortalAuthenticationForm
 from apps.portal.forms_errors import form_add_application_error
-from apps.tenancy.services import support_access_redeem
+from apps.tenancy.audit import AuditEvent, audit_log_for_client
+from apps.tenancy.services import (
+    SUPPORT_BINDING_COOKIE,
+    SUPPORT_TOKEN_MAX_AGE_SECONDS,
+    support_access_redeem,
+    support_access_ticket_check,
+    support_binding_hash,
+)
 
 
 class PortalLoginView(LoginView):
@@ -43,17 +55,36 @@ def dashboard(request):
 
 
 def support_enter(request):
-    ip_address = request.META.get("REMOTE_ADDR")
+    """The client-host end of a support ticket (see apps/tenancy/services.py, "support access")."""
+    token = request.GET.get("token", "")
+    proof = request.GET.get("proof", "")
+    session_user = request.user if request.user.is_authenticated else None
     try:
+        if session_user is None and not proof:
+            # Hop 1: bind the ticket to this browser, then ask the agency host who this is.
+            support_access_ticket_check(token=token, client_id=request.tenant.pk)
+            nonce = secrets.token_urlsafe(32)
+            confirm = reverse("admin:tenancy_client_support_confirm", urlconf="config.urls_public")
+            response = HttpResponseRedirect(
+                agency_url(confirm) + "?" + urlencode({"token": token, "binding": support_binding_hash(nonce)})
+            )
+            response.set_cookie(
+                SUPPORT_BINDING_COOKIE, nonce, max_age=SUPPORT_TOKEN_MAX_AGE_SECONDS, path="/support/",
+                httponly=True, samesite="Lax", secure=request.is_secure(),
+            )
+            return response
         staff_user, action, next_path = support_access_redeem(
-            token=request.GET.get("token", ""), client=request.tenant, ip_address=ip_address
+            token=token, client=request.tenant, ip_address=request.META.get("REMOTE_ADDR"),
+            session_user=session_user, proof=proof, binding_nonce=request.COOKIES.get(SUPPORT_BINDING_COOKIE, ""),
         )
     except ApplicationError as exc:
         return HttpResponseForbidden(exc.message)
     login(request, staff_user, backend="django.contrib.auth.backends.ModelBackend")
     request.session["support_client_id"] = request.tenant.pk
     messages.info(request, f"You are acting as {request.tenant.name} for support. This access is logged.")
-    return HttpResponseRedirect(next_path)
+    response = HttpResponseRedirect(next_path)
+    response.delete_cookie(SUPPORT_BINDING_COOKIE, path="/support/")
+    return response
 
 
 @portal_login_required(admin_only=True)
@@ -117,3 +148,16 @@ def team_accept_view(request, uidb64: str, token: str):
             messages.success(request, "Your password is set. Log in to continue.")
             return HttpResponseRedirect(reverse("portal:login"))
     return render(request, "portal/team_accept.html", {"form": form, "invited": invited})
+
+
+@portal_login_required(admin_only=True)
+def audit_log(request):
+    """This client's audit log, read-only, for its admins (and support staff)."""
+    event_type = request.GET.get("event", "")
+    if event_type not in AuditEvent.values:
+        event_type = ""
+    rows = audit_log_for_client(client=request.tenant, event_type=event_type)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "portal/audit_log.html", {
+        "page": page, "events": AuditEvent.choices, "event_type": event_type,
+    })

@@ -5,6 +5,7 @@ from apps.core.admin_sites import tenant_admin_site
 from apps.providers.models import ProviderAccount
 from apps.providers.registry import vendors
 from apps.providers.services import provider_account_problems
+from apps.tenancy.audit import ProviderKeyAuditMixin
 
 
 class ProviderKeyForm(forms.ModelForm):
@@ -44,7 +45,7 @@ class ProviderAccountForm(ProviderKeyForm):
 
 
 @admin.register(ProviderAccount, site=tenant_admin_site)
-class ProviderAccountAdmin(admin.ModelAdmin):
+class ProviderAccountAdmin(ProviderKeyAuditMixin, admin.ModelAdmin):
     form = ProviderAccountForm
     list_display = ("provider", "label", "masked_key", "max_concurrency", "cooldown_until", "is_active")
     list_filter = ("provider", "is_active")

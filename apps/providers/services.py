@@ -28,6 +28,7 @@ from django.utils import timezone
 from apps.core.errors import ApplicationError, NotFound, ProviderError
 from apps.providers.models import ProviderAccount
 from apps.providers_agency.models import AGENCY_KEY_PREFIX, AgencyProviderAccount
+from apps.tenancy.audit import CURRENT, audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -220,10 +221,12 @@ def provider_account_create(*, provider: str, api_key: str = "", label: str = ""
                                        max_concurrency=max_concurrency)
     if errors:
         raise ApplicationError(f"The key cannot be saved: {next(iter(errors.values()))}", details=errors)
-    return ProviderAccount.objects.create(
+    account = ProviderAccount.objects.create(
         provider=provider, api_key=api_key.strip(), label=label.strip(), base_url=base_url.strip(),
         region=region.strip(), secret=secret.strip(), max_concurrency=max_concurrency,
     )
+    audit_log_record(actor=CURRENT, client=CURRENT, event_type="provider_key_created", target=account, changes={"provider": {"before": None, "after": provider}, "api_key": {"before": "", "after": "(set)" if account.api_key else ""}})
+    return account
 
 
 def provider_account_disable(*, account_id: int) -> ProviderAccount:
@@ -234,6 +237,7 @@ def provider_account_disable(*, account_id: int) -> ProviderAccount:
     if account.is_active:
         account.is_active = False
         account.save(update_fields=["is_active"])
+        audit_log_record(actor=CURRENT, client=CURRENT, event_type="provider_key_disabled", target=account, changes={"is_active": {"before": True, "after": False}})
     return account
 
 

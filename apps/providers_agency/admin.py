@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from apps.providers.admin import ProviderKeyForm
 from apps.providers_agency.models import AgencyProviderAccount
+from apps.tenancy.audit import ProviderKeyAuditMixin
 
 
 class AgencyProviderAccountForm(ProviderKeyForm):
@@ -13,7 +14,7 @@ class AgencyProviderAccountForm(ProviderKeyForm):
 
 
 @admin.register(AgencyProviderAccount)
-class AgencyProviderAccountAdmin(admin.ModelAdmin):
+class AgencyProviderAccountAdmin(ProviderKeyAuditMixin, admin.ModelAdmin):
     form = AgencyProviderAccountForm
     list_display = ("provider", "label", "masked_key", "max_concurrency", "who_may_use", "cooldown_until", "is_active")
     list_filter = ("provider", "is_active", "all_clients")

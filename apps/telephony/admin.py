@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from apps.core.admin_sites import tenant_admin_site
 from apps.telephony.models import PhoneNumber
+from apps.tenancy.audit import PhoneNumberAuditMixin
 
 
 class PhoneNumberForm(forms.ModelForm):
@@ -24,7 +25,7 @@ class PhoneNumberForm(forms.ModelForm):
 
 
 @admin.register(PhoneNumber, site=tenant_admin_site)
-class PhoneNumberAdmin(admin.ModelAdmin):
+class PhoneNumberAdmin(PhoneNumberAuditMixin, admin.ModelAdmin):
     form = PhoneNumberForm
     list_display = ("number", "label", "carrier", "agent", "is_active")
     list_filter = ("carrier", "is_active")

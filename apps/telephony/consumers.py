@@ -15,9 +15,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from apps.calls.services import call_stream_failed, call_stream_start
 from apps.core.errors import ApplicationError
 from apps.core.tenant_db import in_tenant
+from apps.telephony.carriers.registry import CARRIERS
 from apps.voice.bridge import StreamBridge
-from apps.voice.carriers import CARRIERS, CLOSE_POLICY, StreamProtocolError, StreamStart
 from apps.voice.launch import session_for_call
+from apps.voice.media_protocol import CLOSE_POLICY, StreamProtocolError, StreamStart
 from apps.voice.records import TenantCallHooks
 from apps.voice.transport import MediaStreamTransport
 

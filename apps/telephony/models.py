@@ -4,20 +4,15 @@ from __future__ import annotations
 from django.db import models
 
 from apps.core.crypto import EncryptedTextField
-
-
-class Carrier(models.TextChoices):
-    TWILIO = "twilio", "Twilio"
-    TELNYX = "telnyx", "Telnyx"
-    PLIVO = "plivo", "Plivo"
-    VONAGE = "vonage", "Vonage"
+from apps.telephony.carriers.registry import carrier_choices
 
 
 class PhoneNumber(models.Model):
     number = models.CharField(max_length=32, unique=True, help_text="E.164, e.g. +15551230000")
     label = models.CharField(max_length=100, blank=True)
     agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="phone_numbers")
-    carrier = models.CharField(max_length=16, choices=Carrier.choices, default=Carrier.TWILIO)
+    # The registered carriers (settings.TELEPHONY_CARRIER_MODULES); a callable, so adding one needs no migration.
+    carrier = models.CharField(max_length=16, choices=carrier_choices, default="twilio")
     # Twilio: account SID; Plivo: auth id; Vonage: application id; Telnyx: connection id.
     account_sid = models.CharField(max_length=100, blank=True)
     # Twilio / Plivo auth token, Vonage signature secret, Telnyx API key: encrypted.

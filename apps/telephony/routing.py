@@ -1,9 +1,6 @@
-"""Carrier media websockets (tenant host; config/asgi.py resolves the tenant), one per carrier protocol."""
-from django.urls import path
-
+"""Carrier media websockets (tenant host; config/asgi.py resolves the tenant), one per
+registered carrier: /ws/media/<carrier>/."""
+from apps.telephony.carriers.registry import media_urlpatterns
 from apps.telephony.consumers import MediaStreamConsumer
-from apps.voice.carriers import CARRIERS
 
-websocket_urlpatterns = [
-    path(f"ws/media/{name}/", MediaStreamConsumer.as_asgi(carrier_name=name)) for name in CARRIERS
-]
+websocket_urlpatterns = media_urlpatterns(MediaStreamConsumer)

@@ -26,3 +26,18 @@ def phone_numbers_without_agent() -> list[str]:
     """This client's active numbers no agent answers (their calls are refused)."""
     return list(PhoneNumber.objects.filter(is_active=True, agent__isnull=True).order_by("number")
                 .values_list("number", flat=True))
+
+
+MAX_SIGNERS = 20
+
+
+def phone_number_signers(*, carrier: str) -> list[PhoneNumber]:
+    """One active number of this client per distinct set of `carrier` credentials:
+    who could have signed a webhook for a number this client does not hold (at most
+    MAX_SIGNERS, one query)."""
+    signers: dict[tuple[str, str, str], PhoneNumber] = {}
+    for number in PhoneNumber.objects.filter(carrier=carrier, is_active=True).order_by("pk")[:200]:
+        signers.setdefault((number.account_sid, number.auth_token, number.webhook_public_key), number)
+        if len(signers) >= MAX_SIGNERS:
+            break
+    return list(signers.values())

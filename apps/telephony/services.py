@@ -16,9 +16,10 @@ from apps.calls.services import (
     call_transfer_failed_record,
     call_transfer_record,
 )
+from apps.calls.stream_tokens import stream_token_mint
 from apps.core.errors import ApplicationError, NotFound, ProviderError
 from apps.core.hosts import client_url
-from apps.telephony.carriers import carrier_module, telnyx, twilio
+from apps.telephony.carriers.registry import carrier_get
 from apps.telephony.models import PhoneNumber
 
 logger = logging.getLogger(__name__)
@@ -44,10 +45,20 @@ def telephony_status_callback_url(*, call: Call) -> str:
 class InboundDecision:
     call: Call
     refusal_line: str  # "" when the call should connect to the agent
+    # A redelivered webhook of a call whose stream already connected, or that is over:
+    # answered with the carrier's reject, no stream and no new stream token.
+    reject: bool = False
 
 
 def telephony_inbound(*, carrier: str, to_number: str, from_number: str, carrier_call_id: str) -> InboundDecision:
+    """Record an inbound call (a carrier's retry with the same call id finds the same
+    call) and decide: stream it, refuse it with a line, or reject a replay."""
     call = call_create_inbound(to_number=to_number, from_number=from_number, carrier=carrier, carrier_call_id=carrier_call_id)
+    refused_before_it_ran = call.is_ended and call.end_reason in REFUSAL_LINES
+    if call.answered_at is not None or (call.is_ended and not refused_before_it_ran):
+        logger.warning("%s webhook replayed for call %s (%s): rejected", carrier, call.pk,
+                       "ended" if call.is_ended else "already streaming")
+        return InboundDecision(call=call, refusal_line="", reject=True)
     if call.is_ended:
         line = REFUSAL_LINES.get(call.end_reason, REFUSAL_LINES[Call.EndReason.ERROR])
         if call.end_reason == Call.EndReason.USAGE_CAP:
@@ -62,40 +73,35 @@ def telephony_telnyx_call_initiated(*, to_number: str, from_number: str, call_co
     """Telnyx Call Control, an incoming call: record it, then answer it streaming to
     the media websocket (our call id in client_state), or reject it when the client
     may not take calls. A redelivered webhook finds the call already answered."""
+    from apps.telephony.carriers import telnyx
+
     decision = telephony_inbound(carrier="telnyx", to_number=to_number, from_number=from_number,
                                  carrier_call_id=call_control_id)
     call = decision.call
     number = call.phone_number
+    if decision.reject:
+        return call  # a redelivered call.initiated: the call is streaming or over
     if decision.refusal_line:
         telnyx.reject(number=number, call_control_id=call_control_id)
-    elif call.answered_at is None:
+    else:
         telnyx.answer_with_stream(number=number, call_control_id=call_control_id,
-                                  stream_url=telephony_stream_url(carrier="telnyx"), call_id=str(call.pk))
+                                  stream_url=telephony_stream_url(carrier="telnyx"), call_id=str(call.pk),
+                                  token=stream_token_mint(schema=connection.schema_name, call_id=str(call.pk)))
     return call
 
 
-def _twilio_for(call: Call):
-    number = call.phone_number
-    if number is None or number.carrier != "twilio":
-        raise ApplicationError("This call has no Twilio number to act through.", details={"call_id": str(call.pk)})
-    return twilio.rest_client(account_sid=number.account_sid, auth_token=number.auth_token)
-
-
-def _classify(exc: Exception) -> ProviderError:
-    return twilio.classify_error(exc)
-
-
 def _carrier_for(call: Call, action: str):
-    """The call's number and the carrier module that can `action` it (hang_up, transfer)."""
+    """The call's number and its carrier's REST `action` (hang_up, transfer, dial)."""
     number = call.phone_number
     if number is None:
         raise ApplicationError("This call has no number of this client to act through.", details={"call_id": str(call.pk)})
-    module = carrier_module(number.carrier)
-    if not hasattr(module, action):
-        done = {"hang_up": "hung up", "transfer": "transferred"}.get(action, action)
-        raise ApplicationError(f"{number.get_carrier_display()} calls cannot be {done} from here yet; "
+    carrier = carrier_get(number.carrier)
+    act = getattr(carrier, action)
+    if act is None:
+        done = {"hang_up": "hung up", "transfer": "transferred", "dial": "placed"}.get(action, action)
+        raise ApplicationError(f"{carrier.label} calls cannot be {done} from here yet; "
                                "use the carrier's console.", details={"call_id": str(call.pk)})
-    return number, getattr(module, action)
+    return number, act
 
 
 def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempotency_key: str, agent=None) -> Call:
@@ -106,8 +112,9 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
     agent = agent or phone_number.agent
     if agent is None or agent.current_version is None:
         raise ApplicationError("This number has no agent: assign one before calling out.")
-    if phone_number.carrier != "twilio":
-        raise ApplicationError(f"Outbound calls through {phone_number.get_carrier_display()} are not supported yet.")
+    carrier = carrier_get(phone_number.carrier)
+    if carrier.dial is None:
+        raise ApplicationError(f"Outbound calls through {carrier.label} are not supported yet.")
     if not connection.tenant.is_active:
         raise ApplicationError("This client is suspended: outbound calls are paused.", status_code=403)
     try:
@@ -124,24 +131,21 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
         locked = Call.objects.select_for_update().get(pk=call.pk)
         if locked.carrier_call_id or locked.is_ended:
             return locked
-        twiml = twilio.stream_twiml(stream_url=telephony_stream_url(carrier="twilio"), call_id=str(call.pk))
+        number, dial = _carrier_for(locked, "dial")
         try:
-            created_call = _twilio_for(locked).calls.create(
-                to=to_number, from_=phone_number.number, twiml=twiml,
+            locked.carrier_call_id = dial(
+                number=number, to_number=to_number, stream_url=telephony_stream_url(carrier=carrier.name),
+                call_id=str(call.pk), token=stream_token_mint(schema=connection.schema_name, call_id=str(call.pk)),
                 status_callback=telephony_status_callback_url(call=locked),
-                status_callback_event=["initiated", "ringing", "answered", "completed"],
-                status_callback_method="POST",
             )
-        except Exception as exc:  # noqa: BLE001 - classified and recorded below
-            failure = (exc, _classify(exc))
+        except ProviderError as error:  # recorded below, outside the row lock
+            failure = error
         else:
-            locked.carrier_call_id = created_call.sid
             locked.save(update_fields=["carrier_call_id"])
     if failure:
-        exc, error = failure
-        logger.warning("outbound call %s failed at the carrier: %s", call.pk, error.message)
-        call_end(call_id=call.pk, end_reason=Call.EndReason.FAILED, error=error.message, usage={})
-        raise error from exc
+        logger.warning("outbound call %s failed at the carrier: %s", call.pk, failure.message)
+        call_end(call_id=call.pk, end_reason=Call.EndReason.FAILED, error=failure.message, usage={})
+        raise failure
     return locked
 
 

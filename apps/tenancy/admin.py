@@ -1,6 +1,8 @@
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -8,7 +10,7 @@ from django.utils.html import format_html
 from apps.core.errors import ApplicationError
 from apps.core.hosts import client_url
 from apps.tenancy import services
-from apps.tenancy.models import AgencySettings, Client, Domain, SupportAccessLog
+from apps.tenancy.models import AgencySettings, AuditLogEntry, Client, Domain, SupportAccessLog
 
 
 class DomainInline(admin.TabularInline):
@@ -74,35 +76,45 @@ class ClientAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            # A status change goes through its service (audited); the other fields save as they are.
+            wanted_status, wanted_reason = obj.status, obj.suspended_reason
+            if "status" in form.changed_data:
+                obj.status, obj.suspended_reason = form.initial["status"], form.initial["suspended_reason"]
+            super().save_model(request, obj, form, change)
+            if wanted_status == Client.Status.SUSPENDED and obj.status != wanted_status:
+                services.client_suspend(client=obj, reason=wanted_reason or "Suspended by agency staff",
+                                        actor=request.user)
+            elif wanted_status == Client.Status.ACTIVE and obj.status != wanted_status:
+                services.client_reactivate(client=obj, actor=request.user)
+            return
         data = form.cleaned_data
         details = {k: data[k] for k in ClientCreationForm.Meta.fields if k not in ("name", "slug")}
         # The form's clean() ran client_create_check, so a refusal here is a race.
         client, _, _ = services.client_create(
             slug=data["slug"], name=data["name"], domain=data.get("domain") or None,
             admin_email=data.get("admin_email") or None, admin_password=data.get("admin_password") or None,
-            **details,
+            actor=request.user, **details,
         )
         obj.pk = client.pk
         obj.id = client.id
 
     def delete_model(self, request, obj):
-        services.client_delete(client=obj)
+        services.client_delete(client=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for client in queryset:
-            services.client_delete(client=client)
+            services.client_delete(client=client, actor=request.user)
 
     @admin.action(description="Suspend selected clients")
     def suspend_clients(self, request, queryset):
         for client in queryset:
-            services.client_suspend(client=client, reason="Suspended by agency staff")
+            services.client_suspend(client=client, reason="Suspended by agency staff", actor=request.user)
         self.message_user(request, f"Suspended {queryset.count()} client(s).")
 
     @admin.action(description="Reactivate selected clients")
     def reactivate_clients(self, request, queryset):
         for client in queryset:
-            services.client_reactivate(client=client)
+            services.client_reactivate(client=client, actor=request.user)
         self.message_user(request, f"Reactivated {queryset.count()} client(s).")
 
     @admin.display(description="Portal")
@@ -122,6 +134,8 @@ class ClientAdmin(admin.ModelAdmin):
         return [
             path("<int:pk>/open-portal/", self.admin_site.admin_view(self.open_portal), name="tenancy_client_open_portal"),
             path("<int:pk>/open-admin/", self.admin_site.admin_view(self.open_admin), name="tenancy_client_open_admin"),
+            path("support-confirm/", self.admin_site.admin_view(self.support_confirm),
+                 name="tenancy_client_support_confirm"),
         ] + super().get_urls()
 
     def _open(self, request, pk, action, next_path):
@@ -133,6 +147,18 @@ class ClientAdmin(admin.ModelAdmin):
             staff_user=request.user, client=client, action=action, next_path=next_path
         )
         return HttpResponseRedirect(client_url(client, f"/support/enter/?token={token}"))
+
+    def support_confirm(self, request):
+        """Hop 2 of a support ticket: this browser's agency session vouches for the
+        client-host browser (see apps/tenancy/services.py, "support access")."""
+        try:
+            client, proof = services.support_access_binding_confirm(
+                token=request.GET.get("token", ""), binding=request.GET.get("binding", ""), user=request.user
+            )
+        except ApplicationError as exc:
+            return HttpResponseForbidden(exc.message)
+        query = urlencode({"token": request.GET["token"], "proof": proof})
+        return HttpResponseRedirect(client_url(client, f"/support/enter/?{query}"))
 
     def open_portal(self, request, pk):
         return self._open(request, pk, "open_portal", "/")
@@ -156,6 +182,34 @@ class AgencySettingsAdmin(admin.ModelAdmin):
 class SupportAccessLogAdmin(admin.ModelAdmin):
     list_display = ["created_at", "staff_user", "client", "action", "ip_address"]
     list_filter = ["action", "client"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(admin.ModelAdmin):
+    """Read-only: rows are written by apps.tenancy.audit.audit_log_record only."""
+
+    list_display = ["created_at", "actor_email", "client_name", "event_type", "target_type", "target_repr",
+                    "changed_fields"]
+    list_filter = ["event_type", "client", "target_type", "created_at"]
+    search_fields = ["actor_email", "client_name", "target_repr", "target_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["client"]
+    fields = ["created_at", "actor", "actor_email", "client", "client_name", "event_type", "target_type",
+              "target_id", "target_repr", "changes"]
+    readonly_fields = fields
+
+    @admin.display(description="changed")
+    def changed_fields(self, obj):
+        return ", ".join(sorted(obj.changes)) or "—"
 
     def has_add_permission(self, request):
         return False

@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 from timezone_field import TimeZoneField
 
@@ -89,6 +91,8 @@ class SupportAccessLog(models.Model):
     staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="support_access_logs")
     action = models.CharField(max_length=40)  # "open_portal", "open_admin"
+    # The redeemed ticket's id: unique, so a ticket is redeemed once (the insert is the redemption).
+    ticket_id = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     reason = models.CharField(max_length=300, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -98,3 +102,59 @@ class SupportAccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.staff_user} → {self.client} ({self.action})"
+
+
+class AuditLogEntry(models.Model):
+    """One change a person (or the system) made, in the style of Zulip's
+    RealmAuditLog: who, when, for which client, what kind of change, to which
+    object, and the before/after of the fields that changed. Public schema, so the
+    agency sees every client's rows; each client sees its own. Written only by
+    `apps.tenancy.audit.audit_log_record`, inside the transaction of the change."""
+
+    class Event(models.TextChoices):
+        CLIENT_CREATED = "client_created", "Client created"
+        CLIENT_SUSPENDED = "client_suspended", "Client suspended"
+        CLIENT_RESUMED = "client_resumed", "Client resumed"
+        CLIENT_DELETED = "client_deleted", "Client deleted"
+        SUPPORT_PORTAL_OPENED = "support_portal_opened", "Portal opened as client (support)"
+        SUPPORT_ADMIN_OPENED = "support_admin_opened", "Client admin opened (support)"
+        USER_CREATED = "user_created", "User created"
+        USER_ROLE_CHANGED = "user_role_changed", "User role changed"
+        API_KEY_CREATED = "api_key_created", "API key created"
+        API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+        AGENT_PUBLISHED = "agent_published", "Agent version published"
+        PROVIDER_KEY_CREATED = "provider_key_created", "Provider key created"
+        PROVIDER_KEY_ROTATED = "provider_key_rotated", "Provider key rotated"
+        PROVIDER_KEY_DISABLED = "provider_key_disabled", "Provider key disabled"
+        PROVIDER_KEY_CHANGED = "provider_key_changed", "Provider key settings changed"
+        PHONE_NUMBER_CHANGED = "phone_number_changed", "Phone number changed"
+        RATE_CARD_VERSIONED = "rate_card_versioned", "Rate card version created"
+        INVOICE_FINALISED = "invoice_finalised", "Invoice finalised"
+        INVOICE_SENT = "invoice_sent", "Invoice sent"
+        INVOICE_PAID = "invoice_paid", "Invoice paid"
+        INVOICE_VOIDED = "invoice_voided", "Invoice voided"
+        INVOICE_CREDITED = "invoice_credited", "Credit note issued"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Null for the system (a Celery task, a command); the email stays when the user is deleted.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_email = models.CharField(max_length=254, blank=True)
+    # Null for agency-wide changes (agency keys, agency rate card); the name stays when the client is deleted.
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_log")
+    client_name = models.CharField(max_length=200, blank=True)
+    event_type = models.CharField(max_length=40, choices=Event.choices, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)  # "agents.agent"
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    # {"field": {"before": ..., "after": ...}}; secrets appear as "(changed)", never their values.
+    changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["client", "-created_at"], name="audit_client_created")]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.event_type} {self.target_repr}"

@@ -1,5 +1,6 @@
 """Bridges one carrier media websocket to one `CallSession`, whatever owns the socket
 (a Channels consumer in production, a plain websockets server in the runtime tests).
+The carrier is its media-stream protocol (apps.telephony.carriers.registry.CARRIERS).
 
     bridge = StreamBridge(carrier=CARRIERS["twilio"], send=..., close=..., start_session=...)
     await bridge.receive(text_or_bytes)     # every message
@@ -11,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from apps.voice.carriers import CLOSE_NORMAL, StreamProtocolError, StreamStart
+from apps.voice.media_protocol import CLOSE_NORMAL, StreamProtocolError, StreamStart
 from apps.voice.session import PROTOCOL_ERROR, CallOutcome, CallSession
 from apps.voice.transport import MediaStreamParams, MediaStreamTransport
 

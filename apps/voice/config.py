@@ -4,7 +4,7 @@ Built from the agent's published version (see `apps.voice.launch`), so the
 runtime itself never reads models."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TOOL_END_CALL = "end_call"
 TOOL_TRANSFER = "transfer_to_human"
@@ -14,8 +14,20 @@ TOOL_TRANSFER = "transfer_to_human"
 class VoiceConfig:
     greeting: str = ""
     system_prompt: str = "You are a helpful phone agent."
+    language: str = "en"
     vad_stop_secs: float = 0.5
     allow_interruptions: bool = True
+    # While the agent speaks, the caller takes the turn after this many words
+    # (acknowledgements never count; 0: any speech the VAD hears, at once).
+    interrupt_after_words: int = 2
+    # Said while the agent talks, never interrupt and are not answered ("mm-hmm", "okay");
+    # empty: the language's list (apps.voice.turns.ACKNOWLEDGEMENTS).
+    acknowledgements: tuple[str, ...] = ()
+    # Pipecat's Smart Turn model (and the transcript) decide whether a pause of
+    # `vad_stop_secs` ends the turn; off (the default): every such pause does.
+    end_of_turn_model: bool = False
+    # The longest pause a turn survives when it sounds unfinished.
+    max_pause_secs: float = 1.5
     idle_timeout_secs: float = 30.0
     max_call_secs: float = 600.0
     end_call_phrases: tuple[str, ...] = ()
@@ -28,3 +40,10 @@ class VoiceConfig:
     # How often the call tells the record it is still live (the sweeper ends calls that stop).
     heartbeat_secs: float = 20.0
     sample_rate: int = 8000
+    # The workflow graph (apps/agents/graph.schema.json); empty: `system_prompt`, `greeting` and
+    # `tools` are the whole agent. `http_tools`: the client's tools the graph names, secrets included.
+    graph: dict = field(default_factory=dict)
+    http_tools: tuple[dict, ...] = ()
+    mcp_servers: tuple[dict, ...] = ()  # {"name", "url", "headers", "timeout_secs"}: nodes list "mcp:<name>"
+    variables: dict = field(default_factory=dict)  # {"caller": {"number": ...}, "call": {...}}
+    time_zone: str = "UTC"

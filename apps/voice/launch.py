@@ -26,8 +26,12 @@ def voice_config(runtime) -> VoiceConfig:
     return VoiceConfig(
         greeting=runtime.greeting,
         system_prompt=runtime.system_prompt,
+        language=runtime.language,
         vad_stop_secs=runtime.vad_stop_secs,
         allow_interruptions=runtime.allow_interruptions,
+        interrupt_after_words=runtime.interrupt_after_words,
+        acknowledgements=tuple(runtime.acknowledgements),
+        end_of_turn_model=runtime.end_of_turn_model,
         idle_timeout_secs=runtime.idle_timeout_secs,
         max_call_secs=runtime.max_call_secs,
         end_call_phrases=tuple(runtime.end_call_phrases),
@@ -37,6 +41,11 @@ def voice_config(runtime) -> VoiceConfig:
         # Platform-wide: how long an LLM may stay silent before the caller hears the fallback line.
         provider_timeout_secs=settings.VOICE_PROVIDER_TIMEOUT_SECS,
         heartbeat_secs=settings.CALL_HEARTBEAT_SECS,
+        graph=runtime.graph,
+        http_tools=tuple(runtime.http_tools),
+        mcp_servers=tuple(runtime.mcp_servers),
+        variables=runtime.variables,
+        time_zone=runtime.time_zone,
     )
 
 

@@ -2,6 +2,7 @@
 provider services are chosen outside (see `apps.voice.session`)."""
 from __future__ import annotations
 
+from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
@@ -17,21 +18,49 @@ from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from apps.voice.config import VoiceConfig
+from apps.voice.processors.backchannels import BackchannelFilter
+from apps.voice.processors.caller_audio_sink import CallerAudioSink
+from apps.voice.smart_turn import SILENCE, SharedSmartTurnAnalyzer
 from apps.voice.trace import CallTracer
 from apps.voice.transport import MediaStreamTransport
+from apps.voice.turns import (
+    TIMEOUT,
+    BargeInUserTurnStartStrategy,
+    EndOfTurnUserTurnStopStrategy,
+    acknowledgements_for,
+)
 from apps.voice.vad import SharedSileroVADAnalyzer
 
 
-def turn_strategies(config: VoiceConfig) -> UserTurnStrategies:
-    """The caller's turn ends when VAD has heard `vad_stop_secs` of silence and the
-    transcript is in: the agent's stop seconds are the only pause we wait for."""
-    return UserTurnStrategies(
-        start=[
+def listens_to_caller_audio(config: VoiceConfig) -> bool:
+    """Whether the turn strategies need the caller's audio past STT."""
+    return config.end_of_turn_model or (config.allow_interruptions and config.interrupt_after_words > 0)
+
+
+def turn_strategies(config: VoiceConfig, *, vad: SharedSileroVADAnalyzer | None = None) -> UserTurnStrategies:
+    """Start: with interruptions off or at any speech, voice activity or a transcript
+    (Pipecat's); after N words, `BargeInUserTurnStartStrategy`. Stop: Smart Turn plus
+    the transcript (`EndOfTurnUserTurnStopStrategy`), or, without the model, the VAD's
+    `vad_stop_secs` of silence and the transcript."""
+    if config.allow_interruptions and config.interrupt_after_words > 0:
+        start = [BargeInUserTurnStartStrategy(
+            min_words=config.interrupt_after_words,
+            acknowledgements=acknowledgements_for(config.language, config.acknowledgements),
+            vad_analyzer=vad,
+        )]
+    else:
+        start = [
             VADUserTurnStartStrategy(enable_interruptions=config.allow_interruptions),
             TranscriptionUserTurnStartStrategy(enable_interruptions=config.allow_interruptions),
-        ],
-        stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)],
-    )
+        ]
+    if config.end_of_turn_model:
+        # Smart Turn's own silence limit counts from the VAD's stop.
+        params = SmartTurnParams(stop_secs=max(0.2, config.max_pause_secs - config.vad_stop_secs))
+        stop = [EndOfTurnUserTurnStopStrategy(turn_analyzer=SharedSmartTurnAnalyzer(params=params, vad_analyzer=vad),
+                                              language=config.language, max_pause_secs=config.max_pause_secs)]
+    else:
+        stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)]
+    return UserTurnStrategies(start=start, stop=stop)
 
 
 def build_pipeline(
@@ -46,23 +75,31 @@ def build_pipeline(
     end_phrases: FrameProcessor,
     watchdog: FrameProcessor,
 ) -> Pipeline:
-    aggregators = LLMContextAggregatorPair(
-        context,
-        user_params=LLMUserAggregatorParams(user_turn_strategies=turn_strategies(config)),
-    )
     # One Silero model per process, calls' windows scored in batches (apps.voice.vad).
     vad = SharedSileroVADAnalyzer(params=VADParams(stop_secs=config.vad_stop_secs))
+    aggregators = LLMContextAggregatorPair(
+        context,
+        user_params=LLMUserAggregatorParams(user_turn_strategies=turn_strategies(config, vad=vad)),
+    )
+    backchannels = BackchannelFilter(
+        acknowledgements=acknowledgements_for(config.language, config.acknowledgements), context=context
+    )
+    _trace_turn_ends(aggregators, tracer)
+    aggregators.assistant().add_event_handler("on_assistant_turn_started", backchannels.on_assistant_turn_started)
+    aggregators.assistant().add_event_handler("on_assistant_turn_stopped", backchannels.on_assistant_turn_stopped)
     return Pipeline(
         [
             transport.input(),  # carrier media in: 8 kHz caller audio (teed to the recording), keypad digits
             # Silero: caller started / stopped speaking. Direct mode: run in the input
             # transport's audio task rather than through a queue and task of its own.
             VADProcessor(vad_analyzer=vad, enable_direct_mode=True),
-            stt,  # each speech segment becomes a final transcript; caller audio goes no further
+            stt,  # each speech segment becomes a final transcript
+            backchannels,  # "mm-hmm" while the agent talks: no turn, no answer, kept in the context
             DTMFAggregator(timeout=1.0),  # keypad digits become caller text "DTMF: 5"
-            tracer.caller_side(),  # trace: end of speech, transcript, STT latency
+            tracer.caller_side(),  # trace: end of speech, transcript, STT latency, acknowledgements
             end_phrases,  # an end-call phrase ends the call (the LLM never sees it)
-            aggregators.user(),  # turn taking, barge-in, caller text into the context
+            aggregators.user(),  # turn taking (barge-in after N words, Smart Turn), caller text into the context
+            CallerAudioSink(),  # caller audio goes no further
             llm,  # the reply, streamed, and tool calls (end_call, transfer_to_human)
             watchdog,  # an LLM that stays silent becomes the fallback line
             tts,  # reply text to speech
@@ -71,3 +108,14 @@ def build_pipeline(
             aggregators.assistant(),  # what the agent said into the context
         ]
     )
+
+
+def _trace_turn_ends(aggregators: LLMContextAggregatorPair, tracer: CallTracer) -> None:
+    """The trace notes why each caller turn ended: the end-of-turn model, silence, or
+    the aggregator's stop timeout."""
+
+    async def on_stopped(aggregator, strategy, message) -> None:
+        reason = TIMEOUT if strategy is None else (getattr(strategy, "last_reason", "") or SILENCE)
+        tracer.record_end_of_turn(reason)
+
+    aggregators.user().add_event_handler("on_user_turn_stopped", on_stopped)

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.utils import pcm_to_wav
 from pipecat.frames.frames import (
     EndFrame,
@@ -28,10 +29,13 @@ from pipecat.frames.frames import (
 from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator, LLMUserAggregator
 from pipecat.workers.runner import WorkerRunner
 
 from apps.voice.config import VoiceConfig
-from apps.voice.pipeline import build_pipeline
+from apps.voice.flow import GraphRuntime
+from apps.voice.http_tools import pre_call_fetch, trimmed
+from apps.voice.pipeline import build_pipeline, listens_to_caller_audio
 from apps.voice.processors.end_phrases import EndPhraseDetector
 from apps.voice.processors.watchdog import ProviderWatchdog
 from apps.voice.tools import register_tools, tools_schema
@@ -129,10 +133,27 @@ class CallSession:
         # Idle timer (instead of Pipecat's idle observer, which sees every frame pushed).
         self._idle_timer: asyncio.TimerHandle | None = None
 
+        # The workflow graph (None: a plain prompt, e.g. the runtime tests' VoiceConfig).
+        self.graph = GraphRuntime(
+            graph=config.graph, http_tools=config.http_tools, variables=config.variables, time_zone=config.time_zone,
+            transfer_number=config.transfer_number, mcp_servers=config.mcp_servers, goodbye_line=config.goodbye_line,
+            transfer_line=config.transfer_line, record_tool_call=self.tracer.record_tool_call,
+            on_node=self._entered_node, on_end=lambda line: self.end(AGENT_HANGUP, say=line),
+            on_transfer=lambda number, line: self._transfer(number, line=line),
+        ) if config.graph else None
+        self.flow_manager = None
+        if self.graph is not None:
+            self.tracer.set_node(self.graph.start.get("id", ""))
         messages = [{"role": "system", "content": config.system_prompt}]
-        schema = tools_schema(config)
+        uses_flows = self.graph is not None and self.graph.uses_flows
+        # With Flows each node sets the tools; otherwise the start node's (or the config's) are fixed.
+        schema = None if uses_flows else tools_schema(config, extra=self._http_schemas())
         context = LLMContext(messages, tools=schema) if schema else LLMContext(messages)
+        self._context = context
+        self._llms = (llm,) if llm_standby is None else (llm, llm_standby)
         for service in (llm,) if llm_standby is None else (llm, llm_standby):
+            if uses_flows:
+                continue
             register_tools(
                 service,
                 config,
@@ -140,19 +161,23 @@ class CallSession:
                 on_transfer=self._transfer,
                 record=self.tracer.record_tool_call,
             )
+            for function in self._http_schemas():
+                service.register_function(function.name, self._http_tool_function)
         # The transport records and reports sent agent audio itself (no processors for either).
         transport.on_audio_sent(self.tracer.agent_audio_sent)
-        # Nothing after STT needs caller audio: stop it there rather than carry
-        # every 40 ms frame through the rest of the pipeline. (Pipecat only takes
-        # this at construction; the registry builds the service.)
+        # Unless the turn strategies listen to it (Smart Turn, barge-in by words),
+        # nothing after STT needs caller audio: stop it there rather than carry every
+        # 40 ms frame further. (Pipecat only takes this at construction; the registry
+        # builds the service.)
         if hasattr(stt, "_audio_passthrough"):
-            stt._audio_passthrough = False
+            stt._audio_passthrough = listens_to_caller_audio(config)
+        # One LLM, or Pipecat's switcher over it and its standby (another key of the same vendor).
+        llm_stage = llm if llm_standby is None else LLMSwitcher(llms=[llm, llm_standby])
         pipeline = build_pipeline(
             config=config,
             transport=transport,
             stt=stt,
-            # One LLM, or Pipecat's switcher over it and its standby (another key of the same vendor).
-            llm=llm if llm_standby is None else LLMSwitcher(llms=[llm, llm_standby]),
+            llm=llm_stage,
             tts=tts,
             context=context,
             tracer=self.tracer,
@@ -178,6 +203,11 @@ class CallSession:
         )
         self.worker.add_event_handler("on_pipeline_started", self._on_started)
         self.worker.add_event_handler("on_pipeline_error", self._on_error)
+        self._aggregators = _AggregatorPair(pipeline)
+        if uses_flows:
+            from pipecat.flows import FlowManager
+
+            self.flow_manager = FlowManager(llm=llm_stage, context_aggregator=self._aggregators, worker=self.worker)
         self._max_duration_timer: asyncio.TimerHandle | None = None
         self._heartbeat_timer: asyncio.TimerHandle | None = None
 
@@ -245,8 +275,86 @@ class CallSession:
         if self.config.heartbeat_secs and hasattr(self.hooks, "on_heartbeat"):
             self._heartbeat_timer = loop.call_later(self.config.heartbeat_secs, self._heartbeat)
         await self._call_hook(self.hooks.on_answered())
-        if self.config.greeting:
+        if self.graph is not None:
+            try:
+                await self._start_graph(worker)
+            except Exception as error:  # noqa: BLE001 - a graph the runtime cannot start: the fallback line, not silence
+                logger.exception("the workflow could not start")
+                await self._provider_failed(f"workflow: could not start: {error}")
+        elif self.config.greeting:
             await worker.queue_frame(TTSSpeakFrame(self.config.greeting))
+
+    async def _start_graph(self, worker) -> None:
+        """Pre-call fetch (time-boxed, the caller hears silence), then the rendered prompt and
+        greeting, then the start node."""
+        graph = self.graph
+        start = graph.start
+        self._entered_node(start.get("id", ""))
+        fetch = start.get("pre_call_fetch")
+        # The MCP servers list their tools while the pre-call fetch runs.
+        mcp = asyncio.get_running_loop().create_task(graph.connect_mcp()) if graph.mcp else None
+        if fetch:
+            variables = graph.variables
+            payload = {"caller_number": variables.get("caller", {}).get("number", ""),
+                       "called_number": variables.get("call", {}).get(
+                           "to_number" if variables.get("call", {}).get("direction") == "inbound" else "from_number", ""),
+                       "direction": variables.get("call", {}).get("direction", "")}
+            outcome = await pre_call_fetch(fetch, payload, session=await graph.http_session())
+            from apps.voice.variables import merge_fetched
+
+            graph.variables = merge_fetched(graph.variables, outcome.result["variables"])
+            self.tracer.record_tool_call(name="pre_call_fetch", arguments=payload,
+                                         result=trimmed({"status": outcome.status, "data": outcome.result["variables"]}),
+                                         duration_secs=outcome.duration_secs, error=outcome.error)
+        if mcp is not None:
+            await mcp
+            mcp_tools = [] if graph.uses_flows else graph.mcp_function_schemas(start.get("tools") or [])
+            if mcp_tools:
+                tools = self._context.tools
+                existing = list(tools.standard_tools) if isinstance(tools, ToolsSchema) else []
+                self._context.set_tools(ToolsSchema(standard_tools=existing + mcp_tools))
+                for service in self._llms:
+                    for tool in mcp_tools:
+                        service.register_function(tool.name, self._mcp_tool_function)
+        prompt = graph.global_prompt
+        if not graph.uses_flows and start.get("prompt"):
+            prompt = f"{prompt}\n\n{start['prompt']}" if prompt else start["prompt"]
+        self._context.set_messages([{"role": "system", "content": graph.render(prompt or self.config.system_prompt)}])
+        greeting = graph.render(start.get("greeting") or "")
+        if greeting:
+            await worker.queue_frame(TTSSpeakFrame(greeting))
+        if self.flow_manager is not None:
+            graph.set_state(self.flow_manager.state)
+            # The caller speaks first after the greeting: the start node waits for them.
+            await self.flow_manager.initialize(graph.node_config(start, respond=False))
+
+    def _entered_node(self, node_id: str) -> None:
+        self.tracer.set_node(node_id)
+        node = self.graph.nodes.get(node_id, {}) if self.graph is not None else {}
+        self._set_interruptions(node.get("allow_interruptions", self.config.allow_interruptions))
+
+    def _set_interruptions(self, allowed: bool) -> None:
+        """A node's own interruption setting: flips `enable_interruptions` on the caller's turn-start
+        strategies, whichever build_pipeline chose (Pipecat reads it at each turn start; pinned by
+        apps/voice/tests/test_workflow.py's barge-in tests)."""
+        controller = getattr(self._aggregators.user(), "_user_turn_controller", None)
+        strategies = getattr(controller, "_user_turn_strategies", None)
+        for strategy in getattr(strategies, "start", None) or []:
+            if hasattr(strategy, "_enable_interruptions"):
+                strategy._enable_interruptions = bool(allowed)
+
+    def _http_schemas(self):
+        if self.graph is None or self.graph.uses_flows:
+            return []
+        return self.graph.http_function_schemas(self.graph.start.get("tools") or self.config.tools)
+
+    async def _mcp_tool_function(self, params) -> None:
+        result = await self.graph.run_mcp_tool(params.function_name, dict(params.arguments))
+        await params.result_callback(result)
+
+    async def _http_tool_function(self, params) -> None:
+        result = await self.graph.run_http_tool(params.function_name, dict(params.arguments))
+        await params.result_callback(result)
 
     def _heartbeat(self) -> None:
         """Tell the record the call is live (the sweeper ends calls whose process died)."""
@@ -302,9 +410,9 @@ class CallSession:
         await self.worker.queue_frame(InterruptionFrame())
         await self.end(PROVIDER_ERROR, say=self.config.fallback_line, error=error)
 
-    async def _transfer(self, to_number: str) -> None:
+    async def _transfer(self, to_number: str, *, line: str = "") -> None:
         self._transfer_to = to_number
-        await self.end(TRANSFERRED, say=self.config.transfer_line)
+        await self.end(TRANSFERRED, say=line or self.config.transfer_line)
 
     async def _on_turn(self, turn: dict) -> None:
         await self._call_hook(self.hooks.on_turn(turn))
@@ -319,6 +427,8 @@ class CallSession:
         elif end_reason in _WE_HANG_UP or self._hang_up_anyway:
             await self._call_hook(self.hooks.hang_up())
         await self.tracer.finish()
+        if self.graph is not None:
+            await self.graph.close()
         transcript = self.tracer.transcript
         recorder = self.transport.recorder
         if recorder.has_audio:
@@ -341,6 +451,21 @@ class CallSession:
         except Exception:  # a failing record must not take the call down with it
             logger.exception("call hook failed")
             return None
+
+
+class _AggregatorPair:
+    """What FlowManager asks of a context aggregator pair, found in the built pipeline
+    (build_pipeline makes the pair; the session does not reach into how)."""
+
+    def __init__(self, pipeline):
+        self._user = next(p for p in pipeline.processors if isinstance(p, LLMUserAggregator))
+        self._assistant = next(p for p in pipeline.processors if isinstance(p, LLMAssistantAggregator))
+
+    def user(self):
+        return self._user
+
+    def assistant(self):
+        return self._assistant
 
 
 class FallbackSession:

@@ -11,8 +11,8 @@ from pipecat.services.openai.stt import OpenAISTTService
 from pipecat.services.openai.tts import OpenAITTSService
 
 from apps.voice.bridge import StreamBridge
-from apps.voice.carriers import CARRIERS, StreamStart
 from apps.voice.config import VoiceConfig
+from apps.voice.media_protocol import StreamStart
 from apps.voice.session import CallSession
 from apps.voice.transport import MediaStreamTransport
 
@@ -74,10 +74,15 @@ class PlainMediaServer:
     """A websockets server doing what the Channels consumer does, minus Django:
     every connection is one call with `config`, services from `base_url`."""
 
-    def __init__(self, *, base_url: str, config: VoiceConfig, carrier: str = "twilio"):
+    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio"):
+        """`carrier`: a media-stream protocol object, or a registered carrier's name."""
         self.base_url = base_url
         self.config = config
-        self.carrier = CARRIERS[carrier]
+        if isinstance(carrier, str):
+            from apps.telephony.carriers.registry import CARRIERS  # the registry needs Django settings
+
+            carrier = CARRIERS[carrier]
+        self.carrier = carrier
         self.hooks: list[RecordingHooks] = []
         self.bridges: list[StreamBridge] = []
         self._server = None
@@ -115,3 +120,42 @@ class PlainMediaServer:
         except websockets.ConnectionClosed:
             pass
         await bridge.disconnected()
+
+
+# -- caller lines made with Piper (offline), for the turn-taking tests and benchmark ----------
+
+_SPOKEN: dict[str, bytes] = {}
+
+
+def spoken(text: str) -> bytes:
+    """`text` in Piper's US voice, 16-bit 8 kHz PCM, cut to its audible part (cached)."""
+    if text not in _SPOKEN:
+        from devtools.doubles.audio import speech_bounds
+        from devtools.simulate import line_from_text
+
+        pcm = line_from_text(text).pcm_8k
+        start, end = speech_bounds(pcm, 8000)
+        _SPOKEN[text] = pcm[int(start * 8000) * 2 : int(end * 8000) * 2]
+    return _SPOKEN[text]
+
+
+def silence(secs: float) -> bytes:
+    return b"\x00\x00" * int(secs * 8000)
+
+
+def caller_line(*parts: str, pause_secs: float = 0.8) -> bytes:
+    """The parts said one after another with `pause_secs` of silence between them
+    (a caller pausing mid-sentence), with a little silence before and after."""
+    pieces = [silence(0.2)]
+    for index, part in enumerate(parts):
+        if index:
+            pieces.append(silence(pause_secs))
+        pieces.append(spoken(part))
+    pieces.append(silence(0.3))
+    return b"".join(pieces)
+
+
+def teach_transcripts(book, *texts: str) -> None:
+    """Let the STT double's TranscriptBook recognise each text as Piper says it."""
+    for text in texts:
+        book.register(spoken(text), 8000, text)

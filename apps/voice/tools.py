@@ -29,12 +29,14 @@ TRANSFER_SCHEMA = FunctionSchema(
 )
 
 
-def tools_schema(config: VoiceConfig) -> ToolsSchema | None:
+def tools_schema(config: VoiceConfig, *, extra: list[FunctionSchema] | None = None) -> ToolsSchema | None:
+    """The built-in tools the config enables, plus `extra` (the start node's HTTP tools)."""
     schemas = []
     if TOOL_END_CALL in config.tools:
         schemas.append(END_CALL_SCHEMA)
     if TOOL_TRANSFER in config.tools and config.transfer_number:
         schemas.append(TRANSFER_SCHEMA)
+    schemas.extend(extra or [])
     return ToolsSchema(standard_tools=schemas) if schemas else None
 
 

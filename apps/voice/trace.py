@@ -3,7 +3,8 @@
 `CallTracer` owns two small processors, placed where each can see what it needs
 (the way Pipecat's transcript processors come in a user/assistant pair):
 
-- `caller_side()` right after STT: caller speech start/stop (VAD), final transcripts.
+- `caller_side()` right after STT: caller speech start/stop (VAD), final transcripts,
+  acknowledgements said over the agent (`UserBackchannelFrame`).
 - `agent_side()` right after the output transport: spoken text, barge-ins,
   metrics (LLM TTFT, TTS TTFB) and usage.
 
@@ -34,6 +35,7 @@ from pipecat.frames.frames import (
     MetricsFrame,
     TranscriptionFrame,
     TTSTextFrame,
+    UserBackchannelFrame,
     UserSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -69,8 +71,13 @@ class TurnTrace:
     llm_ttft_ms: int | None = None
     tts_ttfb_ms: int | None = None
     voice_to_voice_ms: int | None = None
+    # Why the caller's turn ended: "end_of_turn_model", "silence" or "timeout" ("" without caller speech).
+    end_of_turn: str = ""
+    # Acknowledgements the caller said while the agent spoke ("Mm-hmm."): not turns of their own.
+    backchannels: list[str] = field(default_factory=list)
     tool_calls: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    node: str = ""  # the workflow node the agent answered from
     # Monotonic bookkeeping, not reported.
     speech_end_mono: float | None = field(default=None, repr=False)
     agent_audio_started: bool = field(default=False, repr=False)
@@ -115,6 +122,7 @@ class CallTracer:
         self._vad_stopped_at: float | None = None
         self._bot_speaking = False
         self._tasks: set[asyncio.Task] = set()
+        self.node = ""
         # Last caller or agent activity (speech, transcripts, agent audio), for the idle timer.
         self.last_activity = self._started_mono
         self.usage = CallUsage()
@@ -145,7 +153,7 @@ class CallTracer:
 
     def _open_turn(self) -> TurnTrace:
         self._close_turn()
-        self._current = TurnTrace(index=len(self._turns))
+        self._current = TurnTrace(index=len(self._turns), node=self.node)
         self._turns.append(self._current)
         return self._current
 
@@ -159,14 +167,27 @@ class CallTracer:
             self.transcript_lines.append(f"Caller: {turn.user_text}")
         if turn.bot_text:
             self.transcript_lines.append(f"Agent: {turn.bot_text.strip()}")
+        self.transcript_lines.extend(f"Caller: {text}" for text in turn.backchannels)
         task = asyncio.get_running_loop().create_task(self._on_turn(turn.as_dict()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def record_tool_call(self, *, name: str, arguments: dict, result, duration_secs: float) -> None:
+    def record_tool_call(self, *, name: str, arguments: dict, result, duration_secs: float, error: str = "") -> None:
         self.current.tool_calls.append(
-            {"name": name, "arguments": arguments, "result": result, "duration_ms": _ms(duration_secs)}
+            {"name": name, "arguments": arguments, "result": result, "duration_ms": _ms(duration_secs), "error": error}
         )
+
+    def set_node(self, node: str) -> None:
+        """The call moved to `node`: this turn's answer and the next turns come from it."""
+        self.node = node
+        if self._current is not None:
+            self._current.node = node
+
+    def record_end_of_turn(self, reason: str) -> None:
+        """Why the caller's turn just ended (the user aggregator's turn stop)."""
+        turn = self._current
+        if turn is not None and turn.user_text and not turn.end_of_turn:
+            turn.end_of_turn = reason
 
     def record_error(self, message: str) -> None:
         self.current.errors.append(message)
@@ -209,6 +230,8 @@ class CallTracer:
             self._pending_speech_end = now - (frame.stop_secs or 0.0)
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._vad_stopped_at = None
+        elif isinstance(frame, UserBackchannelFrame):
+            self.current.backchannels.append(frame.text)
         elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
             turn = self._current
             fresh = turn is not None and not turn.user_text and not turn.bot_text and not turn.agent_audio_started
@@ -267,6 +290,7 @@ _CALLER_FRAMES = (
     TranscriptionFrame,
     InterimTranscriptionFrame,
     UserSpeakingFrame,
+    UserBackchannelFrame,
 )
 
 

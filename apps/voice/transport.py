@@ -1,8 +1,8 @@
 """A Pipecat transport fed by a Channels consumer (or any other socket owner).
 
 The consumer owns the websocket and gives the transport an async `send` callable.
-Caller audio arrives already decoded (`apps.voice.carriers` parses each message
-once) through `MediaStreamTransport.feed_audio()`; keypad messages go through
+Caller audio arrives already decoded (the carrier's media protocol parses each
+message once) through `MediaStreamTransport.feed_audio()`; keypad messages go through
 `feed()` to the carrier's Pipecat `FrameSerializer` (Twilio, Telnyx, Plivo,
 Vonage), which also writes every outbound message. Audio stays at the carrier's
 rate (8 kHz for the μ-law carriers): the pipeline runs at that rate, so nothing

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -68,6 +69,8 @@ class SharedSileroVADAnalyzer(VADAnalyzer):
         self._reset_model_state()
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+        # When the current stretch of speech began (monotonic; read by the barge-in strategy).
+        self.speech_onset: float | None = None
 
     def _reset_model_state(self) -> None:
         self._model_state = np.zeros((2, 1, 128), dtype=np.float32)
@@ -77,6 +80,11 @@ class SharedSileroVADAnalyzer(VADAnalyzer):
         if (self._init_sample_rate or sample_rate) not in _WINDOW:
             raise ValueError(f"Silero VAD sample rate needs to be 16000 or 8000 (sample rate: {sample_rate})")
         super().set_sample_rate(sample_rate)
+
+    @property
+    def hears_speech(self) -> bool:
+        """The latest window was speech (SPEAKING; not a pause inside speech, not yet STARTING)."""
+        return self._vad_state == VADState.SPEAKING
 
     def num_frames_required(self) -> int:
         return _WINDOW.get(self.sample_rate, 256)
@@ -118,6 +126,7 @@ class SharedSileroVADAnalyzer(VADAnalyzer):
             if state == VADState.QUIET:
                 self._vad_state = VADState.STARTING
                 self._vad_starting_count = 1
+                self.speech_onset = time.monotonic()  # the first speech window of this run
             elif state == VADState.STARTING:
                 self._vad_starting_count += 1
             elif state == VADState.STOPPING:

@@ -1,5 +1,6 @@
 """Settings from the environment (12-factor). Nothing secret lives in the repo:
 `make run` writes var/local.env with a generated SECRET_KEY and FIELD_ENCRYPTION_KEY."""
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -37,6 +38,7 @@ SHARED_APPS = [
     "apps.core",
     "apps.billing",
     "apps.providers_agency",
+    "apps.webhooks.usage_export",  # usage export state (per agency: public schema)
     "apps.voice",  # no models: the Pipecat runtime and `manage.py simulate_call`
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -47,6 +49,7 @@ SHARED_APPS = [
     "ninja",  # its Swagger UI assets are served from static files: /api/docs works offline
     "django_celery_beat",
     "channels",
+    "axes",  # login throttling (see "Login throttling" below)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -57,6 +60,8 @@ TENANT_APPS = [
     "apps.agents",
     "apps.telephony",
     "apps.calls",
+    "apps.quality",
+    "apps.webhooks",
     "apps.portal",
     "apps.api",
 ]
@@ -76,6 +81,7 @@ LOGIN_REDIRECT_URL = "portal:dashboard"
 
 MIDDLEWARE = [
     "apps.tenancy.middleware.ClientTenantMiddleware",
+    "apps.core.middleware.HostileInputMiddleware",  # NUL bytes and out-of-range values: 400, never 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -85,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.tenancy.middleware.SuspendedClientMiddleware",
+    "apps.tenancy.audit.AuditActorMiddleware",  # the request's user acts in audit rows (apps/tenancy/audit.py)
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 TEMPLATES = [
@@ -148,7 +156,22 @@ CALL_DB_THREADS = env.int("CALL_DB_THREADS", default=16)
 # A live call writes a heartbeat this often; the sweeper (calls.sweep) ends calls whose heartbeat
 # stopped for CALL_LOST_AFTER_SECS (a killed web process) with end reason "lost".
 CALL_HEARTBEAT_SECS = env.float("CALL_HEARTBEAT_SECS", default=20.0)
+# Agents' HTTP tools, pre-call fetch and MCP servers may call loopback/private addresses (tests, local demos).
+AGENT_TOOLS_ALLOW_PRIVATE_HOSTS = env.bool("AGENT_TOOLS_ALLOW_PRIVATE_HOSTS", default=False)
 CALL_LOST_AFTER_SECS = env.float("CALL_LOST_AFTER_SECS", default=90.0)
+
+# Carriers: one module each, exposing CARRIER (apps/telephony/carriers/registry.py).
+TELEPHONY_CARRIER_MODULES = ["apps.telephony.carriers.twilio", "apps.telephony.carriers.telnyx",
+                             "apps.telephony.carriers.plivo", "apps.telephony.carriers.vonage"]
+# Webhooks out (apps/webhooks): attempts before a delivery is dead-lettered, the backoff
+# (base·2^(n-1), capped, jittered), the request timeout, and how long a signed recording URL
+# in `call.ended` stays valid. Private / loopback endpoint URLs only when allowed (development).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECS = env.float("WEBHOOK_RETRY_BASE_SECS", default=30.0)
+WEBHOOK_RETRY_MAX_SECS = env.float("WEBHOOK_RETRY_MAX_SECS", default=6 * 3600.0)
+WEBHOOK_TIMEOUT_SECS = env.float("WEBHOOK_TIMEOUT_SECS", default=10.0)
+WEBHOOK_RECORDING_URL_TTL_SECS = env.int("WEBHOOK_RECORDING_URL_TTL_SECS", default=7 * 86400)
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
@@ -213,6 +236,20 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Login throttling (django-axes) for the agency admin and every portal login: after AXES_FAILURE_LIMIT
+# failed attempts for one username from one IP, that pair is locked out for AXES_COOLOFF_MINUTES (429 page).
+# The pair, not the IP alone: behind a proxy every person shares one address.
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Per-API-key rate limit (apps/api/throttle.py): at most API_RATE_LIMIT requests per key per window.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=600)
+API_RATE_LIMIT_WINDOW_SECS = env.int("API_RATE_LIMIT_WINDOW_SECS", default=60)
+NINJA_PAGINATION_MAX_LIMIT = 1000  # ?limit= past this is a 422, not a query the database refuses
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -17,6 +17,7 @@ from config.settings.base import *  # noqa: E402,F401,F403
 from config.settings.base import BASE_DIR, STATIC_ROOT  # noqa: E402
 
 ALLOWED_HOSTS = ["*"]
+AGENT_TOOLS_ALLOW_PRIVATE_HOSTS = True  # the tests' tool servers listen on 127.0.0.1
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = str(BASE_DIR / "var" / "test-media")
 STORAGES = {
@@ -30,3 +31,7 @@ STORAGES = {
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 # The browser tests load pages from daphne: serve static files from the apps and static/ without collectstatic.
 WHITENOISE_USE_FINDERS = True
+
+# Login throttling stays on, with a limit no other test reaches; apps/accounts/tests/test_login_throttling.py
+# runs the real limit. Attempts live in the database, so each test's rollback clears them.
+AXES_FAILURE_LIMIT = 1000

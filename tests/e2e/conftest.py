@@ -8,9 +8,9 @@ import time
 import pytest
 from django_tenants.utils import tenant_context
 
-from apps.core.doubles.openai_server import OpenAIDouble, Rule
-from apps.telephony.tests.twilio_rest_double import TwilioRestDouble
 from conftest import child_env_for_test_database, run_daphne
+from devtools.doubles.openai_server import OpenAIDouble, Rule
+from devtools.doubles.twilio_rest import TwilioRestDouble
 
 ACME_NUMBER = "+15550001000"
 GLOBEX_NUMBER = "+15550002000"
@@ -49,7 +49,7 @@ def twilio_rest():
 @pytest.fixture(scope="session")
 def carrier_rest():
     """Telnyx Call Control and Plivo REST, doubled."""
-    from apps.telephony.tests.carrier_rest_double import CarrierRestDouble
+    from devtools.doubles.carrier_rest import CarrierRestDouble
 
     with CarrierRestDouble() as double:
         yield double

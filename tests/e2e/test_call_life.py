@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import tenant_context
 
-from apps.core.doubles.audio import is_silent_pcm
-from apps.core.doubles.twilio_caller import TwilioCaller
-from apps.voice.simulate import fetch_twiml, simulate_call
 from conftest import child_env_for_test_database, run_daphne
+from devtools.doubles.audio import is_silent_pcm
+from devtools.doubles.twilio_caller import TwilioCaller
+from devtools.simulate import fetch_twiml, simulate_call
 
 from .conftest import ACME_NUMBER, TWILIO_SID
 from .test_inbound_calls import _call, _wait_ended
@@ -102,9 +102,9 @@ def test_a_call_whose_web_process_was_killed_is_ended_lost_and_billed_once(
 
 def test_a_throttled_llm_key_moves_the_call_to_another_key_and_the_call_goes_on(acme_line, llm, voice_server,
                                                                                twilio_rest):
-    from apps.core.doubles.openai_server import Rule
     from apps.providers.models import ProviderAccount
     from apps.providers.services import _redis
+    from devtools.doubles.openai_server import Rule
 
     from .test_inbound_calls import _simulate, _turns
 

@@ -1,7 +1,9 @@
 """Telnyx, Plivo and Vonage calls through real daphne: the carrier's signed answer
 webhook, the media websocket it names, the Pipecat runtime (8 kHz μ-law or linear16
 end to end), the OpenAI double as every provider, the call record, and hang-ups
-through each carrier's REST API (the Telnyx/Plivo REST double)."""
+through each carrier's REST API (the Telnyx/Plivo REST double). Each caller double is
+built from the answer our webhook gave (its stream URL, call id and stream token) and
+sends them back the way that carrier does."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +11,7 @@ import base64
 import hashlib
 import json
 import time
+import uuid
 import xml.etree.ElementTree as ET
 
 import jwt
@@ -19,10 +22,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.http import QueryDict
 from django_tenants.utils import tenant_context
 
-from apps.core.doubles.audio import FIXTURES_DIR
-from apps.core.doubles.carrier_callers import PlivoCaller, TelnyxCaller, VonageCaller
 from apps.telephony.carriers.plivo import signature_v3
-from apps.voice.simulate import line_from_wav
+from apps.telephony.carriers.vonage import query_payload
+from devtools.doubles.audio import FIXTURES_DIR
+from devtools.doubles.carrier_callers import PlivoCaller, TelnyxCaller, VonageCaller
+from devtools.simulate import line_from_wav
 
 from .conftest import _client, _make_agent
 from .test_inbound_calls import _address, _turns, _wait_ended
@@ -76,7 +80,7 @@ def _telnyx_signed(body: bytes) -> dict:
     return {"telnyx-signature-ed25519": signature, "telnyx-timestamp": timestamp}
 
 
-def _telnyx_texml(voice_server, call_control_id: str) -> tuple[str, dict]:
+def _telnyx_texml(voice_server, call_control_id: str) -> str:
     body = (f"CallSid={requests.utils.quote(call_control_id, safe='')}&From=%2B15557654321"
             f"&To={requests.utils.quote(TELNYX_NUMBER, safe='')}").encode()
     response = requests.post(voice_server["url"] + "/telephony/telnyx/voice/", data=body, timeout=10, headers={
@@ -84,12 +88,13 @@ def _telnyx_texml(voice_server, call_control_id: str) -> tuple[str, dict]:
     assert response.status_code == 200, response.text
     stream = ET.fromstring(response.text).find("./Connect/Stream")
     assert (stream.get("bidirectionalMode"), stream.get("bidirectionalCodec")) == ("rtp", "PCMU")
-    return stream.get("url"), {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert [p.get("name") for p in stream.findall("Parameter")] == ["call_id", "token"]
+    return response.text
 
 
-def _plivo_answer(voice_server, call_uuid: str) -> tuple[str, str]:
+def _plivo_answer(voice_server, call_uuid: str) -> str:
     params = {"CallUUID": call_uuid, "From": CALLER.lstrip("+"), "To": PLIVO_NUMBER.lstrip("+")}
-    nonce = "1234567890"
+    nonce = uuid.uuid4().hex  # Plivo's nonce is single-use: a second request with one is refused
     signed_url = f"http://{_host(voice_server)}/telephony/plivo/answer/"
     signature = signature_v3(url=signed_url, params=QueryDict(mutable=True) | params, nonce=nonce,
                              auth_token=PLIVO_TOKEN)
@@ -98,19 +103,22 @@ def _plivo_answer(voice_server, call_uuid: str) -> tuple[str, str]:
     assert response.status_code == 200, response.text
     stream = ET.fromstring(response.text).find("./Stream")
     assert (stream.get("bidirectional"), stream.get("contentType")) == ("true", "audio/x-mulaw;rate=8000")
-    return stream.text, stream.get("extraHeaders")
+    return response.text
 
 
-def _vonage_answer(voice_server, call_uuid: str) -> tuple[str, dict]:
-    token = jwt.encode({"iat": int(time.time()), "payload_hash": hashlib.sha256(b"").hexdigest()}, VONAGE_SECRET,
-                       algorithm="HS256")
-    response = requests.get(
-        voice_server["url"] + f"/telephony/vonage/answer/?to={VONAGE_NUMBER.lstrip('+')}&from={CALLER.lstrip('+')}"
-        f"&uuid={call_uuid}", timeout=10, headers={"Host": _host(voice_server), "Authorization": f"Bearer {token}"})
+def _vonage_answer(voice_server, call_uuid: str) -> list:
+    query = f"to={VONAGE_NUMBER.lstrip('+')}&from={CALLER.lstrip('+')}&uuid={call_uuid}"
+    # Vonage's signed webhook: HS256 JWT, payload_hash over the query parameters as compact JSON, a fresh jti.
+    token = jwt.encode({"iat": int(time.time()), "jti": str(uuid.uuid4()), "application_id": "app-1",
+                        "payload_hash": hashlib.sha256(query_payload(QueryDict(query))).hexdigest()},
+                       VONAGE_SECRET, algorithm="HS256")
+    response = requests.get(voice_server["url"] + f"/telephony/vonage/answer/?{query}", timeout=10,
+                            headers={"Host": _host(voice_server), "Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     [endpoint] = response.json()[0]["endpoint"]
     assert endpoint["content-type"] == "audio/l16;rate=8000"
-    return endpoint["uri"], endpoint["headers"]
+    assert sorted(endpoint["headers"]) == ["call_id", "call_uuid", "stream_id", "token"]
+    return response.json()
 
 
 async def _converse(caller, wavs: list[str], *, hang_up: bool) -> list[int | None]:
@@ -145,12 +153,12 @@ def test_telnyx_texml_call_is_recorded_and_end_call_hangs_up_through_call_contro
 ):
     tenant = carrier_line(tools=["end_call"])
     call_control_id = "v3:telnyx-call-1"
-    url, parameters = _telnyx_texml(voice_server, call_control_id)
-    assert url == "ws://acme.localhost:8000/ws/media/telnyx/"
-    caller = TelnyxCaller(url, call_control_id=call_control_id, custom_parameters=parameters,
-                          connect_to=_address(voice_server))
+    caller = TelnyxCaller.from_answer(_telnyx_texml(voice_server, call_control_id), call_control_id=call_control_id,
+                                      connect_to=_address(voice_server))
+    assert caller.url == "ws://acme.localhost:8000/ws/media/telnyx/"
+    assert sorted(caller.custom_parameters) == ["call_id", "token"]
     heard = asyncio.run(_converse(caller, ["hello.wav", "thanks-bye.wav"], hang_up=False))
-    call = _wait_ended(tenant, parameters["call_id"])
+    call = _wait_ended(tenant, caller.custom_parameters["call_id"])
 
     assert heard[0] is not None and caller.close_code == 1000
     assert (call.carrier, call.carrier_call_id, call.stream_id) == ("telnyx", call_control_id, caller.stream_sid)
@@ -177,10 +185,12 @@ def test_telnyx_call_control_answer_streams_to_the_media_socket(carrier_line, ll
     assert {k: answer.body[k] for k in ("stream_url", "stream_bidirectional_mode", "stream_bidirectional_codec")} == {
         "stream_url": "ws://acme.localhost:8000/ws/media/telnyx/", "stream_bidirectional_mode": "rtp",
         "stream_bidirectional_codec": "PCMU"}
-    call_id = base64.b64decode(answer.body["client_state"]).decode()
+    state = json.loads(base64.b64decode(answer.body["client_state"]))
+    assert sorted(state) == ["call_id", "token"]
+    call_id = state["call_id"]
 
-    caller = TelnyxCaller(answer.body["stream_url"], call_control_id=call_control_id,
-                          client_state=answer.body["client_state"], connect_to=_address(voice_server))
+    caller = TelnyxCaller.from_call_control_answer(answer.body, call_control_id=call_control_id,
+                                                   connect_to=_address(voice_server))
     heard = asyncio.run(_converse(caller, ["hello.wav"], hang_up=True))
     call = _wait_ended(tenant, call_id)
 
@@ -193,10 +203,11 @@ def test_telnyx_call_control_answer_streams_to_the_media_socket(carrier_line, ll
 def test_plivo_call_is_recorded_and_end_call_deletes_the_call(carrier_line, llm, voice_server, carrier_rest):
     tenant = carrier_line(tools=["end_call"])
     call_uuid = "2c5b8f0e-0000-4000-8000-00000000beef"
-    url, extra_headers = _plivo_answer(voice_server, call_uuid)
-    assert url == "ws://acme.localhost:8000/ws/media/plivo/"
-    assert extra_headers.startswith("callid=") and extra_headers[len("callid="):].isalnum()
-    caller = PlivoCaller(url, call_sid=call_uuid, extra_headers=extra_headers, connect_to=_address(voice_server))
+    caller = PlivoCaller.from_answer(_plivo_answer(voice_server, call_uuid), call_sid=call_uuid,
+                                     connect_to=_address(voice_server))
+    assert caller.url == "ws://acme.localhost:8000/ws/media/plivo/"
+    callid, token = (part.split("=", 1) for part in caller.extra_headers.split(","))
+    assert (callid[0], token[0]) == ("callid", "token") and callid[1].isalnum() and token[1].isalnum()
     heard = asyncio.run(_converse(caller, ["hello.wav", "thanks-bye.wav"], hang_up=False))
 
     with tenant_context(tenant):
@@ -215,11 +226,10 @@ def test_plivo_call_is_recorded_and_end_call_deletes_the_call(carrier_line, llm,
 
 def test_vonage_linear16_call_is_recorded(carrier_line, llm, voice_server):
     tenant = carrier_line()
-    url, headers = _vonage_answer(voice_server, "vonage-uuid-1")
-    assert url == "ws://acme.localhost:8000/ws/media/vonage/"
-    caller = VonageCaller(url, headers_in_connect=headers, connect_to=_address(voice_server))
+    caller = VonageCaller.from_answer(_vonage_answer(voice_server, "vonage-uuid-1"), connect_to=_address(voice_server))
+    assert caller.url == "ws://acme.localhost:8000/ws/media/vonage/"
     heard = asyncio.run(_converse(caller, ["hello.wav"], hang_up=True))
-    call = _wait_ended(tenant, headers["call_id"])
+    call = _wait_ended(tenant, caller.ncco_headers["call_id"])
 
     assert heard[0] is not None and caller.audible_agent_secs() > 0.5
     assert (call.carrier, call.carrier_call_id, call.end_reason, call.error) == (

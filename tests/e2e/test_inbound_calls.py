@@ -15,9 +15,9 @@ import pytest
 from django.core.files.storage import default_storage
 from django_tenants.utils import tenant_context
 
-from apps.core.doubles.audio import FIXTURES_DIR
-from apps.core.doubles.twilio_caller import TwilioCaller
-from apps.voice.simulate import line_from_wav, simulate_call
+from devtools.doubles.audio import FIXTURES_DIR
+from devtools.doubles.twilio_caller import TwilioCaller
+from devtools.simulate import line_from_wav, simulate_call
 
 from .conftest import ACME_NUMBER, GLOBEX_NUMBER, TRANSFER_TO
 
@@ -190,7 +190,7 @@ def test_client_b_number_on_client_a_route_is_refused(acme_line, globex_line, ll
 def test_bad_media_messages_close_the_stream_and_end_the_call(
     acme_line, llm, voice_server, message, close_code, error
 ):
-    from apps.voice.simulate import fetch_twiml
+    from devtools.simulate import fetch_twiml
 
     tenant = acme_line()
     call_sid = "CA" + "5" * 32
@@ -242,8 +242,8 @@ def test_llm_rate_limit_cools_the_key_down_and_ends_the_call_with_the_fallback_l
 ):
     from django.utils import timezone
 
-    from apps.core.doubles.openai_server import Rule
     from apps.providers.models import ProviderAccount
+    from devtools.doubles.openai_server import Rule
 
     tenant = acme_line(fallback_line="Sorry, we are having trouble. Please call back.")
     # 429 on every attempt (the SDK's own retries wait retry-after-ms); Retry-After: 30 s for the cooldown.

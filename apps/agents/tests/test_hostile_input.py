@@ -142,6 +142,7 @@ def client_admin(tenant_a, agency_owner):
 
 def _admin_form(agent, **changes):
     data = {**_form(agent), "is_active": "on", "tools": "[]", "end_call_phrases": "[]",
+            "interrupt_after_words": "2", "acknowledgements": "[]", "end_of_turn_model": "on",
             "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0", **changes}  # the read-only versions inline
     return {key: value for key, value in data.items() if value is not None}
 

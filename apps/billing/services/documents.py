@@ -106,19 +106,31 @@ USAGE_CSV_COLUMNS = (
 
 
 def write_usage_csv(invoice: Invoice) -> str:
-    """Every ledger row of the invoice's period, streamed by PostgreSQL COPY (no
-    Python loop over rows) into a temp file, then saved to storage. Provider cost
-    columns are internal: the client-facing CSV leaves them out."""
+    """Every ledger row the invoice bills -- its month's rows up to its watermark
+    id, plus the late rows of earlier months it carries -- streamed by PostgreSQL
+    COPY (no Python loop over rows) into a temp file, then saved to storage.
+    Provider cost columns are internal: the client-facing CSV leaves them out."""
+    from apps.billing.periods import period_bounds
+    from apps.billing.selectors import LateWindow
+
     columns = [c for c in USAGE_CSV_COLUMNS if not c.startswith("provider_cost")]
+    own = "(occurred_at >= %s AND occurred_at < %s" + (" AND id <= %s)" if invoice.usage_through_id is not None else ")")
+    parts, params = [own], [invoice.starts_at, invoice.ends_at]
+    if invoice.usage_through_id is not None:
+        params.append(invoice.usage_through_id)
+    for window in map(LateWindow.from_json, invoice.late_usage_windows or []):
+        starts_at, ends_at = period_bounds(window.period_start, invoice.client.timezone)
+        parts.append("(occurred_at >= %s AND occurred_at < %s AND id > %s AND id <= %s)")
+        params += [starts_at, ends_at, window.after_id, window.through_id]
     sql = (
         f"COPY (SELECT {', '.join(columns)} FROM public.billing_usageevent "
-        "WHERE client_id = %s AND occurred_at >= %s AND occurred_at < %s ORDER BY occurred_at, id) "
+        f"WHERE client_id = %s AND ({' OR '.join(parts)}) ORDER BY occurred_at, id) "
         "TO STDOUT WITH (FORMAT csv, HEADER true)"
     )
     with tempfile.TemporaryFile() as spool:
         with connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor
-            with raw.copy(sql, (invoice.client_id, invoice.starts_at, invoice.ends_at)) as copy:
+            with raw.copy(sql, [invoice.client_id, *params]) as copy:
                 for chunk in copy:
                     spool.write(chunk)
         spool.seek(0)

@@ -12,15 +12,23 @@ import logging
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.billing.models import BillingSettings, DocumentSequence, Invoice, InvoiceLine
 from apps.billing.money import ZERO, quantize
 from apps.billing.periods import period_bounds
 from apps.billing.pricing import Line, LineKind, totals_for
-from apps.billing.selectors import invoice_for_period, period_rate
+from apps.billing.selectors import (
+    LedgerIds,
+    carried_ranges,
+    invoice_for_period,
+    late_usage_lines,
+    late_usage_windows,
+    period_rate,
+)
 from apps.core.errors import ApplicationError
+from apps.tenancy.audit import CURRENT, INVOICE_STATUS_EVENTS, audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +63,12 @@ def invoice_generate(*, client, period_start: date, now=None) -> Invoice:
     Idempotent: re-running replaces a draft's lines with a fresh rating of the
     ledger and returns a finalised (or later) invoice untouched. Refuses periods
     that have not ended yet in the client's timezone.
+
+    Late usage is never dropped: the invoice bills its month's ledger rows up to a
+    watermark id (`usage_through_id`); rows of an invoiced month stored later are
+    carried into the next invoice generated for the client as dated lines
+    ("Usage from November 2026: ..."), priced by their own month's rate card
+    (selectors.late_usage_lines), and recorded in `late_usage_windows`.
     """
     now = now or timezone.now()
     period_start = period_start.replace(day=1)
@@ -83,9 +97,26 @@ def invoice_generate(*, client, period_start: date, now=None) -> Invoice:
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if not invoice.is_draft:
             return invoice
-        rating = period_rate(client=client, period_start=period_start)
-        rated = rating.rated
+        through_id = _ledger_watermark(client_id=client.pk)
+        rating = period_rate(
+            client=client,
+            period_start=period_start,
+            ids=LedgerIds(
+                through_id=through_id, excluded=carried_ranges(client_id=client.pk, period_start=period_start)
+            ),
+        )
+        windows = late_usage_windows(
+            client=client, period_start=period_start, through_id=through_id, invoice_id=invoice.pk
+        )
+        late_lines = late_usage_lines(client=client, windows=windows, currency=rating.rated.currency)
+        rated = totals_for(
+            lines=[*rating.rated.lines, *late_lines],
+            currency=rating.rated.currency,
+            tax_rate_percent=rating.rated.tax_rate_percent,
+        )
         _save_lines(invoice, rated.lines)
+        invoice.usage_through_id = through_id
+        invoice.late_usage_windows = [window.as_json() for window in windows]
         invoice.currency = rated.currency
         invoice.subtotal = rated.subtotal
         invoice.tax_label = rating.card.terms.tax_label
@@ -97,6 +128,27 @@ def invoice_generate(*, client, period_start: date, now=None) -> Invoice:
         invoice.default_rate_card = rating.card.default_card
         invoice.save()
     return invoice
+
+
+def _ledger_watermark(*, client_id: int) -> int:
+    """The ledger id up to which this invoice bills its month.
+
+    Read under the client's ledger lock, held exclusively only for this read
+    (ingestion holds it shared from its INSERT to its commit): at that moment no
+    row of the client is in flight, so every row with an id up to the one read is
+    committed and visible to the rating that follows (READ COMMITTED), and every
+    row inserted later gets a larger sequence value. No row can fall between this
+    invoice and the late usage of the next one, and call-end ingestion waits only
+    for this one read, not for the rating."""
+    from apps.billing.services.usage import LEDGER_LOCK_CLASS
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s::int, %s::int)", [LEDGER_LOCK_CLASS, client_id])
+        try:
+            cursor.execute("SELECT COALESCE(max(id), 0) FROM public.billing_usageevent")
+            return cursor.fetchone()[0]
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [LEDGER_LOCK_CLASS, client_id])
 
 
 def _next_number(kind: str) -> str:
@@ -136,27 +188,57 @@ def invoice_finalize(*, invoice_id: int, render_documents: bool = True) -> Invoi
         invoice.due_on = timezone.localdate(invoice.finalised_at) + timedelta(days=settings_row.payment_terms_days)
         invoice.billing_snapshot = _billing_snapshot(invoice.client)
         invoice.save()
+        audit_log_record(actor=CURRENT, client=invoice.client, event_type="invoice_finalised", target=invoice, changes={"status": {"before": Status.DRAFT, "after": invoice.status}, "number": {"before": "", "after": invoice.number}})
         if render_documents:
-            transaction.on_commit(lambda: invoice_render_documents(invoice_id=invoice.pk))
+            transaction.on_commit(lambda: invoice_enqueue_after_finalize(invoice_id=invoice.pk, kind=invoice.kind))
+        from apps.webhooks.tasks import invoice_finalized_later  # the client's invoice.finalized webhook
+
+        transaction.on_commit(lambda: invoice_finalized_later(invoice_id=invoice.pk), robust=True)
     return invoice
 
 
+def invoice_enqueue_after_finalize(*, invoice_id: int, kind: str) -> None:
+    """After the commit of a finalisation: the PDF + CSV and (invoices, when Stripe
+    is enabled) the Stripe push are Celery tasks, never work on the caller's path.
+    Both tasks are idempotent, so a duplicate enqueue is harmless."""
+    from apps.billing.tasks import invoice_push_to_stripe_task, invoice_render_documents_task
+
+    try:
+        invoice_render_documents_task.delay(invoice_id)
+        if kind == Invoice.Kind.INVOICE and BillingSettings.load().stripe_enabled:
+            invoice_push_to_stripe_task.delay(invoice_id)
+    except Exception:  # noqa: BLE001 - the invoice is final; the month-end run re-enqueues what is missing
+        logger.exception("could not enqueue documents / Stripe push of invoice %s", invoice_id)
+
+
 def invoice_render_documents(*, invoice_id: int, force: bool = False) -> Invoice:
-    """Render the PDF and usage CSV of a finalised invoice into storage (idempotent)."""
+    """Render the PDF and usage CSV of a finalised invoice into storage.
+
+    Idempotent: without `force` only missing documents are rendered, and each is
+    recorded with a conditional UPDATE (only while the column is still empty), so
+    of two runs racing, one stores its file and the other deletes its copy."""
+    from django.core.files.storage import default_storage
+
     from apps.billing.services.documents import render_invoice_pdf, write_usage_csv
 
     invoice = Invoice.objects.select_related("client").get(pk=invoice_id)
     if invoice.is_draft:
         raise ApplicationError("Drafts have no PDF: finalise the invoice first.")
-    changed = []
-    if force or not invoice.pdf:
-        invoice.pdf = render_invoice_pdf(invoice)
-        changed.append("pdf")
-    if invoice.kind == Invoice.Kind.INVOICE and (force or not invoice.usage_csv):
-        invoice.usage_csv = write_usage_csv(invoice)
-        changed.append("usage_csv")
-    if changed:
-        Invoice.objects.filter(pk=invoice.pk).update(**{name: getattr(invoice, name).name for name in changed})
+    renderers = [("pdf", render_invoice_pdf)]
+    if invoice.kind == Invoice.Kind.INVOICE:
+        renderers.append(("usage_csv", write_usage_csv))
+    for field_name, render in renderers:
+        current = getattr(invoice, field_name)
+        if current and not force:
+            continue
+        name = render(invoice)
+        expected = current.name if force else ""
+        stored = Invoice.objects.filter(pk=invoice.pk, **{field_name: expected}).update(**{field_name: name})
+        if stored:
+            setattr(invoice, field_name, name)
+        else:
+            default_storage.delete(name)  # another run got there first
+            invoice.refresh_from_db(fields=[field_name])
     return invoice
 
 
@@ -171,6 +253,7 @@ def _transition(invoice_id: int, allowed_from: set[str], to: str, **fields) -> I
                 details={"status": invoice.status, "wanted": to},
                 status_code=409,
             )
+        audit_log_record(actor=CURRENT, client=invoice.client_id, event_type=INVOICE_STATUS_EVENTS[to], target=invoice, changes={"status": {"before": invoice.status, "after": to}, **{name: {"before": getattr(invoice, name), "after": value} for name, value in fields.items()}})
         invoice.status = to
         for name, value in fields.items():
             setattr(invoice, name, value)
@@ -259,6 +342,7 @@ def credit_note_create(*, invoice_id: int, amount: Decimal, reason: str, finaliz
             reason=reason,
         )
         _save_lines(note, rated.lines)
+        audit_log_record(actor=CURRENT, client=invoice.client, event_type="invoice_credited", target=invoice, changes={"credit_note": {"before": None, "after": note.pk}, "credited": {"before": None, "after": amount}})
     if finalize:
         note = invoice_finalize(invoice_id=note.pk)
     return note

@@ -6,12 +6,26 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.billing.models import MetricRate, RateCard
 from apps.billing.pricing import PricingError
 from apps.billing.selectors import invoiced_from, rate_card_is_locked
 from apps.core.errors import ApplicationError
+from apps.tenancy.audit import CURRENT, audit_log_record
+
+
+def _refuse_invalid(instance, *, what: str, exclude: list[str] | None = None) -> None:
+    """Run the model's validators (negative amounts, digits that do not fit the
+    columns, bad tiers) and turn their verdict into one ApplicationError whose
+    message and details name each field."""
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        fields = {name: [str(message) for message in messages] for name, messages in exc.message_dict.items()}
+        summary = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
+        raise ApplicationError(f"Invalid {what}: {summary}", details=fields) from exc
 
 
 def rate_card_assert_editable(*, card: RateCard) -> None:
@@ -51,25 +65,28 @@ def rate_card_create(
     copy_rates_from: RateCard | None = None,
 ) -> RateCard:
     """A new version. Refused if it would start inside an already-invoiced period."""
+    card = RateCard(
+        client=client,
+        effective_from=effective_from,
+        currency=currency.upper(),
+        platform_fee=platform_fee,
+        minimum_commitment=minimum_commitment,
+        tax_rate_percent=tax_rate_percent,
+        call_billing_increment_seconds=call_billing_increment_seconds,
+        call_minimum_seconds=call_minimum_seconds,
+        name=name,
+    )
+    _refuse_invalid(card, what="rate card")
     rate_card_assert_period_open(client=client, effective_from=effective_from)
     try:
         with transaction.atomic():
-            card = RateCard.objects.create(
-                client=client,
-                effective_from=effective_from,
-                currency=currency.upper(),
-                platform_fee=platform_fee,
-                minimum_commitment=minimum_commitment,
-                tax_rate_percent=tax_rate_percent,
-                call_billing_increment_seconds=call_billing_increment_seconds,
-                call_minimum_seconds=call_minimum_seconds,
-                name=name,
-            )
+            card.save()
             if copy_rates_from is not None:
                 for rate in copy_rates_from.rates.all():
                     rate.pk = None
                     rate.rate_card = card
                     rate.save()
+            audit_log_record(actor=CURRENT, client=client, event_type="rate_card_versioned", target=card, changes={"effective_from": {"before": None, "after": effective_from}, "copied_from": {"before": None, "after": copy_rates_from.pk if copy_rates_from else None}})
     except IntegrityError as exc:
         raise ApplicationError(
             f"There is already a version effective from {effective_from:%Y-%m}.", status_code=409
@@ -87,6 +104,7 @@ def metric_rate_set(*, card: RateCard, metric: str, dimension: str = "", **field
         )
         for name, value in fields.items():
             setattr(rate, name, value)
+        _refuse_invalid(rate, what=f"price for {metric}", exclude=["rate_card"])
         try:
             rate.to_price()  # validates tiers, package size, allowance...
         except (PricingError, ValueError, ArithmeticError) as exc:

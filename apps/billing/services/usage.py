@@ -72,6 +72,9 @@ def _decimal(value, what: str) -> Decimal:
 
 
 _KNOWN_METRICS = frozenset(m.value for m in Metric)
+# The ledger's columns: quantity numeric(20, 6), provider_cost numeric(18, 8).
+_MAX_QUANTITY = Decimal(10) ** 14
+_MAX_PROVIDER_COST = Decimal(10) ** 10
 
 
 _COLUMNS = (
@@ -94,11 +97,18 @@ def _row(event: UsageEventIn) -> tuple:
     quantity = event.quantity if type(event.quantity) is Decimal else _decimal(event.quantity, "quantity")
     if not quantity.is_finite() or quantity < 0:
         raise ApplicationError("usage quantity must be a finite number >= 0", details={"quantity": str(quantity)})
+    if quantity >= _MAX_QUANTITY:
+        raise ApplicationError(
+            f"usage quantity {quantity} is too large (the ledger holds less than {_MAX_QUANTITY})",
+            details={"quantity": str(quantity)},
+        )
     cost = (
         event.provider_cost if type(event.provider_cost) is Decimal else _decimal(event.provider_cost, "provider_cost")
     )
-    if not cost.is_finite():
-        raise ApplicationError("provider_cost must be finite")
+    if not cost.is_finite() or abs(cost) >= _MAX_PROVIDER_COST:
+        raise ApplicationError(
+            f"provider_cost must be a finite number below {_MAX_PROVIDER_COST}", details={"provider_cost": str(cost)}
+        )
     occurred_at = event.occurred_at
     if occurred_at is None or occurred_at.utcoffset() is None:
         raise ApplicationError("usage occurred_at must be an aware datetime", details={"metric": metric})
@@ -123,15 +133,47 @@ def _row(event: UsageEventIn) -> tuple:
     )
 
 
+# Every INSERT into the ledger also folds the rows it really inserted (RETURNING:
+# duplicates skipped by ON CONFLICT are not counted) into the month-to-date meter,
+# in the same statement and transaction (models.UsageMeter). Meter rows are
+# upserted in key order, so concurrent batches lock them in the same order.
+_METER_SQL = """
+meter AS (
+    INSERT INTO public.billing_usagemeter (
+        client_id, period_start, metric, dimension, cost_currency, events, positive_events, quantity,
+        seconds_ceil_1, seconds_ceil_6, seconds_ceil_60, provider_cost
+    )
+    SELECT i.client_id, date_trunc('month', i.occurred_at AT TIME ZONE c.timezone)::date, i.metric, i.dimension,
+           i.provider_cost_currency, count(*), count(*) FILTER (WHERE i.quantity > 0), sum(i.quantity),
+           sum(ceil(i.quantity)), sum(ceil(i.quantity / 6) * 6), sum(ceil(i.quantity / 60) * 60), sum(i.provider_cost)
+    FROM inserted i JOIN public.tenancy_client c ON c.id = i.client_id
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (client_id, period_start, metric, dimension, cost_currency) DO UPDATE SET
+        events = billing_usagemeter.events + EXCLUDED.events,
+        positive_events = billing_usagemeter.positive_events + EXCLUDED.positive_events,
+        quantity = billing_usagemeter.quantity + EXCLUDED.quantity,
+        seconds_ceil_1 = billing_usagemeter.seconds_ceil_1 + EXCLUDED.seconds_ceil_1,
+        seconds_ceil_6 = billing_usagemeter.seconds_ceil_6 + EXCLUDED.seconds_ceil_6,
+        seconds_ceil_60 = billing_usagemeter.seconds_ceil_60 + EXCLUDED.seconds_ceil_60,
+        provider_cost = billing_usagemeter.provider_cost + EXCLUDED.provider_cost
+)
+SELECT count(*) FROM inserted
+"""
+_RETURNING = "RETURNING client_id, metric, dimension, quantity, provider_cost, provider_cost_currency, occurred_at"
+
 # Small batches (one call's events): one statement, arrays unnested server-side.
 _INSERT_UNNEST_SQL = f"""
-INSERT INTO public.billing_usageevent ({_COLUMNS})
-SELECT c, k, ci, m, d, q, u, p, pc, pcc, o, pr::jsonb
-FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
-            %s::text[], %s::numeric[], %s::text[], %s::timestamptz[], %s::text[])
-     AS t(c, k, ci, m, d, q, u, p, pc, pcc, o, pr)
-ON CONFLICT (client_id, idempotency_key) DO NOTHING
-"""
+WITH inserted AS (
+    INSERT INTO public.billing_usageevent ({_COLUMNS})
+    SELECT c, k, ci, m, d, q, u, p, pc, pcc, o, pr::jsonb
+    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
+                %s::text[], %s::numeric[], %s::text[], %s::timestamptz[], %s::text[])
+         AS t(c, k, ci, m, d, q, u, p, pc, pcc, o, pr)
+    ON CONFLICT (client_id, idempotency_key) DO NOTHING
+    {_RETURNING}
+),
+{_METER_SQL}"""
 
 # Large batches: COPY into a per-session temp table, then one INSERT ... SELECT.
 COPY_THRESHOLD = 1_000
@@ -143,10 +185,23 @@ CREATE TEMP TABLE IF NOT EXISTS billing_usage_stage (
 ) ON COMMIT DELETE ROWS
 """
 _INSERT_STAGE_SQL = f"""
-INSERT INTO public.billing_usageevent ({_COLUMNS})
-SELECT {_COLUMNS} FROM pg_temp.billing_usage_stage
-ON CONFLICT (client_id, idempotency_key) DO NOTHING
-"""
+WITH inserted AS (
+    INSERT INTO public.billing_usageevent ({_COLUMNS})
+    SELECT {_COLUMNS} FROM pg_temp.billing_usage_stage
+    ON CONFLICT (client_id, idempotency_key) DO NOTHING
+    {_RETURNING}
+),
+{_METER_SQL}"""
+
+# Invoice generation takes this lock exclusively for its client while it reads the
+# ledger's last id (services/invoices.py:_ledger_watermark); ingestion takes it
+# shared until its commit. So a row is either committed before that read or gets
+# an id above it -- an event never falls between an invoice and the late usage
+# carried into the next.
+LEDGER_LOCK_CLASS = 0x4249_4C4C  # "BILL"
+_LOCK_CLIENTS_SQL = (
+    "SELECT pg_advisory_xact_lock_shared(%s::int, c) FROM (SELECT DISTINCT unnest(%s::int[]) AS c ORDER BY 1) AS t"
+)
 
 
 def usage_ingest(events: Iterable[UsageEventIn]) -> int:
@@ -168,9 +223,10 @@ def usage_ingest(events: Iterable[UsageEventIn]) -> int:
         return 0
     inserted = 0
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_LOCK_CLIENTS_SQL, [LEDGER_LOCK_CLASS, sorted({row[0] for row in rows})])
         if len(rows) < COPY_THRESHOLD:
             cursor.execute(_INSERT_UNNEST_SQL, [list(column) for column in zip(*rows, strict=True)])
-            return cursor.rowcount
+            return cursor.fetchone()[0]
         cursor.execute(_STAGE_SQL)
         raw = cursor.cursor  # the psycopg cursor, for COPY
         for start in range(0, len(rows), MAX_BATCH):
@@ -179,7 +235,7 @@ def usage_ingest(events: Iterable[UsageEventIn]) -> int:
                 for row in rows[start : start + MAX_BATCH]:
                     copy.write_row(row)
             cursor.execute(_INSERT_STAGE_SQL)
-            inserted += cursor.rowcount
+            inserted += cursor.fetchone()[0]
     return inserted
 
 
@@ -197,8 +253,9 @@ def usage_record_call(*, client, call_id: str, events: Sequence[UsageEventIn], e
     ended_at  when the call ended (aware); the default occurred_at of every event.
               It decides the billing month (in the client's timezone).
 
-    Returns the number of newly stored events. After commit, checks the client's
-    usage caps and alerts agency staff once per period when a cap is crossed.
+    Returns the number of newly stored events. After commit (only when something
+    new was stored) it enqueues the usage-cap check (tasks.cap_check_task), which
+    alerts agency staff once per period when a cap is crossed.
     """
     ended_at = ended_at or timezone.now()
     call_id = str(call_id)
@@ -206,20 +263,36 @@ def usage_record_call(*, client, call_id: str, events: Sequence[UsageEventIn], e
         replace(event, client_id=client.pk, call_id=call_id, occurred_at=event.occurred_at or ended_at)
         for event in events
     ]
+    _refuse_conflicting_keys(prepared)
     inserted = usage_ingest(prepared)
     if inserted:
-        from apps.billing.services.caps import cap_check_after_usage
-
         client_id = client.pk
-
-        def check_caps():
-            try:
-                cap_check_after_usage(client_id=client_id)
-            except Exception:  # noqa: BLE001 - never break the call runtime over an alert
-                logger.exception("usage cap check failed for client %s", client_id)
-
-        transaction.on_commit(check_caps)
+        transaction.on_commit(lambda: _enqueue_cap_check(client_id))
     return inserted
+
+
+def _refuse_conflicting_keys(events: Sequence[UsageEventIn]) -> None:
+    """Two different events of one call under one idempotency key would store only
+    the first (the second looks like a retry): refuse, so nothing is lost quietly."""
+    seen: dict[str, UsageEventIn] = {}
+    for event in events:
+        key = event.idempotency_key or f"{event.call_id}:{event.metric}:{event.dimension}"
+        other = seen.setdefault(key, event)
+        if other is not event and other != event:
+            raise ApplicationError(
+                f"two different usage events of call {event.call_id} share the key {key!r}: sum them into one "
+                "event or give each its own idempotency_key",
+                details={"idempotency_key": key},
+            )
+
+
+def _enqueue_cap_check(client_id: int) -> None:
+    from apps.billing.tasks import cap_check_task
+
+    try:
+        cap_check_task.delay(client_id)
+    except Exception:  # noqa: BLE001 - never break the call runtime over an alert; the next call checks again
+        logger.exception("could not enqueue the usage cap check of client %s", client_id)
 
 
 def usage_record_phone_numbers(

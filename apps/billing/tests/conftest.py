@@ -55,3 +55,14 @@ def event(client, call_id, metric, quantity, when, **kw) -> UsageEventIn:
     return UsageEventIn(
         client_id=client.pk, call_id=str(call_id), metric=metric, quantity=D(str(quantity)), occurred_at=when, **kw
     )
+
+
+@pytest.fixture
+def eager_celery():
+    """Run billing tasks in-process when enqueued (`.delay` executes at once, errors propagate)."""
+    from config.celery import app
+
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved

@@ -24,7 +24,7 @@ def test_no_caps_means_allowed(tenant_a, default_card):
     assert (status.state, status.allowed, status.message) == ("allowed", True, "")
 
 
-def test_minutes_caps_soft_then_hard_alert_once_each(capped, tenant_a, django_capture_on_commit_callbacks):
+def test_minutes_caps_soft_then_hard_alert_once_each(capped, tenant_a, django_capture_on_commit_callbacks, eager_celery):
     assert usage_cap_status(client=tenant_a, at=NOW).state == "allowed"
     # 570 s rounds to 600 s per started minute = 10 min: soft cap reached.
     usage_ingest([event(tenant_a, "c1", "call_seconds_inbound", 570, at(2025, 3, 2))])

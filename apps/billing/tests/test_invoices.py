@@ -4,7 +4,7 @@ from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connections, transaction
 
 from apps.billing.models import Invoice, InvoiceLine, MetricRate
 from apps.billing.selectors import rate_card_is_locked
@@ -19,6 +19,7 @@ from apps.billing.services import (
     rate_card_create,
     usage_ingest,
 )
+from apps.billing.testing import truncate_billing_tables
 from apps.billing.tests.conftest import at, event
 from apps.core.errors import ApplicationError
 
@@ -224,7 +225,9 @@ def test_credit_note_and_void(tenant_a, default_card):
     assert Invoice.objects.get(pk=replacement.pk).status == "finalised"
 
 
-def test_pdf_and_usage_csv_are_stored(tenant_a, default_card, django_capture_on_commit_callbacks, settings, tmp_path):
+def test_pdf_and_usage_csv_are_stored(
+    tenant_a, default_card, django_capture_on_commit_callbacks, eager_celery, settings, tmp_path
+):
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
@@ -248,11 +251,17 @@ def test_pdf_and_usage_csv_are_stored(tenant_a, default_card, django_capture_on_
 @pytest.fixture
 def clean_billing(committed_db):
     yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE billing_usageevent, billing_invoiceline, billing_stripeevent, billing_invoice, "
-            "billing_metricrate, billing_ratecard, billing_documentsequence, billing_billingsettings CASCADE"
-        )
+    truncate_billing_tables(
+        "billing_usageevent",
+        "billing_invoiceline",
+        "billing_stripeevent",
+        "billing_invoice",
+        "billing_metricrate",
+        "billing_ratecard",
+        "billing_documentsequence",
+        "billing_billingsettings",
+        cascade=True,
+    )
 
 
 def test_concurrent_month_end_runs_make_one_invoice_and_one_number(clean_billing):

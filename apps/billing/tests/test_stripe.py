@@ -11,8 +11,8 @@ from apps.billing.models import BillingAccount, BillingSettings, Invoice, Stripe
 from apps.billing.services import invoice_generate_and_finalize, usage_ingest
 from apps.billing.services.stripe_sync import invoice_push_to_stripe
 from apps.billing.tests.conftest import at, event
-from apps.billing.tests.stripe_double import StripeDouble
 from apps.core.errors import ProviderError
+from devtools.doubles.stripe_server import StripeDouble
 
 WEBHOOK_SECRET = "whsec_test_secret"
 

@@ -2,10 +2,11 @@ import threading
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from apps.billing.models import UsageEvent
 from apps.billing.services import UsageEventIn, usage_ingest, usage_record_call
+from apps.billing.testing import truncate_billing_tables
 from apps.billing.tests.conftest import at, event
 from apps.core.errors import ApplicationError
 
@@ -140,8 +141,7 @@ def test_ledger_is_append_only(tenant_a):
 @pytest.fixture
 def clean_ledger(committed_db):
     yield
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE billing_usageevent")
+    truncate_billing_tables("billing_usageevent")
 
 
 @pytest.mark.parametrize("shared_count", [400, 1500])  # unnest path and COPY path
@@ -175,3 +175,37 @@ def test_concurrent_duplicate_ingestion_counts_each_event_once(clean_ledger, sha
     assert sum(results) == shared_count + 8 * 50
     assert UsageEvent.objects.filter(client=client).count() == shared_count + 400
     assert UsageEvent.objects.filter(client=client, metric="call_seconds_inbound").count() == shared_count
+
+
+def test_record_call_retries_store_the_same_events_once_and_meter_them_once(tenant_a):
+    """The call runtime's outbox may deliver a call's usage several times (worker
+    killed, task redelivered), with or without the original end time."""
+    from apps.billing.models import UsageMeter
+
+    events = [
+        UsageEventIn(metric="call_seconds_inbound", quantity=D("61"), provider="twilio"),
+        UsageEventIn(metric="llm_output_tokens", dimension="gpt-4o-mini", quantity=812, provider_cost=D("0.0005")),
+        UsageEventIn(metric="qa_runs", quantity=1, idempotency_key="qa:call-9"),
+    ]
+    assert usage_record_call(client=tenant_a, call_id="call-9", events=events, ended_at=at(2025, 3, 3, 10)) == 3
+    first = stored(tenant_a)
+    assert usage_record_call(client=tenant_a, call_id="call-9", events=events, ended_at=at(2025, 3, 3, 10)) == 0
+    assert usage_record_call(client=tenant_a, call_id="call-9", events=events) == 0  # no end time: still the same
+    assert usage_record_call(client=tenant_a, call_id="call-9", events=events[:1] * 2) == 0  # identical twice
+    assert stored(tenant_a) == first
+    assert set(UsageEvent.objects.values_list("occurred_at", flat=True)) == {at(2025, 3, 3, 10)}
+    assert sorted(UsageMeter.objects.filter(client=tenant_a).values_list("metric", "events", "quantity")) == [
+        ("call_seconds_inbound", 1, D("61.000000")),
+        ("llm_output_tokens", 1, D("812.000000")),
+        ("qa_runs", 1, D("1.000000")),
+    ]
+
+
+def test_record_call_refuses_two_different_events_under_one_key(tenant_a):
+    events = [
+        UsageEventIn(metric="llm_input_tokens", dimension="gpt-4o", quantity=100),
+        UsageEventIn(metric="llm_input_tokens", dimension="gpt-4o", quantity=250),  # a second turn, same key
+    ]
+    with pytest.raises(ApplicationError, match="share the key 'c:llm_input_tokens:gpt-4o'"):
+        usage_record_call(client=tenant_a, call_id="c", events=events, ended_at=at(2025, 3, 3))
+    assert UsageEvent.objects.count() == 0

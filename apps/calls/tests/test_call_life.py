@@ -22,18 +22,9 @@ from apps.calls.services import (
 from apps.calls.stream_tokens import stream_token_mint
 from apps.core.errors import NotFound, PermissionDenied
 from apps.providers.models import ProviderAccount
-from apps.providers.services import _redis, provider_key_in_use, provider_key_lease
+from apps.providers.services import provider_key_in_use, provider_key_lease
 
-
-@pytest.fixture(autouse=True)
-def clean_leases():
-    def wipe():
-        for key in _redis().scan_iter("sb:provider-*"):
-            _redis().delete(key)
-
-    wipe()
-    yield
-    wipe()
+pytestmark = pytest.mark.usefixtures("clean_leases")
 
 
 def _statements(queries) -> list[str]:

@@ -26,6 +26,7 @@ def test_turns_and_tool_calls_are_rows(tenant_a, acme_call):
             "index": 0, "user_text": "I need to move my appointment", "bot_text": "Sure, let me connect you.",
             "started_at": "2026-01-05T10:00:00+00:00", "ended_at": "2026-01-05T10:00:04.5+00:00", "interrupted": True,
             "stt_final_ms": 180.4, "llm_ttft_ms": 320, "tts_ttfb_ms": 95, "voice_to_voice_ms": 710,
+            "end_of_turn": "end_of_turn_model",
             "tool_calls": [{"name": "transfer_to_human", "arguments": {"reason": "reschedule"}, "result": "ok",
                             "duration_ms": 12, "error": None}],
             "errors": ["tts: slow first byte"],
@@ -35,6 +36,7 @@ def test_turns_and_tool_calls_are_rows(tenant_a, acme_call):
                 turn.voice_to_voice_ms, turn.errors) == (0, "I need to move my appointment", True, 180, 320, 95, 710,
                                                         "tts: slow first byte")
         assert turn.started_at == datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+        assert turn.end_of_turn == "end_of_turn_model"
         tool = ToolCall.objects.get()
         assert (tool.turn_id, tool.name, tool.arguments, tool.result, tool.duration_ms, tool.error) == (
             turn.pk, "transfer_to_human", {"reason": "reschedule"}, "ok", 12, "")

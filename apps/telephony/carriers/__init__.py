@@ -1,22 +1,17 @@
-"""Carrier vocabulary mapped to ours."""
+"""Carriers: one module each (`<name>.py`, exposing `CARRIER`), registered in
+settings.TELEPHONY_CARRIER_MODULES; see `registry.py`."""
 from __future__ import annotations
 
-from apps.calls.models import Call
-
-_STATUS = {
-    "queued": Call.Status.QUEUED, "initiated": Call.Status.QUEUED, "ringing": Call.Status.RINGING,
-    "in-progress": Call.Status.IN_PROGRESS, "answered": Call.Status.IN_PROGRESS, "completed": Call.Status.COMPLETED,
-    "busy": Call.Status.BUSY, "no-answer": Call.Status.NO_ANSWER, "failed": Call.Status.FAILED,
-    "canceled": Call.Status.CANCELED,
+# Twilio's call statuses, which Telnyx TeXML and Plivo reuse; values are apps.calls Call.Status.
+COMMON_STATUSES = {
+    "queued": "queued", "initiated": "queued", "ringing": "ringing", "in-progress": "in_progress",
+    "answered": "in_progress", "completed": "completed", "busy": "busy", "no-answer": "no_answer",
+    "failed": "failed", "canceled": "canceled",
 }
 
 
-def status_from_carrier(carrier_status: str) -> str | None:
-    return _STATUS.get((carrier_status or "").lower())
+def status_from_carrier(carrier_status: str, *, carrier: str = "twilio") -> str | None:
+    """A carrier's call status in our vocabulary (None: not one we track)."""
+    from apps.telephony.carriers.registry import status_from_carrier as lookup
 
-
-def carrier_module(carrier: str):
-    """The module that owns a carrier's wire details (signatures, answer markup, REST)."""
-    import importlib
-
-    return importlib.import_module(f"apps.telephony.carriers.{carrier}")
+    return lookup(carrier=carrier, carrier_status=carrier_status)

@@ -1,4 +1,9 @@
+import base64
+import re
+
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django_tenants.utils import tenant_context
 
 from apps.agents.services import agent_save
@@ -7,6 +12,21 @@ from apps.telephony.models import PhoneNumber
 
 TWILIO_SID = "AC" + "0" * 32
 TWILIO_TOKEN = "twilio-auth-token-acme"
+
+
+def stream_token_in(markup: str) -> str:
+    """The stream token an answer carries (TwiML/TeXML Parameter, Plivo extraHeaders, NCCO headers)."""
+    found = re.findall(r'name="token" value="([0-9a-z]+)"|token=([0-9a-z]+)|"token": "([0-9a-z]+)"', markup)
+    assert len(found) == 1, markup
+    return "".join(found[0])
+
+
+def assert_redeemable(token: str, tenant, call_id) -> None:
+    """The token is ours, for this client and this call, unused: the media consumer will take it."""
+    from apps.calls.stream_tokens import stream_token_redeem
+
+    with tenant_context(tenant):
+        stream_token_redeem(token=token, schema=tenant.schema_name, call_id=str(call_id))
 
 
 def make_agent(name="Reception"):
@@ -32,9 +52,26 @@ def globex_number(tenant_b):
                                           account_sid=TWILIO_SID, auth_token="twilio-auth-token-globex")
 
 
+# Telnyx, Plivo and Vonage numbers of acme (test_other_carriers, test_webhook_fuzz).
+PRIVATE_KEY = Ed25519PrivateKey.generate()
+PUBLIC_KEY_B64 = base64.b64encode(PRIVATE_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+VONAGE_SECRET = "vonage-signature-secret-of-acme-000000"
+
+
+@pytest.fixture
+def numbers(tenant_a):
+    with tenant_context(tenant_a):
+        agent = make_agent()
+        PhoneNumber.objects.create(number="+15550003000", agent=agent, carrier="telnyx", auth_token="KEY-telnyx",
+                                   webhook_public_key=PUBLIC_KEY_B64)
+        PhoneNumber.objects.create(number="+15550004000", agent=agent, carrier="plivo", account_sid="MA1", auth_token="plivo-token")
+        PhoneNumber.objects.create(number="+15550005000", agent=agent, carrier="vonage", account_sid="app-1",
+                                   auth_token=VONAGE_SECRET)
+
+
 @pytest.fixture
 def twilio_double(settings):
-    from .twilio_rest_double import TwilioRestDouble
+    from devtools.doubles.twilio_rest import TwilioRestDouble
 
     with TwilioRestDouble() as double:
         settings.TWILIO_API_BASE_URL = double.url

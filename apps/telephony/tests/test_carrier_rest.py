@@ -9,8 +9,8 @@ from apps.calls.services import call_create_inbound
 from apps.core.errors import ApplicationError, ProviderError
 from apps.telephony.models import PhoneNumber
 from apps.telephony.services import telephony_hang_up, telephony_transfer
+from devtools.doubles.carrier_rest import CarrierRestDouble
 
-from .carrier_rest_double import CarrierRestDouble
 from .conftest import make_agent
 
 

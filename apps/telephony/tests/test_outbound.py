@@ -10,7 +10,7 @@ from apps.calls.services import call_answered, call_end
 from apps.core.errors import ProviderError
 from apps.telephony.services import telephony_call_outbound, telephony_hang_up, telephony_transfer
 
-from .conftest import TWILIO_SID, TWILIO_TOKEN
+from .conftest import TWILIO_SID, TWILIO_TOKEN, assert_redeemable, stream_token_in
 
 
 def test_outbound_call_sends_the_exact_request_and_is_idempotent(tenant_a, acme_number, twilio_double):
@@ -27,13 +27,16 @@ def test_outbound_call_sends_the_exact_request_and_is_idempotent(tenant_a, acme_
     assert len(twilio_double.requests) == 1
     sent = twilio_double.requests[0]
     assert (sent.method, sent.path, sent.account) == ("POST", f"/2010-04-01/Accounts/{TWILIO_SID}/Calls.json", TWILIO_SID)
+    token = stream_token_in(sent.form["Twiml"][0])
+    assert_redeemable(token, tenant_a, call.pk)
     assert sent.form == {
         "To": ["+15557770000"],
         "From": ["+15550001000"],
         "Twiml": [
             '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
             '<Stream url="ws://acme.localhost:8000/ws/media/twilio/">'
-            f'<Parameter name="call_id" value="{call.pk}"/></Stream></Connect></Response>'
+            f'<Parameter name="call_id" value="{call.pk}" /><Parameter name="token" value="{token}" />'
+            '</Stream></Connect></Response>'
         ],
         "StatusCallback": [f"http://acme.localhost:8000/telephony/twilio/status/{call.pk}/"],
         "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"],

@@ -11,11 +11,11 @@ import wave
 import numpy as np
 import pytest
 
-from apps.core.doubles.audio import FIXTURES_DIR, read_wav
-from apps.core.doubles.openai_server import OpenAIDouble, Rule
-from apps.core.doubles.twilio_caller import TwilioCaller
 from apps.voice.config import VoiceConfig
 from apps.voice.testing import PlainMediaServer
+from devtools.doubles.audio import FIXTURES_DIR, read_wav
+from devtools.doubles.openai_server import OpenAIDouble, Rule
+from devtools.doubles.twilio_caller import TwilioCaller
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,8 +8,8 @@ import pytest
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
-from apps.core.doubles.audio import FIXTURES_DIR, read_wav
 from apps.voice.vad import SharedSileroVADAnalyzer
+from devtools.doubles.audio import FIXTURES_DIR, read_wav
 
 RATE = 8000
 CHUNK = 320  # 20 ms of 16-bit PCM, what a carrier sends

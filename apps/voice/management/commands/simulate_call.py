@@ -19,8 +19,17 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
-from apps.core.doubles.audio import wav_bytes
-from apps.voice.simulate import line_from_text, line_from_wav, simulate_call
+
+def _devtools():
+    """The carrier player lives in the development package (devtools/), which the production
+    image does not install: say so instead of failing on an import."""
+    try:
+        from devtools import simulate
+        from devtools.doubles import audio
+    except ImportError as exc:
+        raise CommandError("simulate_call needs the development package devtools/ (a checkout of the "
+                           "repository, as `make run` uses); the production image does not include it.") from exc
+    return simulate, audio
 
 
 class Command(BaseCommand):
@@ -46,6 +55,10 @@ class Command(BaseCommand):
 
         if not options["say"] and not options["wav"]:
             raise CommandError("Give the caller something to say: --say TEXT or --wav FILE (repeatable).")
+        simulate, audio = _devtools()
+        line_from_text, line_from_wav, simulate_call = simulate.line_from_text, simulate.line_from_wav, \
+            simulate.simulate_call
+        wav_bytes = audio.wav_bytes
         client = client_get_by_slug(slug=options["client"])
         if client is None:
             raise CommandError(f"No client {options['client']!r}. Check the slug in the agency admin.")
@@ -119,6 +132,7 @@ def _wait_until_ended(call_get, call_id: str, timeout: float = 15.0):
 
 
 async def _register(url: str, lines) -> None:
+    wav_bytes = _devtools()[1].wav_bytes
     async with aiohttp.ClientSession() as session:
         for line in lines:
             form = aiohttp.FormData()

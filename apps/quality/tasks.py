@@ -1,0 +1,108 @@
+"""QA tasks: doors that take primitive ids and call one service; safe to run twice.
+
+- `quality.post_call` (enqueued when a call ends, apps.calls.services._after_end):
+  the automatic QA run (if the agent's settings say so), then the `call.ended`
+  webhook with what QA found. An unreachable LLM is retried with backoff; after the
+  last retry the result is stored "failed" and `call.ended` still goes out.
+- `quality.rerun`: a re-run asked for in the portal or the admin.
+- `quality.sweep` (beat): re-enqueues post-call work for ended calls that have no
+  `call.ended` event half an hour later (the broker was down when they ended).
+"""
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import connection
+from django_tenants.utils import schema_context
+
+from apps.core.errors import NotFound, ProviderError
+
+logger = logging.getLogger(__name__)
+
+
+def _client():
+    """The client whose schema the task runs in (a real Client row: eager runs and
+    schema_context carry only a stand-in tenant)."""
+    from apps.tenancy.selectors import client_list
+
+    if connection.schema_name == "public":
+        return None
+    return client_list().filter(schema_name=connection.schema_name).first()
+
+
+@shared_task(name="quality.post_call", bind=True, max_retries=6)
+def post_call(self, call_id: str) -> str:
+    from apps.quality.services import qa_record_unavailable, qa_run
+    from apps.webhooks.services import webhook_call_ended_emit
+
+    client = _client()
+    if client is None:
+        logger.warning("quality.post_call for %s sent outside a client schema; ignored", call_id)
+        return "ignored"
+    try:
+        outcome = qa_run(client=client, call_id=call_id)
+        status = outcome.result.status if outcome.result else f"skipped: {outcome.reason}"
+    except NotFound:
+        return "gone"
+    except ProviderError as error:
+        if self.request.retries < self.max_retries:
+            raise self.retry(countdown=min(600, 10 * 2 ** self.request.retries)) from error
+        qa_record_unavailable(client=client, call_id=call_id, error=error.message)
+        status = "failed"
+    webhook_call_ended_emit(client=client, call_id=call_id)
+    return status
+
+
+@shared_task(name="quality.rerun", bind=True, max_retries=6)
+def rerun(self, call_id: str, run_number: int) -> str:
+    from apps.quality.services import qa_record_unavailable, qa_run
+
+    client = _client()
+    if client is None:
+        return "ignored"
+    try:
+        outcome = qa_run(client=client, call_id=call_id, run_number=int(run_number), manual=True)
+    except NotFound:
+        return "gone"
+    except ProviderError as error:
+        if self.request.retries < self.max_retries:
+            raise self.retry(countdown=min(600, 10 * 2 ** self.request.retries)) from error
+        qa_record_unavailable(client=client, call_id=call_id, error=error.message, run_number=int(run_number))
+        return "failed"
+    return outcome.result.status if outcome.result else outcome.reason
+
+
+@shared_task(name="quality.sweep")
+def sweep() -> int:
+    """Beat (every 5 minutes, public): per client, post-call work a lost task never did."""
+    from django_tenants.utils import tenant_context
+
+    from apps.quality.services import qa_post_call_requeue_missed
+    from apps.tenancy.selectors import client_list
+
+    total = 0
+    for client in client_list(include_suspended=True):
+        try:
+            with tenant_context(client):
+                total += qa_post_call_requeue_missed()
+        except Exception:  # noqa: BLE001 - one client's trouble must not stop the others
+            logger.exception("quality sweep failed for %s", client.schema_name)
+    return total
+
+
+def _send(task, *args, schema: str) -> None:
+    try:
+        with schema_context(schema):
+            task.delay(*args)
+    except Exception:  # noqa: BLE001 - the broker is down: never break the caller
+        logger.exception("could not enqueue %s%r", task.name, args)
+
+
+def post_call_later(*, call_id, schema: str) -> None:
+    """What a call's end enqueues (apps.calls.services._after_end)."""
+    _send(post_call, str(call_id), schema=schema)
+
+
+def rerun_later(*, call_id: str, run_number: int, schema: str) -> None:
+    _send(rerun, call_id, run_number, schema=schema)

@@ -1,0 +1,92 @@
+"""Deterministic "speech recognition" for the doubles: match an uploaded audio
+segment against known utterances (the shared caller-audio fixtures, plus any
+audio registered at run time, e.g. Piper-synthesised `--say` lines).
+
+Matching compares 10 ms energy envelopes by normalised cross-correlation, which
+survives μ-law round trips, resampling, leading/trailing silence and the VAD
+cutting a little off either end.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from devtools.doubles.audio import FIXTURES_DIR, energy_envelope, read_wav, resample_linear
+
+MATCH_RATE = 8000
+MIN_SCORE = 0.75
+
+
+@dataclass(frozen=True)
+class KnownUtterance:
+    text: str
+    envelope: np.ndarray
+
+
+def _trimmed_envelope(pcm: bytes, sample_rate: int) -> np.ndarray:
+    envelope = energy_envelope(resample_linear(pcm, sample_rate, MATCH_RATE), MATCH_RATE)
+    envelope = np.maximum(envelope, -60.0)
+    voiced = np.flatnonzero(envelope > -45.0)
+    if voiced.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    return envelope[voiced[0] : voiced[-1] + 1]
+
+
+def _score(segment: np.ndarray, known: np.ndarray) -> float:
+    """Best Pearson correlation of the shorter envelope slid along the longer one,
+    scaled down when lengths differ a lot (a partial utterance is not a match)."""
+    short, long_ = (segment, known) if len(segment) <= len(known) else (known, segment)
+    if len(short) < 10:
+        return 0.0
+    length_ratio = len(short) / len(long_)
+    best = -1.0
+    short_centered = short - short.mean()
+    short_norm = np.linalg.norm(short_centered) or 1.0
+    for offset in range(0, len(long_) - len(short) + 1):
+        window = long_[offset : offset + len(short)]
+        window_centered = window - window.mean()
+        correlation = float(short_centered @ window_centered) / (
+            short_norm * (np.linalg.norm(window_centered) or 1.0)
+        )
+        best = max(best, correlation)
+    return best * min(1.0, length_ratio / 0.8)
+
+
+class TranscriptBook:
+    """Known utterances, looked up by audio."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._known: list[KnownUtterance] = []
+
+    @classmethod
+    def from_fixtures(cls, directory: Path = FIXTURES_DIR) -> TranscriptBook:
+        book = cls()
+        tsv = directory / "TRANSCRIPTS.tsv"
+        if tsv.exists():
+            for line in tsv.read_text().splitlines():
+                if "\t" not in line:
+                    continue
+                name, text = line.split("\t", 1)
+                pcm, rate = read_wav(directory / name)
+                book.register(pcm, rate, text.strip())
+        return book
+
+    def register(self, pcm: bytes, sample_rate: int, text: str) -> None:
+        with self._lock:
+            self._known.append(KnownUtterance(text=text, envelope=_trimmed_envelope(pcm, sample_rate)))
+
+    def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        segment = _trimmed_envelope(pcm, sample_rate)
+        if segment.size == 0:
+            return ""
+        with self._lock:
+            known = list(self._known)
+        scored = [(_score(segment, utterance.envelope), utterance.text) for utterance in known]
+        if not scored:
+            return ""
+        score, text = max(scored)
+        return text if score >= MIN_SCORE else ""
