@@ -85,3 +85,26 @@ def test_an_invitation_is_not_opened_inside_another_session(client, invited, mai
     assert response.status_code == 403
     assert "You are logged in as admin@acme.test" in response.content.decode()
     assert not User.objects.get(pk=invited.pk).has_usable_password()
+
+
+def test_invites_and_role_changes_are_audited_and_refusals_are_not(client, acme_admin, acme_viewer, tenant_a,
+                                                                    mailoutbox):
+    from apps.tenancy.models import AuditLogEntry
+
+    client.force_login(acme_admin)
+    before = AuditLogEntry.objects.count()
+    client.post(f"/team/{acme_viewer.pk}/role/", {"role": "agency_owner"}, **HOST)  # refused: no row
+    client.post("/team/", {"email": "admin@acme.test", "role": "client_viewer"}, **HOST)  # taken: no row
+    assert AuditLogEntry.objects.count() == before
+    client.post(f"/team/{acme_viewer.pk}/role/", {"role": "client_admin"}, **HOST)
+    client.post("/team/", {"email": "audited@acme.test", "role": "client_viewer"}, **HOST)
+    rows = list(AuditLogEntry.objects.order_by("pk")[before:].values_list(
+        "event_type", "actor_id", "client_id", "target_id", "changes"))
+    invited = User.objects.get(email="audited@acme.test")
+    assert rows == [
+        ("user_role_changed", acme_admin.pk, tenant_a.pk, str(acme_viewer.pk),
+         {"role": {"before": "client_viewer", "after": "client_admin"}}),
+        ("user_created", acme_admin.pk, tenant_a.pk, str(invited.pk),
+         {"role": {"before": None, "after": "client_viewer"}, "client_id": {"before": None, "after": tenant_a.pk},
+          "is_active": {"before": None, "after": True}}),
+    ]
