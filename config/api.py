@@ -8,10 +8,28 @@ from apps.api.throttle import ApiKeyRateThrottle
 from apps.core.errors import ApplicationError
 from apps.core.middleware import BAD_VALUE_MESSAGE
 
-api = NinjaAPI(title="Switchboard API", version="1", urls_namespace="api", auth=ApiKeyAuth(),
-                throttle=[ApiKeyRateThrottle()])
+
+class AgencyNinjaAPI(NinjaAPI):
+    """The OpenAPI document carries the agency's name (white label), read per request."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        from django_tenants.utils import schema_context
+
+        from apps.tenancy.models import AgencySettings
+
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        with schema_context("public"):
+            agency = AgencySettings.objects.filter(pk=1).first() or AgencySettings()
+        schema["info"]["title"] = f"{agency.name} API"
+        return schema
+
+
+api = AgencyNinjaAPI(title="Switchboard API", version="1", urls_namespace="api", auth=ApiKeyAuth(),
+                      throttle=[ApiKeyRateThrottle()])
 api.add_router("/v1/agents", "apps.agents.api.router")
 api.add_router("/v1/calls", "apps.calls.api.router")
+api.add_router("/v1/numbers", "apps.telephony.api.router")
+api.add_router("/v1/usage", "apps.billing.api.router")
 
 
 @api.exception_handler(ApplicationError)

@@ -20,6 +20,11 @@ def main() -> int:
     if check.returncode != 0:
         print("make test: models and migrations are out of sync (run makemigrations)", file=sys.stderr)
         return check.returncode
+    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not os.path.exists(chromium):
+        print(f"make test: no Chromium at {chromium}, so the browser tests (tests/browser) will be SKIPPED.\n"
+              "  To run them: sudo apt-get install -y chromium   (Debian/Ubuntu; .ci/run does this)\n"
+              "  or point CHROMIUM_PATH at a Chromium/Chrome binary.", file=sys.stderr)
     return subprocess.run([sys.executable, "-m", "pytest", *sys.argv[1:]], cwd=BASE_DIR, env=env).returncode
 
 

@@ -12,6 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import tenant_context
 
+from apps.accounts.services import invite_link_path
 from apps.agents.models import HttpTool, McpServer
 from apps.api.services import api_key_create
 from apps.billing.services import rate_card_create
@@ -20,6 +21,7 @@ from apps.calls.services import call_create_inbound, call_recording_save
 from apps.providers.models import ProviderAccount
 from apps.telephony.models import PhoneNumber
 from apps.telephony.tests.conftest import make_agent
+from apps.tenancy.services import client_user_create
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.services import webhook_endpoint_create, webhook_event_emit
 from conftest import PASSWORD
@@ -28,6 +30,7 @@ from conftest import PASSWORD
 NOT_PORTAL = {
     "telephony/twilio/status/<uuid:call_id>/",  # carrier callback: Twilio signature, tested in apps/telephony
     "api/v1/calls/<uuidstr:call_id>",  # API key auth, tested in apps/api
+    "api/v1/calls/<uuidstr:call_id>/recording",  # likewise
     # A signed, expiring link handed to the client's systems (no session): tested in apps/quality/tests.
     "webhooks/recordings/<str:token>/recording.wav",
     "api/v1/agents/<int:agent_id>/export",  # API key auth, tested in apps/agents/tests/test_api_export.py
@@ -59,7 +62,8 @@ def globex_objects(tenant_b, settings, tmp_path):
         for _ in range(3):
             make_agent(name=f"Filler {uuid.uuid4().hex[:6]}")
         agent = make_agent(name="Globex secret agent")
-        PhoneNumber.objects.create(number="+15550002999", agent=agent, carrier="twilio", account_sid="AC1", auth_token="t")
+        number = PhoneNumber.objects.create(number="+15550002999", agent=agent, carrier="twilio", account_sid="AC1",
+                                            auth_token="t")
         call = call_create_inbound(to_number="+15550002999", from_number="+15557650000", carrier_call_id="CA-globex")
         call_recording_save(call_id=call.id, wav_bytes=b"RIFF-globex-secret", transcript="globex secret transcript")
         account = ProviderAccount.objects.create(provider="cartesia", label="globex secret key", api_key="ck-" + "9" * 20)
@@ -70,10 +74,15 @@ def globex_objects(tenant_b, settings, tmp_path):
                                        url="https://globex.example/secret", secret_headers='{"X-Key": "secret"}')
         server = McpServer.objects.create(name="globex_secret_mcp", url="https://globex.example/mcp")
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
+    invited = client_user_create(client=tenant_b, email="invited@globex.test", password="pw-globex-secret-1")
+    invited.set_unusable_password()
+    invited.save()
+    _, _, _, uidb64, token, _ = invite_link_path(invited).split("/")
     invoice = invoice_finalize(invoice_id=invoice_generate(client=tenant_b, period_start=date(2025, 1, 1)).pk)
     return {
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
-        "invoice_id": invoice.id, "which": "pdf", "tool_id": tool.id, "number": 1, "server_id": server.id,
+        "invoice_id": invoice.id, "which": "pdf", "user_id": invited.id, "uidb64": uidb64, "token": token,
+        "number_id": number.id, "tool_id": tool.id, "number": 1, "server_id": server.id,
         "endpoint_id": endpoint.id, "delivery_id": delivery.id,
     }
 

@@ -185,3 +185,32 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
         variables=call_variables(call=call) if call is not None else {},
         time_zone=str(getattr(client, "timezone", "") or "UTC"),
     )
+
+
+# Languages offered in the agent editor (BCP-47). An agent saved with another code keeps it (added to the list).
+AGENT_LANGUAGES = (
+    ("en", "English"), ("en-US", "English (US)"), ("en-GB", "English (UK)"), ("en-AU", "English (Australia)"),
+    ("en-IN", "English (India)"), ("es", "Spanish"), ("es-MX", "Spanish (Mexico)"), ("fr", "French"),
+    ("fr-CA", "French (Canada)"), ("de", "German"), ("it", "Italian"), ("pt", "Portuguese"),
+    ("pt-BR", "Portuguese (Brazil)"), ("nl", "Dutch"), ("sv", "Swedish"), ("da", "Danish"), ("no", "Norwegian"),
+    ("fi", "Finnish"), ("pl", "Polish"), ("tr", "Turkish"), ("ru", "Russian"), ("uk", "Ukrainian"),
+    ("hi", "Hindi"), ("ta", "Tamil"), ("te", "Telugu"), ("bn", "Bengali"), ("ar", "Arabic"), ("he", "Hebrew"),
+    ("ja", "Japanese"), ("ko", "Korean"), ("zh", "Chinese"), ("id", "Indonesian"), ("vi", "Vietnamese"),
+)
+
+
+def agent_model_suggestions() -> dict[str, dict[str, list[str]]]:
+    """{kind: {vendor: [model names]}} for the editor's model pickers: the models each vendor module prices
+    for the kind's metrics (a suggestion list; any model name the vendor accepts may be typed)."""
+    from apps.providers.registry import KINDS, vendors
+
+    suggestions: dict[str, dict[str, list[str]]] = {}
+    for kind, info in KINDS.items():
+        per_vendor = {}
+        for vendor in vendors().values():
+            if kind not in vendor.kinds:
+                continue
+            names = {name for metric in info.metrics for name in vendor.prices.get(metric, {}) if name != "*"}
+            per_vendor[vendor.name] = sorted(names)
+        suggestions[kind] = per_vendor
+    return suggestions

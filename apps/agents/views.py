@@ -17,6 +17,7 @@ from apps.agents.models import AgentConfig
 from apps.agents.selectors import (
     agent_get,
     agent_list,
+    agent_model_suggestions,
     agent_version_get,
     agent_version_list,
     http_tool_get,
@@ -73,18 +74,20 @@ def agent_versions_view(request, agent_id: int):
 def agent_edit_view(request, agent_id: int | None = None):
     agent = _agent_or_404(agent_id) if agent_id is not None else None
     if request.method == "POST":
-        form = AgentForm(request.POST)
+        form = AgentForm(request.POST, keep_language=agent.language if agent else None)
         if form.is_valid():
             try:
                 saved = agent_save(agent=agent, name=form.cleaned_data["name"], **form.config())
             except ApplicationError as exc:
-                form_add_application_error(form, exc)
+                form.add_config_errors(exc.details or {}, exc.message)
             else:
                 messages.success(request, f"Saved {saved.name} as version {saved.current_version.number}.")
                 return HttpResponseRedirect(reverse("portal:agents:detail", args=[saved.pk]))
     else:
-        form = AgentForm(initial=AgentForm.initial_for(agent) if agent else None)
-    return render(request, "agents/agent_form.html", {"agent": agent, "form": form})
+        form = AgentForm(initial=AgentForm.initial_for(agent) if agent else None,
+                         keep_language=agent.language if agent else None)
+    return render(request, "agents/agent_form.html",
+                  {"agent": agent, "form": form, "model_suggestions": agent_model_suggestions()})
 
 
 # --- the workflow builder, versions, import/export ----------------------------------------------------

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -28,6 +29,7 @@ from apps.billing.models import (
 )
 from apps.billing.periods import format_period, parse_period, previous_period
 from apps.billing.pricing import PricingError
+from apps.core.admin_widgets import PlainDecimalInput, compact_inline_widgets
 from apps.core.errors import ApplicationError
 
 
@@ -61,6 +63,7 @@ class MetricRateInline(admin.TabularInline):
     model = MetricRate
     form = MetricRateForm
     extra = 0
+    formfield_overrides = compact_inline_widgets()
 
     def _locked(self, obj):
         return obj is not None and selectors.rate_card_is_locked(card=obj)
@@ -88,6 +91,25 @@ class RateCardAdmin(admin.ModelAdmin):
     list_display = ["__str__", "client", "effective_from", "currency", "platform_fee", "tax_rate_percent", "locked"]
     list_filter = ["currency"]
     inlines = [MetricRateInline]
+    formfield_overrides = {models.DecimalField: {"widget": PlainDecimalInput}}
+    actions = ["copy_as_new_version"]
+
+    @admin.action(description="Copy as a new version (from the next open month)")
+    def copy_as_new_version(self, request, queryset):
+        for card in queryset:
+            start = selectors.rate_card_next_version_start(card=card)
+            try:
+                copy = services.rate_card_create(
+                    client=card.client, effective_from=start, currency=card.currency, platform_fee=card.platform_fee,
+                    minimum_commitment=card.minimum_commitment, tax_rate_percent=card.tax_rate_percent,
+                    call_billing_increment_seconds=card.call_billing_increment_seconds,
+                    call_minimum_seconds=card.call_minimum_seconds, name=card.name, copy_rates_from=card)
+            except ApplicationError as exc:
+                self.message_user(request, f"{card}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, format_html('Created <a href="{}">{}</a>; edit its prices before {}.',
+                                                       reverse("admin:billing_ratecard_change", args=[copy.pk]),
+                                                       copy, f"{start:%Y-%m}"), messages.SUCCESS)
 
     @admin.display(boolean=True, description="locked")
     def locked(self, obj):

@@ -724,3 +724,174 @@ def clients_to_invoice() -> QuerySet:
     from apps.tenancy.selectors import client_list
 
     return client_list(include_suspended=False).order_by("pk")
+
+
+# ----------------------------------------------------------------------------- portal and console figures
+# Read-only views of the numbers above for the client portal (month to date, per call) and the agency's
+# overview. They rate with the same card resolution and pricing functions as invoices.
+
+
+@dataclass(frozen=True)
+class MonthToDate:
+    """A client's month so far: the estimated invoice and its usage against the caps."""
+
+    period_start: date
+    currency: str
+    estimated_total: Decimal | None  # None: no rate card applies
+    usage_amount: Decimal  # usage charges after allowances, before fee, minimum and tax
+    billable_minutes: Decimal
+    provider_cost: Decimal
+    cap_minutes: Decimal | None  # the hard cap, else the soft cap
+    cap_amount: Decimal | None
+    cap_state: str  # "allowed" | "soft" | "hard"
+
+    @property
+    def cap_percent(self) -> int | None:
+        """The larger share of a cap used, 0-100 (capped), None without caps."""
+        shares = []
+        if self.cap_minutes:
+            shares.append(self.billable_minutes / self.cap_minutes)
+        if self.cap_amount:
+            shares.append(self.usage_amount / self.cap_amount)
+        if not shares:
+            return None
+        return int(min(max(shares) * 100, Decimal(100)))
+
+    @property
+    def margin(self) -> Decimal | None:
+        if self.estimated_total is None:
+            return None
+        return self.usage_amount - self.provider_cost
+
+
+def month_to_date(*, client, at: datetime | None = None) -> MonthToDate:
+    """The estimated invoice of the month containing `at` (default now) up to `at`."""
+    at = at or timezone.now()
+    period_start = period_containing(at, client.timezone)
+    account = BillingAccount.objects.filter(client_id=client.pk).first()
+    cap_minutes = cap_amount = None
+    if account is not None:
+        cap_minutes = account.hard_cap_minutes if account.hard_cap_minutes is not None else account.soft_cap_minutes
+        cap_amount = account.hard_cap_amount if account.hard_cap_amount is not None else account.soft_cap_amount
+    try:
+        rating = period_rate(client=client, period_start=period_start, until=at)
+    except ApplicationError:
+        return MonthToDate(period_start, "", None, ZERO, ZERO, ZERO, cap_minutes, cap_amount, "allowed")
+    currency = rating.card.terms.currency
+    seconds = sum((t.quantity for t in rating.usage.totals if t.metric in CALL_SECONDS_METRICS), ZERO)
+    usage_amount = quantize(
+        sum((line.amount for line in rating.rated.lines if line.kind in (LineKind.USAGE, LineKind.ALLOWANCE)), ZERO),
+        currency,
+    )
+    provider_cost = quantize(sum((t.provider_cost for t in rating.usage.totals), ZERO), currency)
+    state = "allowed"
+    for level in ("soft", "hard"):
+        minutes_cap = getattr(account, f"{level}_cap_minutes", None)
+        amount_cap = getattr(account, f"{level}_cap_amount", None)
+        if (minutes_cap is not None and seconds / 60 >= minutes_cap) or (
+            amount_cap is not None and usage_amount >= amount_cap
+        ):
+            state = level
+    return MonthToDate(
+        period_start=period_start,
+        currency=currency,
+        estimated_total=rating.rated.total,
+        usage_amount=usage_amount,
+        billable_minutes=(seconds / 60).quantize(Decimal("0.01")),
+        provider_cost=provider_cost,
+        cap_minutes=cap_minutes,
+        cap_amount=cap_amount,
+        cap_state=state,
+    )
+
+
+@dataclass(frozen=True)
+class CallCostLine:
+    metric: str
+    dimension: str
+    description: str
+    quantity: Decimal  # in the price's unit (minutes, tokens...)
+    unit: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class CallCost:
+    currency: str
+    lines: tuple[CallCostLine, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+def call_costs(*, client, calls: list[tuple[str, datetime]]) -> dict[str, CallCost]:
+    """What each call costs at the client's list prices (its rate card for the call's month), by component.
+
+    `calls` is (call id, when it happened). Allowances, platform fee, minimum and tax are monthly and left out:
+    this is the price of the call itself. Calls with no rate card for their month are left out."""
+    from collections import defaultdict
+
+    from django.db.models import Sum
+
+    from apps.billing.models import UsageEvent
+    from apps.billing.pricing import billable_call_seconds, find_price, priced_quantity, rate_quantity
+
+    if not calls:
+        return {}
+    when = {str(call_id): moment for call_id, moment in calls}
+    rows = (
+        UsageEvent.objects.filter(client_id=client.pk, call_id__in=list(when))
+        .values("call_id", "metric", "dimension")
+        .annotate(quantity=Sum("quantity"), provider_cost=Sum("provider_cost"))
+        .order_by("call_id", "metric", "dimension")
+    )
+    cards: dict[date, ResolvedCard | None] = {}
+    per_call: dict[str, list[CallCostLine]] = defaultdict(list)
+    currencies: dict[str, str] = {}
+    for row in rows:
+        period_start = period_containing(when[row["call_id"]], client.timezone)
+        if period_start not in cards:
+            try:
+                cards[period_start] = rate_card_resolve(client=client, period_start=period_start)
+            except ApplicationError:
+                cards[period_start] = None
+        card = cards[period_start]
+        if card is None:
+            continue
+        price = find_price(card.prices, row["metric"], row["dimension"])
+        if price is None:
+            continue
+        quantity = Decimal(row["quantity"])
+        if row["metric"] in CALL_SECONDS_METRICS:
+            quantity = billable_call_seconds(
+                quantity, increment=card.call_increment_seconds, minimum=card.call_minimum_seconds
+            )
+        units = priced_quantity(price, quantity)
+        amount = quantize(
+            rate_quantity(price, units, provider_cost=Decimal(row["provider_cost"] or 0)), card.terms.currency
+        )
+        currencies[row["call_id"]] = card.terms.currency
+        per_call[row["call_id"]].append(
+            CallCostLine(
+                metric=row["metric"],
+                dimension=row["dimension"],
+                description=price.description or row["metric"].replace("_", " ").capitalize(),
+                quantity=units,
+                unit=price.unit_label,
+                amount=amount,
+            )
+        )
+    return {call_id: CallCost(currencies[call_id], tuple(lines)) for call_id, lines in per_call.items()}
+
+
+def rate_card_next_version_start(*, card: RateCard) -> date:
+    """Where a copy of `card` as a new version may start: the month after the owner's latest version and after
+    today's month, and after any invoiced month."""
+    from apps.billing.periods import next_period
+
+    latest = RateCard.objects.filter(client_id=card.client_id).order_by("-effective_from").first()
+    start = next_period(max(latest.effective_from if latest else card.effective_from, timezone.localdate()))
+    while invoiced_from(client_id=card.client_id, period_start=start):
+        start = next_period(start)
+    return start

@@ -112,6 +112,9 @@ class CallUsage(models.Model):
         ordering = ["metric", "dimension"]
         constraints = [models.UniqueConstraint(fields=["call", "metric", "dimension"], name="call_usage_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.metric}{f' ({self.dimension})' if self.dimension else ''}: {self.quantity.normalize():f}"
+
 
 class Turn(models.Model):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns")
@@ -134,6 +137,10 @@ class Turn(models.Model):
         ordering = ["call", "index"]
         constraints = [models.UniqueConstraint(fields=["call", "index"], name="turn_index_unique")]
 
+    def __str__(self) -> str:
+        said = (self.user_text[:40] + "…") if len(self.user_text) > 40 else self.user_text
+        return f"Turn {self.index}" + (f": “{said}”" if said else "")
+
 
 class ToolCall(models.Model):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="tool_calls")
@@ -146,3 +153,6 @@ class ToolCall(models.Model):
 
     class Meta:
         ordering = ["turn", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (turn {self.turn.index})" if self.turn_id else self.name

@@ -61,14 +61,49 @@ def _client_switcher(request):
 
 
 class AgencyAdminSite(_LoginNextAdminSite):
-    site_header = "Switchboard — agency admin"
-    site_title = "Switchboard agency admin"
-    index_title = "Agency"
+    site_header = "Agency admin"  # shown after the agency's name (templates/admin/base_site.html)
+    site_title = "Agency admin"
+    index_title = "Overview"
+    index_template = "admin/agency_index.html"
 
     def each_context(self, request):
         context = super().each_context(request)
         context["client_switcher"] = _client_switcher(request)
         return context
+
+    def index(self, request, extra_context=None):
+        """The console's home: every client's month at a glance, then the usual list of models."""
+        from apps.core.selectors import agency_overview
+
+        rows = agency_overview()
+        totals = {"calls": sum(row.calls for row in rows), "minutes": sum(row.minutes for row in rows),
+                  "alerts": sum(len(row.alerts) for row in rows)}
+        currencies = {row.currency for row in rows if row.currency}
+        if len(currencies) == 1:  # revenue and margin add up only in one currency
+            totals["currency"] = currencies.pop()
+            totals["revenue"] = sum(row.revenue for row in rows if row.revenue is not None)
+            totals["margin"] = sum(row.margin for row in rows if row.margin is not None)
+        return super().index(request, {"overview": rows, "totals": totals, **(extra_context or {})})
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("calls/", self.admin_view(self.calls_view), name="agency_calls"), *super().get_urls()]
+
+    def calls_view(self, request):
+        """Calls across clients, newest first (filter: one client, failed only)."""
+        from django.template.response import TemplateResponse
+
+        from apps.core.selectors import calls_across_clients
+        from apps.tenancy.selectors import client_list
+
+        failed_only = request.GET.get("failed") == "1"
+        client_slug = request.GET.get("client", "")
+        rows = calls_across_clients(limit=100, failed_only=failed_only, client_slug=client_slug)
+        return TemplateResponse(request, "admin/agency_calls.html", {
+            **self.each_context(request), "title": "Calls across clients", "rows": rows,
+            "clients": client_list(), "failed_only": failed_only, "client_slug": client_slug,
+        })
 
 
 tenant_admin_site = TenantAdminSite(name="tenant_admin")

@@ -3,7 +3,7 @@ entered through an audited support link for this very client."""
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
 
 
 def user_can_use_portal(request) -> bool:
@@ -22,9 +22,10 @@ def portal_login_required(view=None, *, admin_only: bool = False):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not user_can_use_portal(request):
-                return HttpResponseForbidden("You do not have access to this client's portal.")
+                # Rendered by the styled 403 page (templates/403.html) with this message.
+                raise PermissionDenied("You do not have access to this client's portal.")
             if admin_only and not request.user.can_edit_client_data(request.tenant):
-                return HttpResponseForbidden("Only this client's admins can do that.")
+                raise PermissionDenied("Only this client's admins can do that.")
             return view_func(request, *args, **kwargs)
 
         return wrapper

@@ -22,6 +22,12 @@ def phone_numbers_active_by_carrier() -> dict[str, list[str]]:
     return held
 
 
+def phone_numbers_without_agent() -> list[str]:
+    """This client's active numbers no agent answers (their calls are refused)."""
+    return list(PhoneNumber.objects.filter(is_active=True, agent__isnull=True).order_by("number")
+                .values_list("number", flat=True))
+
+
 MAX_SIGNERS = 20
 
 

@@ -248,3 +248,29 @@ def telephony_transfer_call(*, call_id, to_number: str) -> None:
     except ApplicationError as error:
         logger.warning("transfer of call %s to %s failed: %s", call_id, to_number, error.message)
         call_transfer_failed_record(call_id=call_id, to_number=to_number, error=error.message)
+
+
+@transaction.atomic
+def phone_number_assign_agent(*, client, acting_user, number_id: int, agent_id: int | None):
+    """A client admin chooses which of its agents answers one of its numbers (None: no agent), when the agency
+    lets clients do so (settings.PORTAL_CLIENTS_ASSIGN_NUMBERS). A refusal changes nothing."""
+    from django.conf import settings
+
+    from apps.agents.models import Agent
+    from apps.core.errors import PermissionDenied
+
+    if not settings.PORTAL_CLIENTS_ASSIGN_NUMBERS:
+        raise PermissionDenied("Your agency assigns agents to numbers; ask them to change it.")
+    if not acting_user.can_edit_client_data(client):
+        raise PermissionDenied("Only this client's admins can assign numbers.")
+    number = PhoneNumber.objects.select_for_update().filter(pk=number_id).first()
+    if number is None:
+        raise NotFound("No such number.", details={"number_id": str(number_id)})
+    agent = None
+    if agent_id is not None:
+        agent = Agent.objects.filter(pk=agent_id).first()
+        if agent is None:
+            raise ApplicationError("No such agent.", details={"agent": "Choose one of your agents."})
+    number.agent = agent
+    number.save(update_fields=["agent"])
+    return number

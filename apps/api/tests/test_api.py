@@ -1,6 +1,7 @@
 """The public API: per-client bearer keys (hashed, shown once), client isolation
 on either host, call list/detail, and idempotent outbound calls through the
 Twilio REST double."""
+import json
 from decimal import Decimal
 
 import pytest
@@ -213,3 +214,75 @@ def test_portal_viewer_cannot_make_keys(client, tenant_a, acme_viewer):
 
 def test_usage_decimal_is_exact(acme_call):
     assert acme_call.duration_secs == Decimal("42.500")
+
+
+def test_docs_are_served_offline_under_the_agencys_name(client, tenant_a, acme_admin):
+    from apps.tenancy.models import AgencySettings
+
+    AgencySettings.objects.update_or_create(pk=1, defaults={"name": "Bright Voice Agency"})
+    page = client.get("/api/docs", HTTP_HOST="acme.localhost")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<title>Bright Voice Agency API</title>" in html
+    assert "/static/ninja/swagger-ui-bundle.js" in html and "cdn" not in html.lower()
+    raw = client.get("/api/openapi.json", HTTP_HOST="acme.localhost").content
+
+    def no_duplicate_keys(pairs):  # Swagger UI's parser refuses a document with a key twice
+        keys = [key for key, _ in pairs]
+        assert len(keys) == len(set(keys)), keys
+        return dict(pairs)
+
+    schema = json.loads(raw, object_pairs_hook=no_duplicate_keys)
+    assert schema["info"]["title"] == "Bright Voice Agency API"
+    assert {"/api/v1/agents", "/api/v1/calls"} <= set(schema["paths"])
+    client.force_login(acme_admin)
+    assert 'href="/api/docs"' in client.get("/api-keys/", HTTP_HOST="acme.localhost").content.decode()
+
+
+def test_call_list_filters_like_the_portal(client, acme_token, acme_call):
+    response = client.get("/api/v1/calls?text=CLEANING&end_reason=agent_ended", **bearer(acme_token))
+    assert [row["id"] for row in response.json()["items"]] == [str(acme_call.pk)]
+    assert client.get("/api/v1/calls?text=plumbing", **bearer(acme_token)).json()["count"] == 0
+    assert client.get("/api/v1/calls?end_reason=nonsense", **bearer(acme_token)).status_code == 422
+
+
+def test_recording_through_the_api_answers_ranges(client, tenant_a, acme_token, acme_call):
+    from apps.calls.services import call_recording_save
+
+    with tenant_context(tenant_a):
+        call = call_recording_save(call_id=acme_call.pk, wav_bytes=b"RIFF" + bytes(range(96)), transcript="hi")
+    try:
+        url = f"/api/v1/calls/{acme_call.pk}/recording"
+        whole = client.get(url, **bearer(acme_token))
+        assert (whole.status_code, whole["Content-Type"]) == (200, "audio/wav")
+        assert b"".join(whole.streaming_content) == b"RIFF" + bytes(range(96))
+        part = client.get(url, HTTP_RANGE="bytes=0-3", **bearer(acme_token))
+        assert (part.status_code, part["Content-Range"], b"".join(part.streaming_content)) == (
+            206, "bytes 0-3/100", b"RIFF")
+        assert client.get(url, **bearer("sk_wrong")).status_code == 401
+    finally:
+        call.recording.delete(save=False)
+        call.transcript.delete(save=False)
+
+
+def test_numbers_and_usage(client, tenant_a, acme_token, acme_number):
+    numbers = client.get("/api/v1/numbers", **bearer(acme_token)).json()
+    assert [(row["number"], row["carrier"], row["agent_id"]) for row in numbers] == [
+        ("+15550001000", "twilio", acme_number.agent_id)]
+    usage = client.get("/api/v1/usage", **bearer(acme_token)).json()
+    assert (usage["estimated_total"], usage["cap_state"], usage["cap_percent"]) == (None, "allowed", None)
+    assert client.get("/api/v1/usage", **bearer("sk_wrong")).status_code == 401
+
+
+def test_an_acme_key_cannot_fetch_a_globex_recording(client, tenant_b, acme_token, globex_call):
+    from apps.calls.services import call_recording_save
+
+    with tenant_context(tenant_b):
+        call = call_recording_save(call_id=globex_call.pk, wav_bytes=b"RIFF-globex-secret", transcript="secret")
+    try:
+        url = f"/api/v1/calls/{globex_call.pk}/recording"
+        assert client.get(url, **bearer(acme_token)).status_code == 404
+        assert client.get(url, **bearer(acme_token, host=GLOBEX)).status_code == 401
+    finally:
+        call.recording.delete(save=False)
+        call.transcript.delete(save=False)

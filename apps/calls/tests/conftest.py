@@ -3,6 +3,7 @@ from django_tenants.utils import tenant_context
 
 from apps.accounts.models import User
 from apps.calls.services import call_create_inbound
+from apps.portal.tests.fixtures import acme_admin  # noqa: F401  (the portal's client admin)
 from apps.telephony.models import PhoneNumber
 from apps.telephony.tests.conftest import make_agent
 

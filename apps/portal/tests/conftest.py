@@ -1,0 +1,1 @@
+from apps.portal.tests.fixtures import acme_admin, acme_viewer  # noqa: F401  (shared portal users)
