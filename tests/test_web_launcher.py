@@ -2,6 +2,7 @@
 answered by more than one of them, and a stop signal reaching all of them."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -80,7 +81,20 @@ def test_two_daphne_processes_share_one_port_and_both_answer(django_db_setup, dj
             owner = _owner_of(client_port, port, daphnes)
             assert len(owner) == 1, f"connection from :{client_port} held by {owner}"
             owners[client_port] = owner[0]
-        assert set(owners.values()) == set(daphnes), f"all {CONNECTIONS} requests went to {set(owners.values())}"
+        served = set(owners.values())
+        if served != set(daphnes):
+            # The kernel may hand every connection of a quiet moment to the process that wakes first: stop that
+            # one, and the other must take the next connection on the same port.
+            (busy,) = served
+            os.kill(busy, signal.SIGSTOP)
+            try:
+                conn, status_line = _get(port, "/admin/login/", "acme.localhost")
+                open_connections.append(conn)
+                assert status_line == b"HTTP/1.1 200 OK"
+                served |= set(_owner_of(conn.getsockname()[1], port, daphnes))
+            finally:
+                os.kill(busy, signal.SIGCONT)
+        assert served == set(daphnes), f"requests were answered only by {served}"
 
         launcher.send_signal(signal.SIGTERM)
         assert launcher.wait(30) == 0

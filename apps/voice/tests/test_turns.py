@@ -70,7 +70,7 @@ async def _say_fixture(caller, name):
 
 @pytest.mark.parametrize("ack", ["Mm-hmm.", "Okay."])
 async def test_an_acknowledgement_keeps_the_agent_talking_and_stays_in_the_context(double, ack):
-    server, caller = await start_call(double)
+    server, caller = await start_call(double, end_of_turn_model=True)  # (opt-in; the trace says it decided)
     reply_started = await long_answer_playing(caller, _say_fixture)
     await asyncio.sleep(1.0)
     await say(caller, caller_line(ack), ack)
