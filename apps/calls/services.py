@@ -327,16 +327,14 @@ def _usage_to_ledger(*, call_id, client) -> int:
     return usage_record_call(client=client, call_id=call_id, events=events, ended_at=call.ended_at)
 
 
-@transaction.atomic
 def call_end(*, call_id, end_reason: str, error: str = "", usage: dict | None = None) -> Call:
     """End a call. Idempotent: a second end is a no-op and returns the call as it
     was. end_reason: one of Call.EndReason values. usage: {"call_seconds": 61.2
     (optional; default answered→now), "stt_seconds": {model: s}, "llm_input_tokens":
-    {model: n}, "llm_output_tokens": {model: n}, "tts_characters": {voice/model: n}}."""
-    call = _get_for_update(call_id)
-    if call.is_ended:
-        return call
-    return _end(call, end_reason=end_reason, error=error, usage=usage or {})
+    {model: n}, "llm_output_tokens": {model: n}, "tts_characters": {voice/model: n}}.
+    For the current client's schema; the runtime calls `call_stream_end` with its client."""
+    return call_stream_end(client=_current_client(), call_id=call_id, end_reason=end_reason, error=error,
+                           usage=usage)
 
 
 def call_recording_save(*, call_id, wav_bytes: bytes, transcript: str) -> Call:

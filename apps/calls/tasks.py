@@ -12,7 +12,6 @@ import logging
 
 from celery import shared_task
 from django.db import connection
-from django_tenants.utils import tenant_context
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +32,10 @@ def ship_usage(self, call_id: str) -> int:
 @shared_task(name="calls.sweep")
 def sweep() -> dict:
     from apps.calls.services import call_sweep
-    from apps.tenancy.selectors import client_list
+    from apps.core.tasks import in_every_client
 
     totals: dict[str, int] = {}
-    for client in client_list(include_suspended=True):
-        try:
-            with tenant_context(client):
-                counts = call_sweep(client=client)
-        except Exception:  # noqa: BLE001 - one client's trouble must not stop the others
-            logger.exception("call sweep failed for %s", client.schema_name)
-            continue
+    for counts in in_every_client(lambda client: call_sweep(client=client), what="call sweep"):
         for name, value in counts.items():
             totals[name] = totals.get(name, 0) + value
-        if any(counts.values()):
-            logger.info("call sweep %s: %s", client.schema_name, counts)
     return totals

@@ -13,3 +13,22 @@ def schema_probe(marker: str) -> dict:
 
     cache.set(f"schema-probe:{marker}", schema, 60)
     return {"marker": marker, "schema": schema, "connection_schema": connection.schema_name}
+
+
+def in_every_client(function, *, what: str) -> list:
+    """Beat jobs that walk the clients: `function(client)` inside each client's schema, suspended
+    clients too; one client's failure is logged and the others still run. The results, in order."""
+    import logging
+
+    from django_tenants.utils import tenant_context
+
+    from apps.tenancy.selectors import client_list
+
+    results = []
+    for client in client_list(include_suspended=True):
+        try:
+            with tenant_context(client):
+                results.append(function(client))
+        except Exception:  # noqa: BLE001 - one client's trouble must not stop the others
+            logging.getLogger(__name__).exception("%s failed for %s", what, client.schema_name)
+    return results

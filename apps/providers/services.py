@@ -85,23 +85,29 @@ def provider_key_in_use(*, account: LeasableAccount) -> int:
     return _redis().zcard(key)
 
 
+def _lease_one(account: LeasableAccount, *, call_id: str, max_secs: float, now=None) -> bool:
+    """Take a slot on this key for the call (atomic: cap and expiry in one Lua script); False when it is
+    cooling down after a 429 or at its concurrency cap."""
+    now = now or timezone.now()
+    if account.cooldown_until and account.cooldown_until > now:
+        return False
+    script = _redis().register_script(_LEASE_SCRIPT)
+    return bool(script(
+        keys=[_lease_key(account.key_ref)],
+        args=[time.time(), time.time() + max_secs + LEASE_GRACE_SECS, str(call_id), account.max_concurrency,
+              int(max_secs + LEASE_GRACE_SECS)],
+    ))
+
+
 def _lease_first_free(accounts: list[LeasableAccount], *, rotation_key: str, call_id: str,
                       max_secs: float) -> LeasableAccount | None:
     if not accounts:
         return None
     now = timezone.now()
     start = _redis().incr(rotation_key) - 1
-    ordered = [accounts[(start + offset) % len(accounts)] for offset in range(len(accounts))]
-    expires_at = time.time() + max_secs + LEASE_GRACE_SECS
-    script = _redis().register_script(_LEASE_SCRIPT)
-    for account in ordered:
-        if account.cooldown_until and account.cooldown_until > now:
-            continue
-        taken = script(
-            keys=[_lease_key(account.key_ref)],
-            args=[time.time(), expires_at, str(call_id), account.max_concurrency, int(max_secs + LEASE_GRACE_SECS)],
-        )
-        if taken:
+    for offset in range(len(accounts)):
+        account = accounts[(start + offset) % len(accounts)]
+        if _lease_one(account, call_id=call_id, max_secs=max_secs, now=now):
             return account
     return None
 
@@ -299,7 +305,4 @@ def provider_key_lease_ref(*, key_ref: str, call_id: str, max_secs: float = 3600
     """Lease this one key for a call (its cap and cooldown respected); False when it cannot serve."""
     model, pk = key_ref_parse(key_ref)
     account = model.objects.filter(pk=pk, is_active=True).first()
-    if account is None:
-        return False
-    return _lease_first_free([account], rotation_key=f"sb:provider-rotation:one:{key_ref}", call_id=call_id,
-                             max_secs=max_secs) is not None
+    return account is not None and _lease_one(account, call_id=call_id, max_secs=max_secs)

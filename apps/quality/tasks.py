@@ -76,19 +76,10 @@ def rerun(self, call_id: str, run_number: int) -> str:
 @shared_task(name="quality.sweep")
 def sweep() -> int:
     """Beat (every 5 minutes, public): per client, post-call work a lost task never did."""
-    from django_tenants.utils import tenant_context
-
+    from apps.core.tasks import in_every_client
     from apps.quality.services import qa_post_call_requeue_missed
-    from apps.tenancy.selectors import client_list
 
-    total = 0
-    for client in client_list(include_suspended=True):
-        try:
-            with tenant_context(client):
-                total += qa_post_call_requeue_missed()
-        except Exception:  # noqa: BLE001 - one client's trouble must not stop the others
-            logger.exception("quality sweep failed for %s", client.schema_name)
-    return total
+    return sum(in_every_client(lambda client: qa_post_call_requeue_missed(), what="quality sweep"))
 
 
 def _send(task, *args, schema: str) -> None:

@@ -233,7 +233,7 @@ def telephony_hang_up_or_retry(*, call_id) -> None:
             logger.warning("carrier refused to hang up call %s: %s", call_id, error.message)
             return
         logger.warning("carrier hang-up of call %s failed (%s); retrying in the background", call_id, error.message)
-        transaction.on_commit(lambda: hang_up_retry.delay(str(call_id)))
+        hang_up_retry.delay(str(call_id))
     except ApplicationError as error:
         logger.warning("call %s not hung up over REST: %s", call_id, error.message)
 

@@ -14,7 +14,7 @@ import logging
 
 from celery import shared_task
 from django.db import connection
-from django_tenants.utils import schema_context, tenant_context
+from django_tenants.utils import schema_context
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +45,10 @@ def deliver(delivery_id: int) -> str:
 
 @shared_task(name="webhooks.sweep")
 def sweep() -> int:
-    from apps.tenancy.selectors import client_list
+    from apps.core.tasks import in_every_client
     from apps.webhooks.services import webhook_deliveries_requeue_due
 
-    total = 0
-    for client in client_list(include_suspended=True):
-        try:
-            with tenant_context(client):
-                total += webhook_deliveries_requeue_due()
-        except Exception:  # noqa: BLE001 - one client's trouble must not stop the others
-            logger.exception("webhook sweep failed for %s", client.schema_name)
-    return total
+    return sum(in_every_client(lambda client: webhook_deliveries_requeue_due(), what="webhook sweep"))
 
 
 @shared_task(name="webhooks.call_started", autoretry_for=(Exception,), retry_backoff=5, max_retries=5)
