@@ -65,7 +65,7 @@ class ClientAdmin(admin.ModelAdmin):
         return [
             "name", "slug", "schema_name", "status", "suspended_reason", "contact_name", "contact_email",
             "contact_phone", "billing_name", "billing_email", "billing_address", "tax_id", "timezone",
-            "currency", "created_at", "updated_at",
+            "currency", "portal_name", "brand_logo", "brand_logo_url", "brand_color", "created_at", "updated_at",
         ]
 
     def get_readonly_fields(self, request, obj=None):

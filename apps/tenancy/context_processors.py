@@ -1,10 +1,9 @@
-from django_tenants.utils import schema_context
-
-from apps.tenancy.models import AgencySettings
+from apps.tenancy.selectors import brand_for
 
 
 def branding(request):
-    """Agency branding (name, logo, colour) for every page."""
-    with schema_context("public"):
-        agency = AgencySettings.objects.filter(pk=1).first() or AgencySettings()
-    return {"agency": agency, "current_client": getattr(request, "tenant", None)}
+    """The agency's identity (`agency`) and what this page should look like (`brand`: the client's
+    own name, logo and colour on its portal where the agency set them, else the agency's)."""
+    client = getattr(request, "tenant", None)
+    agency, brand = brand_for(client=client)
+    return {"agency": agency, "brand": brand, "current_client": client}

@@ -1,9 +1,13 @@
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 from timezone_field import TimeZoneField
+
+# A colour lands inside a <style> block: only "#rrggbb" may pass, nothing that could close the rule.
+hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour such as #4f46e5.")
 
 
 class Client(TenantMixin):
@@ -30,6 +34,13 @@ class Client(TenantMixin):
     tax_id = models.CharField(max_length=64, blank=True)
     timezone = TimeZoneField(default="UTC")
     currency = models.CharField(max_length=3, default="USD")
+    # White-label per client: the portal on this client's (sub)domain shows these instead of the agency's.
+    portal_name = models.CharField(max_length=100, blank=True, help_text="Shown in the portal header and title; "
+                                   "blank: the agency's name.")
+    brand_logo = models.ImageField(upload_to="branding/clients/", blank=True)
+    brand_logo_url = models.URLField(blank=True, help_text="Used when no logo file is uploaded.")
+    brand_color = models.CharField(max_length=7, blank=True, validators=[hex_color],
+                                   help_text="Hex colour, e.g. #0f766e; blank: the agency's colour.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,7 +78,8 @@ class AgencySettings(models.Model):
     name = models.CharField(max_length=200, default="Switchboard Agency")
     logo = models.ImageField(upload_to="branding/", blank=True)
     logo_url = models.URLField(blank=True, help_text="Used when no logo file is uploaded.")
-    primary_color = models.CharField(max_length=7, default="#4f46e5", help_text="Hex colour, e.g. #4f46e5")
+    primary_color = models.CharField(max_length=7, default="#4f46e5", validators=[hex_color],
+                                     help_text="Hex colour, e.g. #4f46e5")
     support_email = models.EmailField(blank=True)
     address = models.TextField(blank=True)
     tax_id = models.CharField(max_length=64, blank=True)
