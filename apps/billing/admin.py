@@ -8,7 +8,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
@@ -53,6 +53,17 @@ class MetricRateForm(forms.ModelForm):
 class CreditNoteForm(forms.Form):
     amount = forms.DecimalField(min_value=Decimal("0.01"), decimal_places=4, help_text="Pre-tax amount to credit.")
     reason = forms.CharField(max_length=300)
+
+
+class GenerateInvoicesForm(forms.Form):
+    period = forms.RegexField(regex=r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM",
+                              error_messages={"invalid": "Use YYYY-MM, e.g. 2026-11."})
+    finalize = forms.BooleanField(required=False, initial=True, help_text="Number and freeze them, render PDFs; "
+                                  "unticked: drafts to review first.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["period"].initial = format_period(previous_period(timezone.now().date().replace(day=1)))
 
 
 class VoidForm(forms.Form):
@@ -245,6 +256,9 @@ class InvoiceAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("margins/", self.admin_site.admin_view(self.margins_view), name="billing_margins"),
+            path("generate/", self.admin_site.admin_view(self.generate_view), name="billing_invoice_generate"),
+            re_path(r"^generate/(?P<period>\d{4}-\d{2})/$", self.admin_site.admin_view(self.generate_progress_view),
+                    name="billing_invoice_generate_progress"),
             path(
                 "<int:invoice_id>/credit-note/",
                 self.admin_site.admin_view(self.credit_note_view),
@@ -333,8 +347,40 @@ class InvoiceAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "billing/admin_margins.html", context)
 
+    def generate_view(self, request):
+        """Generate (and finalise) every active client's invoice for a month: one task per client, then
+        the progress page. The same tasks as the month-end run, so running it twice changes nothing."""
+        from apps.billing.tasks import invoice_generate_task
+
+        form = GenerateInvoicesForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            period, finalize = form.cleaned_data["period"], form.cleaned_data["finalize"]
+            client_ids = list(selectors.clients_to_invoice().values_list("pk", flat=True))
+            for client_id in client_ids:
+                invoice_generate_task.delay(client_id, period, finalize)
+            self.message_user(request, f"Generating {period} for {len(client_ids)} client(s).", messages.SUCCESS)
+            url = reverse("admin:billing_invoice_generate_progress", args=[period])
+            return HttpResponseRedirect(url if finalize else f"{url}?drafts=1")
+        context = {**self.admin_site.each_context(request), "title": "Generate invoices", "form": form,
+                   "opts": self.model._meta}
+        return TemplateResponse(request, "billing/admin_invoice_generate.html", context)
+
+    def generate_progress_view(self, request, period):
+        try:
+            period_start = parse_period(period)
+        except ValueError:
+            raise Http404("Not a month: use YYYY-MM.") from None
+        rows = selectors.invoice_generation_progress(period_start=period_start, finalize=not request.GET.get("drafts"))
+        done = sum(row.done for row in rows)
+        context = {
+            **self.admin_site.each_context(request), "title": f"Invoices for {period}: {done} of {len(rows)} done",
+            "rows": rows, "done": done, "total": len(rows), "period": period, "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "billing/admin_invoice_generate_progress.html", context)
+
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "margins_url": reverse("admin:billing_margins")}
+        extra_context = {**(extra_context or {}), "margins_url": reverse("admin:billing_margins"),
+                         "generate_url": reverse("admin:billing_invoice_generate")}
         return super().changelist_view(request, extra_context)
 
     def _each(self, request, queryset, service, done: str):

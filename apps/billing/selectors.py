@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.billing.metrics import CALL_SECONDS_METRICS
 from apps.billing.models import BillingAccount, Invoice, InvoiceLine, RateCard
 from apps.billing.money import ZERO, quantize
-from apps.billing.periods import period_bounds, period_containing
+from apps.billing.periods import format_period, period_bounds, period_containing
 from apps.billing.pricing import (
     CardTerms,
     Line,
@@ -724,6 +724,44 @@ def clients_to_invoice() -> QuerySet:
     from apps.tenancy.selectors import client_list
 
     return client_list(include_suspended=False).order_by("pk")
+
+
+def invoice_generation_failure_key(*, client_id: int, period: str) -> str:
+    """Where a failed generation leaves its message (the cache) for the progress page."""
+    return f"billing:invoice-generate:{period}:{client_id}"
+
+
+@dataclass(frozen=True)
+class GenerationRow:
+    client: object
+    invoice: Invoice | None
+    state: str  # waiting | draft | finalised | documents | failed
+    error: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("documents", "failed")
+
+
+def invoice_generation_progress(*, period_start: date, finalize: bool = True) -> list[GenerationRow]:
+    """Where each client's invoice for `period_start` stands, derived from the invoices themselves
+    (and the failure a task left in the cache): what the admin's progress page shows."""
+    from django.core.cache import cache
+
+    invoices = {i.client_id: i for i in Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start=period_start)
+                .exclude(status=Invoice.Status.VOID).order_by("pk")}
+    rows = []
+    for client in clients_to_invoice():
+        invoice = invoices.get(client.pk)
+        error = cache.get(invoice_generation_failure_key(client_id=client.pk, period=format_period(period_start)), "")
+        if invoice is None:
+            state = "failed" if error else "waiting"
+        elif invoice.is_draft:
+            state = "documents" if not finalize else ("failed" if error else "draft")
+        else:
+            state = "documents" if invoice.pdf else "finalised"
+        rows.append(GenerationRow(client=client, invoice=invoice, state=state, error=error))
+    return rows
 
 
 # ----------------------------------------------------------------------------- portal and console figures

@@ -9,6 +9,7 @@ import smtplib
 from datetime import timedelta
 
 from celery import shared_task
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.billing.periods import format_period, parse_period, period_bounds, period_containing, previous_period
@@ -65,16 +66,20 @@ def invoice_generate_task(client_id: int, period: str, finalize: bool = True) ->
     """Generate (and finalise) one client's month. The finalisation enqueues the
     documents and the Stripe push on commit; a finalised invoice that still lacks
     its PDF (a worker killed between commit and enqueue) gets them enqueued again."""
+    from apps.billing.selectors import invoice_generation_failure_key
     from apps.billing.services import invoice_generate_and_finalize
     from apps.billing.services.invoices import invoice_enqueue_after_finalize
     from apps.tenancy.models import Client
 
     client = Client.objects.get(pk=client_id)
+    failure_key = invoice_generation_failure_key(client_id=client_id, period=period)
     try:
         invoice = invoice_generate_and_finalize(client=client, period_start=parse_period(period), finalize=finalize)
     except ApplicationError as exc:
         logger.error("invoice for %s %s not generated: %s", client.slug, period, exc.message)
+        cache.set(failure_key, exc.message, 7 * 24 * 3600)  # the admin's progress page shows it
         return None
+    cache.delete(failure_key)
     if finalize and not invoice.is_draft and not invoice.pdf:
         invoice_enqueue_after_finalize(invoice_id=invoice.pk, kind=invoice.kind)
     return invoice.pk

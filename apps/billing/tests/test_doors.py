@@ -194,3 +194,43 @@ def test_month_end_is_scheduled_in_celery_beat(db):
     )
     app.loader.import_default_modules()
     assert {"billing.month_end", "billing.invoice_generate", "billing.invoice_push_to_stripe"} <= set(app.tasks)
+
+
+def test_admin_generates_a_month_with_progress(client, agency_owner, tenant_a, tenant_b, default_card, media,
+                                                 celery_eager):
+    usage_ingest(march_usage(tenant_a))
+    client.force_login(agency_owner)
+    listing = client.get("/admin/billing/invoice/", HTTP_HOST="localhost").content.decode()
+    assert '<a href="/admin/billing/invoice/generate/">Generate invoices</a>' in listing
+    refused = client.post("/admin/billing/invoice/generate/", {"period": "March", "finalize": "on"},
+                          HTTP_HOST="localhost")
+    assert refused.status_code == 200 and "Use YYYY-MM, e.g. 2026-11." in refused.content.decode()
+    assert Invoice.objects.count() == 0
+
+    response = client.post("/admin/billing/invoice/generate/", {"period": "2025-03", "finalize": "on"},
+                           HTTP_HOST="localhost")
+    assert (response.status_code, response["Location"]) == (302, "/admin/billing/invoice/generate/2025-03/")
+    page = client.get(response["Location"], HTTP_HOST="localhost").content.decode()
+    assert "Invoices for 2025-03: 2 of 2 done" in page
+    assert '<progress value="2" max="2"' in page and 'http-equiv="refresh"' not in page
+    assert page.count('class="generate-documents"') == 2
+    assert "56.30 USD" in page and "53.90 USD" in page
+    assert sorted(Invoice.objects.values_list("number", "status")) == [
+        ("INV-000001", "finalised"), ("INV-000002", "finalised")]
+
+
+def test_generation_progress_shows_waiting_and_failed_clients(client, agency_owner, tenant_a, tenant_b,
+                                                              default_card, media, celery_eager):
+    from apps.billing.tasks import invoice_generate_task
+
+    client.force_login(agency_owner)
+    page = client.get("/admin/billing/invoice/generate/2025-03/", HTTP_HOST="localhost").content.decode()
+    assert "0 of 2 done" in page and page.count('class="generate-waiting"') == 2
+    assert '<meta http-equiv="refresh" content="2">' in page  # keeps refreshing until every client is done
+
+    assert invoice_generate_task(tenant_a.pk, "2024-12", True) is None  # before any rate card was in force
+    page = client.get("/admin/billing/invoice/generate/2024-12/", HTTP_HOST="localhost").content.decode()
+    assert "1 of 2 done" in page and page.count('class="generate-failed"') == 1
+    assert "failed: No rate card applies to Acme Dental for 2024-12" in page
+    assert not Invoice.objects.exclude(status="draft").exists()
+    assert client.get("/admin/billing/invoice/generate/2025-13/", HTTP_HOST="localhost").status_code == 404
