@@ -17,11 +17,24 @@ from apps.voice.session import CallSession
 from apps.voice.transport import MediaStreamTransport
 
 
-def openai_services(base_url: str, *, api_key: str = "sk-test"):
-    """STT, LLM and TTS the way the OpenAI provider module builds them."""
-    stt = OpenAISTTService(
-        api_key=api_key, base_url=base_url, settings=OpenAISTTService.Settings(model="whisper-1")
-    )
+def deepgram_stt(base_url: str, *, api_key: str = "dg-test", sample_rate: int = 8000):
+    """Streaming STT with interim results the way the Deepgram provider module builds it, talking to
+    the double's `/v1/listen` on the same server as `base_url` (the OpenAI-compatible double)."""
+    from pipecat.services.deepgram.stt import DeepgramSTTService
+
+    host = base_url.split("://", 1)[1].split("/", 1)[0]
+    return DeepgramSTTService(api_key=api_key, base_url=f"ws://{host}", sample_rate=sample_rate)
+
+
+def openai_services(base_url: str, *, api_key: str = "sk-test", stt: str = "openai"):
+    """STT, LLM and TTS the way the OpenAI provider module builds them (`stt="deepgram"`: Deepgram's
+    streaming STT in place of OpenAI's, which only transcribes a finished segment)."""
+    if stt == "deepgram":
+        stt = deepgram_stt(base_url)
+    else:
+        stt = OpenAISTTService(
+            api_key=api_key, base_url=base_url, settings=OpenAISTTService.Settings(model="whisper-1")
+        )
     llm = OpenAILLMService(
         api_key=api_key, base_url=base_url, settings=OpenAILLMService.Settings(model="gpt-4o-mini")
     )
@@ -74,9 +87,11 @@ class PlainMediaServer:
     """A websockets server doing what the Channels consumer does, minus Django:
     every connection is one call with `config`, services from `base_url`."""
 
-    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio"):
-        """`carrier`: a media-stream protocol object, or a registered carrier's name."""
+    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", stt: str = "openai"):
+        """`carrier`: a media-stream protocol object, or a registered carrier's name; `stt`: "openai"
+        (segment transcription) or "deepgram" (streaming, interim results)."""
         self.base_url = base_url
+        self.stt = stt
         self.config = config
         if isinstance(carrier, str):
             from apps.telephony.carriers.registry import CARRIERS  # the registry needs Django settings
@@ -106,7 +121,7 @@ class PlainMediaServer:
         self.hooks.append(hooks)
 
         async def start_session(start: StreamStart, transport: MediaStreamTransport) -> CallSession:
-            stt, llm, tts = openai_services(self.base_url)
+            stt, llm, tts = openai_services(self.base_url, stt=self.stt)
             return CallSession(config=self.config, transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks)
 
         async def close(code: int):

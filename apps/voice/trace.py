@@ -81,11 +81,13 @@ class TurnTrace:
     # Monotonic bookkeeping, not reported.
     speech_end_mono: float | None = field(default=None, repr=False)
     agent_audio_started: bool = field(default=False, repr=False)
+    # Begun by words said over the agent: audio before this turn's own reply text is the old reply's tail.
+    opened_over_agent: bool = field(default=False, repr=False)
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        data.pop("speech_end_mono")
-        data.pop("agent_audio_started")
+        for bookkeeping in ("speech_end_mono", "agent_audio_started", "opened_over_agent"):
+            data.pop(bookkeeping)
         return data
 
 
@@ -121,6 +123,8 @@ class CallTracer:
         self._pending_speech_end: float | None = None
         self._vad_stopped_at: float | None = None
         self._bot_speaking = False
+        self._words_over_agent: list[str] = []
+        self._stt_streams = False  # an interim transcript came
         self._tasks: set[asyncio.Task] = set()
         self.node = ""
         # Last caller or agent activity (speech, transcripts, agent audio), for the idle timer.
@@ -214,10 +218,18 @@ class CallTracer:
     def agent_audio_sent(self) -> None:
         """The transport sent a chunk of agent audio to the carrier."""
         turn = self.current
+        if turn.opened_over_agent and not turn.bot_text:
+            return
         if not turn.agent_audio_started:
             turn.agent_audio_started = True
             if turn.speech_end_mono is not None:
                 turn.voice_to_voice_ms = _ms(time.monotonic() - turn.speech_end_mono)
+
+    def _open_turn_said_over_agent(self) -> None:
+        if self._words_over_agent:
+            turn = self._open_turn()
+            turn.user_text, turn.opened_over_agent = " ".join(self._words_over_agent), True
+            self._words_over_agent.clear()
 
     def _caller_frame(self, frame: Frame) -> None:
         if not isinstance(frame, _CALLER_FRAMES):  # caller audio never gets here (it stops at STT)
@@ -230,9 +242,17 @@ class CallTracer:
             self._pending_speech_end = now - (frame.stop_secs or 0.0)
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._vad_stopped_at = None
+        elif isinstance(frame, InterimTranscriptionFrame):
+            self._stt_streams = True
         elif isinstance(frame, UserBackchannelFrame):
             self.current.backchannels.append(frame.text)
         elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
+            if (self._stt_streams and self._bot_speaking and self._current is not None
+                    and self._current.agent_audio_started):
+                # Words over the agent's reply (only a streaming STT is that quick): they begin the caller's
+                # next turn, opened once the agent stops, so the rest of the reply is not taken for its answer.
+                self._words_over_agent.append(frame.text.strip())
+                return
             turn = self._current
             fresh = turn is not None and not turn.user_text and not turn.bot_text and not turn.agent_audio_started
             still_talking = turn is not None and turn.user_text and not turn.agent_audio_started
@@ -256,10 +276,12 @@ class CallTracer:
             self._bot_speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
+            self._open_turn_said_over_agent()
         elif isinstance(frame, InterruptionFrame):
             turn = self._current
             if turn is not None and self._bot_speaking:
                 turn.interrupted = True
+            self._open_turn_said_over_agent()
         elif isinstance(frame, MetricsFrame):
             for data in frame.data:
                 self._metric(data)

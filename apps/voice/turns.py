@@ -6,7 +6,8 @@ turn is over. Pipecat's turn strategies, with two things they do not know:
   have said `min_words` words that are not acknowledgements (by an interim or final
   transcript), or once they have kept talking for `min_words` × SPEECH_SECS_PER_WORD
   (for STTs that only transcribe a finished segment: a one-word "mm-hmm" or "okay"
-  is over before then), or with any finished transcript that is not only
+  is over before then; once the STT has sent an interim transcript, words decide and
+  only STREAMING_FALLBACK_SECS of talk without one takes the turn), or with any finished transcript that is not only
   acknowledgements ("No."). Acknowledgements themselves never take the turn (see
   `apps.voice.processors.backchannels`). While the agent is silent, voice activity
   starts the turn at once, as before.
@@ -48,6 +49,9 @@ TIMEOUT = "timeout"  # the aggregator's user turn stop timeout ended the turn
 # 8 kHz: acknowledgements ("mm-hmm", "okay", "uh-huh", "yeah", "right", "sure",
 # "I see") are 0.2-0.5 s of speech.
 SPEECH_SECS_PER_WORD = 0.25
+# With an STT that streams interim transcripts the words decide; talking this long over the agent without
+# one word the STT could make out (noise, another language) still takes the turn.
+STREAMING_FALLBACK_SECS = 1.5
 
 # Said while the other person talks to show one is listening; never a request for the turn.
 ACKNOWLEDGEMENTS: dict[str, tuple[str, ...]] = {
@@ -150,6 +154,7 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
         self._vad = vad_analyzer
         self._bot_speaking = False
         self._speech_onset: float | None = None  # monotonic; caller speech that began over the agent
+        self._stt_streams = False  # an interim transcript came: count words, not seconds
 
     async def handle_user_turn_started(self):
         self._speech_onset = None
@@ -161,8 +166,9 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
         if isinstance(frame, InputAudioRawFrame):
+            speech_secs = max(self._speech_secs, STREAMING_FALLBACK_SECS) if self._stt_streams else self._speech_secs
             if (self._speech_onset is not None and self._bot_speaking and self._vad is not None
-                    and time.monotonic() - self._speech_onset >= self._speech_secs and self._vad.hears_speech):
+                    and time.monotonic() - self._speech_onset >= speech_secs and self._vad.hears_speech):
                 return await self._take_turn()
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._bot_speaking = True
@@ -178,6 +184,7 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._speech_onset = None
         elif isinstance(frame, InterimTranscriptionFrame):
+            self._stt_streams = True
             if not self._bot_speaking or len(content_words(frame.text, self._acknowledgements)) >= self._min_words:
                 return await self._take_turn()
         elif isinstance(frame, TranscriptionFrame):

@@ -9,6 +9,8 @@ code (Pipecat's OpenAI services, pointed here by `base_url`) is what runs:
                               length follows the text, streamed in chunks
 - POST /_double/transcripts   register audio + text at run time (multipart: file, text)
 - GET  /_double/requests      what was asked so far (for assertions)
+- GET  /v1/listen             Deepgram's live transcription websocket (devtools.doubles.deepgram_listen),
+                              same TranscriptBook; Deepgram's base URL is `ws://<host>:<port>`
 
     double = OpenAIDouble(rules=[Rule(when="real person", tool="transfer_to_human")])
     double.start()              # background thread with its own event loop
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from devtools.doubles.audio import read_wav, tone
+from devtools.doubles.deepgram_listen import DeepgramListen
 from devtools.doubles.transcripts import TranscriptBook
 
 SPEECH_SAMPLE_RATE = 24000  # what OpenAI's `pcm` response format is
@@ -108,6 +111,7 @@ class OpenAIDouble:
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/_double/transcripts", self._register_transcript)
         app.router.add_get("/_double/requests", self._list_requests)
+        app.router.add_get("/v1/listen", DeepgramListen(self.book, requests=self.requests).handle)
         return app
 
     async def start_async(self) -> None:

@@ -18,6 +18,9 @@ from devtools.doubles.audio import FIXTURES_DIR, energy_envelope, read_wav, resa
 
 MATCH_RATE = 8000
 MIN_SCORE = 0.75
+# A partial utterance is matched against a known one's beginning, give or take a lost onset (<= 0.15 s).
+PREFIX_SLACK_FRAMES = 15
+PREFIX_MAX_DB = 2.0  # the same audio over μ-law differs by ~0 dB; the next closest beginnings by 2.5 dB or more
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,33 @@ class TranscriptBook:
     def register(self, pcm: bytes, sample_rate: int, text: str) -> None:
         with self._lock:
             self._known.append(KnownUtterance(text=text, envelope=_trimmed_envelope(pcm, sample_rate)))
+
+    def transcribe_so_far(self, pcm: bytes, sample_rate: int, *, min_secs: float = 0.25) -> str:
+        """What a streaming recogniser would have heard so far of an utterance still being spoken:
+        the known utterance whose beginning `pcm` follows most closely (mean level difference of the
+        10 ms envelopes, in dB: correlation alone confuses short beginnings), cut to the share of its
+        words that share of its audio holds; "" while nothing matches closely enough."""
+        segment = _trimmed_envelope(pcm, sample_rate)
+        if segment.size < min_secs * 100:
+            return ""
+        with self._lock:
+            known = list(self._known)
+        distances = []
+        for utterance in known:
+            envelope = utterance.envelope
+            if envelope.size < segment.size:
+                continue
+            distance = min(float(np.mean(np.abs(segment - envelope[offset : offset + segment.size])))
+                           for offset in range(0, min(PREFIX_SLACK_FRAMES, envelope.size - segment.size) + 1))
+            distances.append((distance, utterance))
+        if not distances:
+            return self.transcribe(pcm, sample_rate)  # longer than every known beginning: the whole of one?
+        distance, utterance = min(distances, key=lambda pair: pair[0])
+        if distance > PREFIX_MAX_DB:
+            return ""
+        words = utterance.text.split()
+        share = segment.size / utterance.envelope.size
+        return " ".join(words if share >= 0.9 else words[: int(len(words) * share)])
 
     def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         segment = _trimmed_envelope(pcm, sample_rate)

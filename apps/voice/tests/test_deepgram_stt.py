@@ -1,0 +1,89 @@
+"""A streaming STT on the call path: Pipecat's Deepgram service (what the `deepgram` provider module
+builds) against the Deepgram `/v1/listen` double over a real websocket. Interim results arrive while
+the caller talks; the interruption is decided on the words themselves, before the caller finishes."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from apps.voice.testing import caller_line, teach_transcripts
+from apps.voice.tests.test_session import fixture_pcm
+from apps.voice.tests.test_turns import INTERRUPTION, LONG_REPLY, finish, say
+from devtools.doubles.audio import read_wav
+from devtools.doubles.openai_server import OpenAIDouble, Rule
+from devtools.doubles.transcripts import TranscriptBook
+from devtools.doubles.twilio_caller import TwilioCaller
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def double():
+    with OpenAIDouble(rules=[Rule(when="opening hours", reply=LONG_REPLY), Rule(when="wrong", reply="Sorry.")]) as dbl:
+        teach_transcripts(dbl.book, INTERRUPTION, "Mm-hmm.")
+        yield dbl
+
+
+async def start_call(double, **config):
+    from apps.voice.config import VoiceConfig
+    from apps.voice.testing import PlainMediaServer
+
+    server = await PlainMediaServer(base_url=double.base_url, config=VoiceConfig(**config), stt="deepgram").start()
+    caller = TwilioCaller(server.url)
+    await caller.connect()
+    return server, caller
+
+
+def test_the_book_hears_the_beginning_of_an_utterance():
+    from devtools.doubles.audio import FIXTURES_DIR
+
+    book = TranscriptBook.from_fixtures()
+    pcm, rate = read_wav(FIXTURES_DIR / "book-appointment.wav")
+    full = "I would like to book an appointment for Tuesday afternoon."
+    assert book.transcribe(pcm, rate) == full
+    half = book.transcribe_so_far(pcm[: len(pcm) // 4 * 2], rate)
+    assert half and full.startswith(half) and len(half.split()) < len(full.split())
+    assert book.transcribe_so_far(pcm, rate) == full
+    assert book.transcribe_so_far(pcm[: int(rate * 0.05) * 2], rate) == ""  # too little to tell
+
+
+async def test_a_call_transcribed_by_the_streaming_stt(double):
+    server, caller = await start_call(double)
+    utterance = await say(caller, fixture_pcm("opening-hours.wav"), "opening hours")
+    await caller.wait_for_agent_audio(after=utterance.speech_end_at)
+    hooks = await finish(server, caller)
+
+    [listen] = double.requests_of("deepgram_listen")
+    assert (listen["query"]["encoding"], listen["query"]["sample_rate"], listen["query"]["interim_results"]) == (
+        ["linear16"], ["8000"], ["true"])
+    interims = [r["transcript"] for r in listen["results"] if not r["is_final"]]
+    finals = [r["transcript"] for r in listen["results"] if r["is_final"] and r["transcript"]]
+    assert finals == ["What are your opening hours on Saturday?"]
+    assert interims and all(finals[0].startswith(text) for text in interims)
+    assert [chat["user_text"] for chat in double.requests_of("chat")] == ["What are your opening hours on Saturday?"]
+    assert hooks.turns[0]["user_text"] == "What are your opening hours on Saturday?"
+
+
+async def test_interim_words_stop_the_agent_before_the_caller_finishes(double):
+    server, caller = await start_call(double)
+    opening = await say(caller, fixture_pcm("opening-hours.wav"), "opening hours")
+    reply_started = await caller.wait_for_agent_audio(after=opening.speech_end_at)
+    await asyncio.sleep(1.0)
+    ack = await say(caller, caller_line("Mm-hmm."), "Mm-hmm.")
+    await asyncio.sleep(0.8)
+    assert [at for at in caller.clears if at > reply_started] == []  # one word, an acknowledgement
+    interruption = await say(caller, caller_line(INTERRUPTION), INTERRUPTION)
+    await caller.wait_for_agent_audio(after=interruption.speech_end_at)
+    await caller.wait_for_agent_quiet()
+    hooks = await finish(server, caller)
+
+    speech_start = interruption.started_at + 0.2  # caller_line leads with 0.2 s of silence
+    [clear_at] = [at for at in caller.clears if at > ack.speech_end_at]
+    assert speech_start < clear_at < interruption.speech_end_at
+    listen = double.requests_of("deepgram_listen")[0]
+    words_at_clear = [r["transcript"] for r in listen["results"] if interruption.started_at < r["at"] <= clear_at
+                      and r["transcript"]]
+    # Decided on the words: the clear followed Deepgram's "No" (not an acknowledgement), not seconds of sound.
+    assert words_at_clear[:1] == ["No"]
+    assert hooks.turns[-1]["user_text"] == INTERRUPTION
