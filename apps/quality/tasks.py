@@ -97,3 +97,44 @@ def post_call_later(*, call_id, schema: str) -> None:
 
 def rerun_later(*, call_id: str, run_number: int, schema: str) -> None:
     _send(rerun, call_id, run_number, schema=schema)
+
+
+# --- test suites and call replays (apps.quality.suite_services) -------------------------------------------
+
+
+@shared_task(name="quality.scenario_run")
+def scenario_run(scenario_run_id: int) -> str:
+    from apps.quality.suite_services import scenario_run_execute
+
+    return scenario_run_execute(scenario_run_id=int(scenario_run_id), client=_client())
+
+
+@shared_task(name="quality.suite_scheduled")
+def suite_scheduled(suite_id: int) -> str:
+    """Beat (a django-celery-beat entry per scheduled suite, in the client's schema)."""
+    from apps.quality.suite_services import suite_run_scheduled
+
+    run = suite_run_scheduled(suite_id=int(suite_id), client=_client())
+    return f"run {run.pk}" if run is not None else "nothing to run"
+
+
+@shared_task(name="quality.call_replay")
+def call_replay(replay_id: int) -> str:
+    from apps.quality.suite_services import call_replay_execute
+
+    return call_replay_execute(replay_id=int(replay_id), client=_client())
+
+
+def scenario_runs_later(*, scenario_run_ids: list[int], schema: str) -> None:
+    """One task per scenario, sent as a Celery group: the workers run them in parallel."""
+    from celery import group
+
+    try:
+        with schema_context(schema):
+            group(scenario_run.s(run_id) for run_id in scenario_run_ids).apply_async()
+    except Exception:  # noqa: BLE001 - the broker is down: the runs stay pending, shown as such
+        logger.exception("could not enqueue scenario runs %s", scenario_run_ids)
+
+
+def call_replay_later(*, replay_id: int, schema: str) -> None:
+    _send(call_replay, replay_id, schema=schema)
