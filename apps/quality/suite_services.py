@@ -22,8 +22,8 @@ import asyncio
 import hashlib
 import json
 import logging
-from datetime import timedelta
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
