@@ -319,7 +319,7 @@ def scenario_run_execute(*, scenario_run_id: int, client=None) -> str:
         failing = next((result for result in results if not result["passed"]), None)
         fields = {"transcript": conversation.transcript, "criteria_results": results,
                   "end_reason": conversation.end_reason,
-                  "variables": json.loads(json.dumps(conversation.variables, default=str))}
+                  "variables": json.loads(json.dumps(_extracted(conversation.variables), default=str))}
         if conversation.end_reason == ERROR:
             fields.update(status=ScenarioRun.Status.ERROR, failure=f"the agent failed: {conversation.error}")
         elif failing is not None:
@@ -330,6 +330,11 @@ def scenario_run_execute(*, scenario_run_id: int, client=None) -> str:
     ScenarioRun.objects.filter(pk=scenario_run_id).update(finished_at=timezone.now(), **fields)
     suite_run_settle(suite_run_id=suite_run.pk)
     return fields["status"]
+
+
+def _extracted(variables: dict) -> dict:
+    """The variables the conversation extracted (the built-ins left out)."""
+    return {key: value for key, value in variables.items() if key not in ("caller", "call", "now")}
 
 
 async def _converse(runtime, llm, scenario: Scenario, persona_spec):
