@@ -4,7 +4,6 @@ tasks (eager) against the OpenAI-compatible double."""
 import html as htmllib
 import json
 
-import pytest
 from django_tenants.utils import tenant_context
 
 from apps.agents.services import agent_draft_save
