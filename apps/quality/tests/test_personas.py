@@ -221,3 +221,77 @@ def test_rerun_a_recorded_call_on_a_draft_with_a_changed_prompt(tenant_a, dental
     # The draft's prompt was the one asked.
     asked = [r for r in llm_double.requests_of("chat") if r["user_text"] == "What are your opening hours?"]
     assert len(asked) == 1 and asked[0]["system"].endswith("We are now open from eight.")
+
+
+def booking_graph() -> dict:
+    return {
+        "version": 1,
+        "nodes": [
+            {"id": "global", "type": "global", "prompt": PROMPT},
+            {"id": "start", "type": "start", "greeting": GREETING, "prompt": "Find out what they want.",
+             "extract": [{"name": "day", "description": "The day the caller wants"}]},
+            {"id": "booking", "type": "conversation", "prompt": "Offer a slot on {{day}}."},
+            {"id": "bye", "type": "end", "line": "See you on {{day}}, goodbye."},
+        ],
+        "edges": [
+            {"id": "e1", "from": "start", "to": "booking", "condition": "The caller wants a cleaning"},
+            {"id": "e2", "from": "booking", "to": "bye", "condition": "The caller accepted a slot", "name": "done"},
+        ],
+    }
+
+
+def test_a_draft_workflow_graph_is_tested_node_by_node(tenant_a, dental, llm_double, celery_eager,
+                                                       django_capture_on_commit_callbacks):
+    """The draft's graph runs on Pipecat Flows as in a call: the edge's function extracts `day`,
+    the booking node answers, the end node says its line and hangs up."""
+    agent, suite = dental
+    llm_double.rules = [
+        Rule(system="Bright Smile Dental", when="book a cleaning", tool="go_to_booking",
+             arguments={"day": "tuesday"}, offered_only=True),
+        Rule(system="Bright Smile Dental", when="book a cleaning", reply="Tuesday at ten is free. Shall I book it?"),
+        Rule(system="Persona: Ana", when="shall I book", reply="Yes please."),
+        Rule(system="Bright Smile Dental", when="yes please", tool="done", offered_only=True),
+    ] + list(RULES)
+    with tenant_context(tenant_a):
+        Scenario.objects.filter(name="Asks for a human").delete()
+        ana = Scenario.objects.get(name="Books a cleaning")
+        scenario_save(scenario=ana, suite_id=suite.pk, name=ana.name, persona_id=ana.persona_id, max_turns=4,
+                      criteria=[{"type": "tool_called", "name": "go_to_booking", "arguments": {"day": "Tuesday"}},
+                                {"type": "variable_extracted", "name": "day", "equals": "tuesday"},
+                                {"type": "reached_node", "node": "booking"},
+                                {"type": "ended_politely"},
+                                {"type": "latency", "max_ms": 20000}])
+        agent_draft_save(agent=agent, graph=booking_graph())
+        run = run_suite(suite, SuiteRun.Target.DRAFT, tenant_a, django_capture_on_commit_callbacks)
+        item = run.scenario_runs.get()
+
+    assert (run.status, item.status, item.failure) == ("passed", "passed", "")
+    assert [(line["speaker"], line["text"], line.get("node")) for line in item.transcript] == [
+        ("agent", GREETING, "start"),
+        ("caller", "I'd like to book a cleaning on Tuesday.", None),
+        ("agent", "Tuesday at ten is free. Shall I book it?", "booking"),
+        ("caller", "Yes please.", None),
+        ("agent", "See you on tuesday, goodbye.", "bye"),
+    ]
+    assert [call["name"] for call in item.transcript[2]["tool_calls"]] == ["go_to_booking"]
+    assert item.transcript[2]["tool_calls"][0]["arguments"] == {"day": "tuesday"}
+    assert item.variables == {"day": "tuesday"} and item.end_reason == "agent_ended"
+
+
+def test_a_scheduled_suite_runs_on_the_published_version(tenant_a, dental, llm_double, celery_eager,
+                                                         django_capture_on_commit_callbacks):
+    from django_celery_beat.models import PeriodicTask
+
+    from apps.quality.tasks import suite_scheduled
+
+    agent, suite = dental
+    with tenant_context(tenant_a):
+        suite_save(suite=suite, agent_id=agent.pk, name="Smoke", schedule_every_hours=6)
+        name = f"quality: test suite {suite.pk} [{tenant_a.schema_name}]"
+        assert PeriodicTask.objects.get(name=name).interval.every == 6
+        with django_capture_on_commit_callbacks(execute=True):
+            assert suite_scheduled.apply(args=[suite.pk]).get().startswith("run ")
+        run = SuiteRun.objects.get(suite=suite)
+        assert (run.trigger, run.target, run.version_number, run.status) == ("schedule", "published", 1, "failed")
+        suite_save(suite=suite, agent_id=agent.pk, name="Smoke", schedule_every_hours=0)
+        assert not PeriodicTask.objects.filter(name=name).exists()
