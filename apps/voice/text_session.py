@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import (
     EndFrame,
     Frame,
@@ -143,6 +144,7 @@ class TextSession:
                            on_transfer=self._transfer, record=self._record_tool_call)
             for function in self._http_schemas():
                 llm.register_function(function.name, self._http_tool_function)
+        self._llm = llm
         self._aggregators = LLMContextAggregatorPair(self._context)
         pipeline = Pipeline([
             self._aggregators.user(),  # the caller's line into the context, then the LLM runs
@@ -284,6 +286,10 @@ class TextSession:
         result = await self.graph.run_http_tool(params.function_name, dict(params.arguments))
         await params.result_callback(result)
 
+    async def _mcp_tool_function(self, params) -> None:
+        result = await self.graph.run_mcp_tool(params.function_name, dict(params.arguments))
+        await params.result_callback(result)
+
     async def _start_graph(self) -> None:
         """As CallSession._start_graph, less the pre-call fetch's payload of a real caller: the
         prompt and greeting rendered from the variables, then the start node."""
@@ -291,6 +297,13 @@ class TextSession:
         start = graph.start
         if graph.mcp:
             await graph.connect_mcp()
+            mcp_tools = [] if graph.uses_flows else graph.mcp_function_schemas(start.get("tools") or [])
+            if mcp_tools:
+                tools = self._context.tools
+                existing = list(tools.standard_tools) if isinstance(tools, ToolsSchema) else []
+                self._context.set_tools(ToolsSchema(standard_tools=existing + mcp_tools))
+                for tool in mcp_tools:
+                    self._llm.register_function(tool.name, self._mcp_tool_function)
         prompt = graph.global_prompt
         if not graph.uses_flows and start.get("prompt"):
             prompt = f"{prompt}\n\n{start['prompt']}" if prompt else start["prompt"]
