@@ -4,6 +4,7 @@ agent's configuration, its LLM service and the persona's chat function."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from apps.voice.text_session import AgentTurn, TextSession
 
 # The persona ends the call by putting this in its line (the persona prompt tells it so).
 HANG_UP = "[hang up]"
+_HANG_UP = re.compile(r"\[\s*hang[\s_-]*up\s*\]", re.IGNORECASE)
 
 PERSONA_PROMPT = """You are role-playing a person who phones a business and talks to its voice agent. \
 This is a test: stay in character from first word to last.
@@ -72,8 +74,8 @@ async def persona_conversation(*, config: VoiceConfig, llm, persona_system: str,
                 said = opening_line.strip()
             else:
                 said = (await persona_chat(persona_messages)).strip()
-            hangs_up = HANG_UP in said.lower()
-            said = said.replace(HANG_UP, "").replace(HANG_UP.title(), "").strip()
+            hangs_up = bool(_HANG_UP.search(said))
+            said = _HANG_UP.sub("", said).strip()
             if said:
                 outcome.transcript.append(_line("caller", said))
                 persona_messages.append({"role": "assistant", "content": said})

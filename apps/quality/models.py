@@ -208,6 +208,7 @@ class ScenarioRun(models.Model):
     failure = models.TextField(blank=True)  # what failed, in words (or why it could not run)
     end_reason = models.CharField(max_length=20, blank=True)
     variables = models.JSONField(default=dict, blank=True)  # extracted by the graph during the run
+    started_at = models.DateTimeField(null=True, blank=True)  # claimed by a worker
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -234,6 +235,7 @@ class CallReplay(models.Model):
     end_reason = models.CharField(max_length=20, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)  # claimed by a worker
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, NotFound, ProviderError
@@ -36,6 +37,9 @@ from apps.quality.models import CallReplay, Persona, Scenario, ScenarioRun, Suit
 logger = logging.getLogger(__name__)
 
 MAX_TURNS_LIMIT = 50
+# A scenario run or replay a worker claimed this long ago and never finished: its worker died (the
+# task is redelivered, acks late) and may claim it again; the sweep re-sends pending ones this old.
+STALE_AFTER = timedelta(minutes=15)
 SCHEDULE_HOURS_MAX = 24 * 30
 TEXT_LIMITS = {"name": 120, "mood": 120, "goal": 4000, "facts": 4000, "speaking_style": 2000, "opening_line": 1000}
 
@@ -291,8 +295,10 @@ def _enqueue_scenarios(ids: list[int], *, schema: str) -> None:
 
 def scenario_run_execute(*, scenario_run_id: int, client=None) -> str:
     """Run one scenario (once: a second delivery of the task finds it taken) and settle its suite run."""
-    claimed = ScenarioRun.objects.filter(pk=scenario_run_id, status=ScenarioRun.Status.PENDING).update(
-        status=ScenarioRun.Status.RUNNING)
+    now = timezone.now()
+    claimed = ScenarioRun.objects.filter(
+        Q(status=ScenarioRun.Status.PENDING) | Q(status=ScenarioRun.Status.RUNNING, started_at__lt=now - STALE_AFTER),
+        pk=scenario_run_id).update(status=ScenarioRun.Status.RUNNING, started_at=now)
     if not claimed:
         return "taken"
     scenario_run = ScenarioRun.objects.select_related(
@@ -437,8 +443,10 @@ def _enqueue_replay(replay_id: int, *, schema: str) -> None:
 
 
 def call_replay_execute(*, replay_id: int, client=None) -> str:
-    claimed = CallReplay.objects.filter(pk=replay_id, status=CallReplay.Status.PENDING).update(
-        status=CallReplay.Status.RUNNING)
+    now = timezone.now()
+    claimed = CallReplay.objects.filter(
+        Q(status=CallReplay.Status.PENDING) | Q(status=CallReplay.Status.RUNNING, started_at__lt=now - STALE_AFTER),
+        pk=replay_id).update(status=CallReplay.Status.RUNNING, started_at=now)
     if not claimed:
         return "taken"
     replay = CallReplay.objects.select_related("call", "call__agent", "call__agent__current_version").get(pk=replay_id)
@@ -474,3 +482,21 @@ async def _replay(runtime, llm, caller_turns):
     from apps.voice.launch import voice_config
 
     return await replay_conversation(config=voice_config(runtime), llm=llm, caller_turns=caller_turns)
+
+
+def suite_runs_requeue_stale(*, now=None, limit: int = 200) -> int:
+    """The sweep (per client): scenario runs and replays still pending, or claimed by a worker that died,
+    `STALE_AFTER` after they were asked for (the broker was down, or the worker was killed) are sent again.
+    Safe beside running tasks: each claims its row once."""
+    now = now or timezone.now()
+    stale = Q(status="pending") | Q(status="running", started_at__lt=now - STALE_AFTER)
+    schema = connection.schema_name
+    scenario_ids = list(ScenarioRun.objects.filter(stale, suite_run__created_at__lt=now - STALE_AFTER)
+                        .values_list("pk", flat=True)[:limit])
+    if scenario_ids:
+        _enqueue_scenarios(scenario_ids, schema=schema)
+    replay_ids = list(CallReplay.objects.filter(stale, created_at__lt=now - STALE_AFTER)
+                      .values_list("pk", flat=True)[:limit])
+    for replay_id in replay_ids:
+        _enqueue_replay(replay_id, schema=schema)
+    return len(scenario_ids) + len(replay_ids)

@@ -6,7 +6,10 @@
   last retry the result is stored "failed" and `call.ended` still goes out.
 - `quality.rerun`: a re-run asked for in the portal or the admin.
 - `quality.sweep` (beat): re-enqueues post-call work for ended calls that have no
-  `call.ended` event half an hour later (the broker was down when they ended).
+  `call.ended` event half an hour later (the broker was down when they ended), and test
+  scenario runs and call replays left pending or claimed by a dead worker.
+- `quality.scenario_run`, `quality.suite_scheduled`, `quality.call_replay`: test suites and
+  replays (apps.quality.suite_services).
 """
 from __future__ import annotations
 
@@ -78,8 +81,10 @@ def sweep() -> int:
     """Beat (every 5 minutes, public): per client, post-call work a lost task never did."""
     from apps.core.tasks import in_every_client
     from apps.quality.services import qa_post_call_requeue_missed
+    from apps.quality.suite_services import suite_runs_requeue_stale
 
-    return sum(in_every_client(lambda client: qa_post_call_requeue_missed(), what="quality sweep"))
+    missed = sum(in_every_client(lambda client: qa_post_call_requeue_missed(), what="quality sweep"))
+    return missed + sum(in_every_client(lambda client: suite_runs_requeue_stale(), what="test runs sweep"))
 
 
 def _send(task, *args, schema: str) -> None:

@@ -295,3 +295,26 @@ def test_a_scheduled_suite_runs_on_the_published_version(tenant_a, dental, llm_d
         assert (run.trigger, run.target, run.version_number, run.status) == ("schedule", "published", 1, "failed")
         suite_save(suite=suite, agent_id=agent.pk, name="Smoke", schedule_every_hours=0)
         assert not PeriodicTask.objects.filter(name=name).exists()
+
+
+def test_the_sweep_sends_scenario_runs_a_dead_broker_or_worker_left_behind(tenant_a, dental, llm_double, celery_eager):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.quality.suite_services import suite_runs_requeue_stale
+
+    _, suite = dental
+    with tenant_context(tenant_a):
+        run = suite_run_start(suite_id=suite.pk, target="published", client=tenant_a)  # on_commit never ran
+        good, bad = (run.scenario_runs.get(scenario__name=name) for name in ("Books a cleaning", "Asks for a human"))
+        assert suite_runs_requeue_stale() == 0  # nothing is stale yet
+        # Asked for 20 minutes ago; one scenario was claimed then by a worker that died.
+        long_ago = timezone.now() - timedelta(minutes=20)
+        SuiteRun.objects.filter(pk=run.pk).update(created_at=long_ago)
+        ScenarioRun.objects.filter(pk=bad.pk).update(status="running", started_at=long_ago)
+        assert suite_runs_requeue_stale() == 2
+        run.refresh_from_db()
+        assert (run.status, run.passed, run.failed) == ("failed", 1, 1)
+        assert {item.pk: item.status for item in run.scenario_runs.all()} == {good.pk: "passed", bad.pk: "failed"}
+        assert suite_runs_requeue_stale() == 0
