@@ -50,8 +50,12 @@ def suite_list_view(request):
             else:
                 messages.success(request, f"Suite {suite.name} added: now add its scenarios.")
                 return HttpResponseRedirect(reverse("portal:quality:suite", args=[suite.pk]))
+    agent_id = request.GET.get("agent", "")
+    agent_id = int(agent_id) if agent_id.isdigit() and len(agent_id) < 12 else None
     suites = [(suite, (selectors.suite_run_list(suite_id=suite.pk, limit=1) or [None])[0])
-              for suite in selectors.suite_list()]
+              for suite in selectors.suite_list(agent_id=agent_id)]
+    if request.method != "POST" and agent_id:
+        form = SuiteForm(agents=agent_list(), initial={"agent": agent_id})
     return render(request, "quality/suite_list.html", {"suites": suites, "form": form, "can_edit": _can_edit(request),
                                                        "personas": selectors.persona_list()})
 

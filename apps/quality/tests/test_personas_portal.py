@@ -96,9 +96,12 @@ def test_an_admin_builds_a_suite_and_reads_the_results(client, tenant_a, llm_dou
 
 
 def test_a_viewer_reads_results_but_cannot_run(client, tenant_a, dental, acme_viewer):  # noqa: F811
-    _, suite = dental
+    agent, suite = dental
     client.force_login(acme_viewer)
     assert "Smoke" in page(client, "/quality/suites/")
+    assert "Smoke" in page(client, f"/quality/suites/?agent={agent.pk}")
+    assert "Smoke" not in page(client, f"/quality/suites/?agent={agent.pk + 1000}")
+    assert f'<a href="/quality/suites/?agent={agent.pk}">Test suites</a>' in page(client, f"/agents/{agent.pk}/")
     assert client.post(f"/quality/suites/{suite.pk}/run/", {"target": "published"}, **HOST).status_code == 403
     assert "Run on published" not in page(client, f"/quality/suites/{suite.pk}/")
     with tenant_context(tenant_a):
