@@ -228,6 +228,17 @@ def test_target(*, agent, target: str, client=None) -> TestTarget:
         raise ApplicationError("This agent has no draft: edit it in the builder and save a draft, or run against "
                                "the published version.", details={"target": "no draft"})
     graph = agent.draft_graph
+    from django.conf import settings
+
+    from apps.agents.graph import graph_problems
+    from apps.agents.selectors import http_tool_shapes, mcp_server_names
+
+    problems = graph_problems(graph, http_tools=http_tool_shapes(), mcp_servers=mcp_server_names(),
+                              private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
+    if problems:
+        where = f" ({problems[0].node or problems[0].edge})" if problems[0].node or problems[0].edge else ""
+        raise ApplicationError(f"The draft cannot run until its problems are fixed in the builder: "
+                               f"{problems[0].message}{where}.", details={"target": "draft has problems"})
     tools = {tool for node in graph.get("nodes") or [] for tool in node.get("tools") or []}
     global_node = next((n for n in graph.get("nodes") or [] if n.get("type") == "global"), {})
     start = next((n for n in graph.get("nodes") or [] if n.get("type") == "start"), {})

@@ -318,3 +318,16 @@ def test_the_sweep_sends_scenario_runs_a_dead_broker_or_worker_left_behind(tenan
         assert (run.status, run.passed, run.failed) == ("failed", 1, 1)
         assert {item.pk: item.status for item in run.scenario_runs.all()} == {good.pk: "passed", bad.pk: "failed"}
         assert suite_runs_requeue_stale() == 0
+
+
+def test_a_draft_with_problems_is_refused_before_anything_runs(tenant_a, dental):
+    agent, suite = dental
+    graph = booking_graph()
+    graph["edges"] = graph["edges"][:1]  # the booking node is now a dead end
+    with tenant_context(tenant_a):
+        agent_draft_save(agent=agent, graph=graph)
+        with pytest.raises(ApplicationError) as error:
+            suite_run_start(suite_id=suite.pk, target="draft", client=tenant_a)
+        assert error.value.message.startswith("The draft cannot run until its problems are fixed in the builder: ")
+        assert "booking" in error.value.message
+        assert not SuiteRun.objects.exists()
