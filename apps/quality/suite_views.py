@@ -188,7 +188,7 @@ def suite_run_detail_view(request, run_id: int):
             for item in selectors.scenario_run_list(run_id=run.pk)]
     return render(request, "quality/suite_run.html", {
         "run": run, "suite": run.suite, "rows": rows, "baseline": comparison["run"],
-        "refresh": run.status == SuiteRun.Status.RUNNING,
+        "refresh": run.status == SuiteRun.Status.RUNNING, "can_edit": _can_edit(request),
     })
 
 
