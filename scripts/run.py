@@ -19,6 +19,10 @@ sys.path.insert(0, str(BASE_DIR))
 VENV_BIN = Path(sys.executable).parent
 # What the demo agent's local LLM double answers (anything else is echoed back).
 DEMO_RULES = json.dumps([
+    # The demo's test personas (apps/quality/seeds.py), told apart by their prompts; then the demo agent.
+    {"system": "Persona: Hours asker", "when": "monday to friday", "reply": "Great, thanks, goodbye. [hang up]"},
+    {"system": "Persona: Appointment booker", "when": "which day", "reply": "Tuesday morning, please."},
+    {"system": "Persona: Appointment booker", "when": "", "reply": "Never mind, goodbye. [hang up]"},
     {"when": "opening hours", "reply": "We are open Monday to Friday, eight to six, and Saturday mornings."},
     {"when": "appointment", "reply": "I can book that. Which day suits you best?"},
     {"when": "goodbye", "tool": "end_call", "arguments": {"reason": "caller said goodbye"}},

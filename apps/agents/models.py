@@ -68,6 +68,8 @@ class Agent(AgentConfig):
     is_active = models.BooleanField(default=True)
     # The builder's unpublished work (None: no draft); publishing saves it as a new version.
     draft_graph = models.JSONField(null=True, blank=True)
+    # Publishing a draft needs every test suite of the agent green on that very draft (apps.quality).
+    require_green_suite = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -292,10 +292,16 @@ def agent_draft_save(*, agent: Agent, graph) -> list[graphs.GraphProblem]:
 
 @transaction.atomic
 def agent_publish(*, agent: Agent) -> Agent:
-    """The draft becomes a new immutable version (refused, nothing changed, if it has problems)."""
+    """The draft becomes a new immutable version (refused, nothing changed, if it has problems, or,
+    for an agent that requires a green test suite, unless its suites passed on this draft)."""
     agent = Agent.objects.select_for_update().get(pk=agent.pk)
     if agent.draft_graph is None:
         raise ApplicationError("There is no draft to publish.")
+    if agent.require_green_suite:
+        # Every test suite of the agent must have passed on this very draft (apps.quality).
+        from apps.quality.suite_services import suite_publish_check
+
+        suite_publish_check(agent=agent)
     agent = agent_save(agent=agent, graph=agent.draft_graph)
     Agent.objects.filter(pk=agent.pk).update(draft_graph=None)
     agent.draft_graph = None
@@ -460,3 +466,14 @@ def mcp_server_save(*, server: McpServer | None = None, name, url, secret_header
         setattr(server, key, value)
     server.save()
     return server
+
+
+def agent_publish_gate_set(*, agent: Agent, require_green_suite: bool) -> Agent:
+    """Whether publishing the agent's drafts requires its test suites to be green on the draft."""
+    before = agent.require_green_suite
+    Agent.objects.filter(pk=agent.pk).update(require_green_suite=bool(require_green_suite))
+    agent.require_green_suite = bool(require_green_suite)
+    if before != agent.require_green_suite:
+        audit_log_record(actor=CURRENT, client=CURRENT, event_type="agent_publish_gate_changed", target=agent,
+                         changes={"require_green_suite": {"before": before, "after": agent.require_green_suite}})
+    return agent

@@ -44,14 +44,16 @@ def qa_llm_spec(*, provider: str, model: str):
     return spec
 
 
-def qa_chat(*, spec, messages: list[dict]) -> ChatReply:
-    """One chat completion; ProviderError (retryable or not) when the vendor fails."""
+def qa_chat(*, spec, messages: list[dict], json_answer: bool = True, temperature: float = 0,
+            what: str = "QA model") -> ChatReply:
+    """One chat completion; ProviderError (retryable or not) when the vendor fails. Test personas
+    use it too (`json_answer=False`, a little temperature, `what="persona's model"`)."""
     client = openai.OpenAI(api_key=spec.api_key or "none", base_url=spec.base_url or None,
                            timeout=REQUEST_TIMEOUT_SECS, max_retries=1)
-    extra = {"response_format": {"type": "json_object"}} if spec.provider == "openai" else {}
+    extra = {"response_format": {"type": "json_object"}} if json_answer and spec.provider == "openai" else {}
     try:
         stream = client.chat.completions.create(
-            model=spec.settings["model"], messages=messages, temperature=0, stream=True,
+            model=spec.settings["model"], messages=messages, temperature=temperature, stream=True,
             stream_options={"include_usage": True}, **extra,
         )
         parts, usage = [], None
@@ -62,10 +64,10 @@ def qa_chat(*, spec, messages: list[dict]) -> ChatReply:
                 if choice.delta and choice.delta.content:
                     parts.append(choice.delta.content)
     except (openai.RateLimitError, openai.APIConnectionError, openai.InternalServerError) as error:
-        raise ProviderError(f"The QA model is unavailable: {error}", retryable=True,
+        raise ProviderError(f"The {what} is unavailable: {error}", retryable=True,
                             details={"provider": spec.provider}) from error
     except openai.APIError as error:
-        raise ProviderError(f"The QA model refused the request: {error}", retryable=False,
+        raise ProviderError(f"The {what} refused the request: {error}", retryable=False,
                             details={"provider": spec.provider}) from error
     return ChatReply(text="".join(parts), input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
                      output_tokens=getattr(usage, "completion_tokens", 0) or 0)

@@ -6,7 +6,10 @@
   last retry the result is stored "failed" and `call.ended` still goes out.
 - `quality.rerun`: a re-run asked for in the portal or the admin.
 - `quality.sweep` (beat): re-enqueues post-call work for ended calls that have no
-  `call.ended` event half an hour later (the broker was down when they ended).
+  `call.ended` event half an hour later (the broker was down when they ended), and test
+  scenario runs and call replays left pending or claimed by a dead worker.
+- `quality.scenario_run`, `quality.suite_scheduled`, `quality.call_replay`: test suites and
+  replays (apps.quality.suite_services).
 """
 from __future__ import annotations
 
@@ -78,8 +81,10 @@ def sweep() -> int:
     """Beat (every 5 minutes, public): per client, post-call work a lost task never did."""
     from apps.core.tasks import in_every_client
     from apps.quality.services import qa_post_call_requeue_missed
+    from apps.quality.suite_services import suite_runs_requeue_stale
 
-    return sum(in_every_client(lambda client: qa_post_call_requeue_missed(), what="quality sweep"))
+    missed = sum(in_every_client(lambda client: qa_post_call_requeue_missed(), what="quality sweep"))
+    return missed + sum(in_every_client(lambda client: suite_runs_requeue_stale(), what="test runs sweep"))
 
 
 def _send(task, *args, schema: str) -> None:
@@ -97,3 +102,44 @@ def post_call_later(*, call_id, schema: str) -> None:
 
 def rerun_later(*, call_id: str, run_number: int, schema: str) -> None:
     _send(rerun, call_id, run_number, schema=schema)
+
+
+# --- test suites and call replays (apps.quality.suite_services) -------------------------------------------
+
+
+@shared_task(name="quality.scenario_run")
+def scenario_run(scenario_run_id: int) -> str:
+    from apps.quality.suite_services import scenario_run_execute
+
+    return scenario_run_execute(scenario_run_id=int(scenario_run_id), client=_client())
+
+
+@shared_task(name="quality.suite_scheduled")
+def suite_scheduled(suite_id: int) -> str:
+    """Beat (a django-celery-beat entry per scheduled suite, in the client's schema)."""
+    from apps.quality.suite_services import suite_run_scheduled
+
+    run = suite_run_scheduled(suite_id=int(suite_id), client=_client())
+    return f"run {run.pk}" if run is not None else "nothing to run"
+
+
+@shared_task(name="quality.call_replay")
+def call_replay(replay_id: int) -> str:
+    from apps.quality.suite_services import call_replay_execute
+
+    return call_replay_execute(replay_id=int(replay_id), client=_client())
+
+
+def scenario_runs_later(*, scenario_run_ids: list[int], schema: str) -> None:
+    """One task per scenario, sent as a Celery group: the workers run them in parallel."""
+    from celery import group
+
+    try:
+        with schema_context(schema):
+            group(scenario_run.s(run_id) for run_id in scenario_run_ids).apply_async()
+    except Exception:  # noqa: BLE001 - the broker is down: the runs stay pending, shown as such
+        logger.exception("could not enqueue scenario runs %s", scenario_run_ids)
+
+
+def call_replay_later(*, replay_id: int, schema: str) -> None:
+    _send(call_replay, replay_id, schema=schema)

@@ -135,6 +135,7 @@ class AuditLogEntry(models.Model):
         API_KEY_CREATED = "api_key_created", "API key created"
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"
         AGENT_PUBLISHED = "agent_published", "Agent version published"
+        AGENT_PUBLISH_GATE_CHANGED = "agent_publish_gate_changed", "Agent's green-suite requirement changed"
         PROVIDER_KEY_CREATED = "provider_key_created", "Provider key created"
         PROVIDER_KEY_ROTATED = "provider_key_rotated", "Provider key rotated"
         PROVIDER_KEY_DISABLED = "provider_key_disabled", "Provider key disabled"

@@ -56,6 +56,9 @@ class Rule:
     api_key: str | None = None
     # Only when the request offers `tool` (a workflow node's functions change from node to node).
     offered_only: bool = False
+    # Only when the request's system messages contain this text (case-insensitive): tells two
+    # LLMs on one double apart (an agent and a test persona) or a prompt from its edited version.
+    system: str | None = None
 
 
 @dataclass
@@ -161,10 +164,13 @@ class OpenAIDouble:
 
     # -- chat completions --------------------------------------------------------------------
 
-    def _pick_rule(self, user_text: str, api_key: str = "", offered: tuple[str, ...] = ()) -> Rule | None:
+    def _pick_rule(self, user_text: str, api_key: str = "", offered: tuple[str, ...] = (),
+                   system: str = "") -> Rule | None:
         lowered = user_text.lower()
         for rule in self.rules:
             if rule.offered_only and rule.tool not in offered:
+                continue
+            if rule.system is not None and rule.system.lower() not in system.lower():
                 continue
             if rule.when.lower() in lowered and rule.api_key in (None, api_key):
                 return rule
@@ -182,7 +188,8 @@ class OpenAIDouble:
         after_tool = last.get("role") == "tool"
         api_key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         offered = tuple(tool_def["function"]["name"] for tool_def in body.get("tools") or [])
-        rule = None if after_tool else self._pick_rule(user_text, api_key, offered)
+        system = "\n".join(_content_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer"))
+        rule = None if after_tool else self._pick_rule(user_text, api_key, offered, system)
         if after_tool:
             reply, tool, arguments = self.after_tool_reply, None, {}
         elif rule is not None:
@@ -197,6 +204,7 @@ class OpenAIDouble:
                 "model": body.get("model"),
                 "api_key": api_key,
                 "user_text": user_text,
+                "system": system,
                 "after_tool": after_tool,
                 "tools": [tool_def["function"]["name"] for tool_def in body.get("tools") or []],
                 "messages": messages,
