@@ -74,9 +74,11 @@ class PlainMediaServer:
     """A websockets server doing what the Channels consumer does, minus Django:
     every connection is one call with `config`, services from `base_url`."""
 
-    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio"):
-        """`carrier`: a media-stream protocol object, or a registered carrier's name."""
+    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", stt_factory=None):
+        """`carrier`: a media-stream protocol object, or a registered carrier's name. `stt_factory()`:
+        the STT service to use instead of `openai_services`' (e.g. one built by the provider registry)."""
         self.base_url = base_url
+        self.stt_factory = stt_factory
         self.config = config
         if isinstance(carrier, str):
             from apps.telephony.carriers.registry import CARRIERS  # the registry needs Django settings
@@ -107,6 +109,8 @@ class PlainMediaServer:
 
         async def start_session(start: StreamStart, transport: MediaStreamTransport) -> CallSession:
             stt, llm, tts = openai_services(self.base_url)
+            if self.stt_factory is not None:
+                stt = self.stt_factory()
             return CallSession(config=self.config, transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks)
 
         async def close(code: int):

@@ -7,11 +7,13 @@ clip, so a clip turn adds no time after the LLM's first tokens. A `ClipFrame` qu
 into the pipeline (greeting) or `play()` (hold, transition) plays one outside an LLM
 reply.
 
-The TTS keeps order for us: it queues any non-system frame behind the speech already
+The TTS keeps the audio in order: it queues any non-system frame behind the speech already
 queued (Pipecat's audio context manager), so a clip after a sentence plays after it.
 A reference in the middle of a reply first closes the reply (so the TTS speaks the
 sentence before it) and opens another after the clip. The clip's words go on as an
-unspoken text frame: the trace and the conversation see what was said.
+unspoken text frame: the trace and the conversation see what was said (the TTS passes
+such frames on at once, so in a reply with text before a clip the trace lists the
+clip's words first; the audio is in order).
 
 Uninterruptible clips: their audio frames are marked so (Pipecat's output transport
 keeps playing them through an interruption) and `on_play` tells the session, which
@@ -164,21 +166,28 @@ class ClipPlayer(FrameProcessor):
     # -- a clip ----------------------------------------------------------------------------------
 
     async def play(self, name: str, *, source: str) -> bool:
-        """Play a clip outside an LLM reply (greeting, hold, transition); False if there is none."""
+        """Play a clip outside an LLM reply (greeting, hold, transition); False if there is none.
+        Only a greeting joins the conversation as the agent's words, like a spoken greeting: a hold
+        or transition clip plays while a function call is open, where an assistant message would
+        come between the call and its result."""
         clip = self.clips.get(name)
         if clip is None:
             return False
+        if source != "greeting":
+            await self._push_clip(clip, source=source, reference="", in_context=False)
+            return True
         await self.push_frame(LLMFullResponseStartFrame())
         await self._push_clip(clip, source=source, reference="")
         await self.push_frame(LLMFullResponseEndFrame())
         return True
 
-    async def _push_clip(self, clip: Clip, *, source: str, reference: str) -> None:
+    async def _push_clip(self, clip: Clip, *, source: str, reference: str, in_context: bool = True) -> None:
         if self._on_play is not None:
             self._on_play(clip, source)
         words = TTSTextFrame(text=clip.words, text_type="clip", raw_text=reference or None)
         words.skip_tts = True
         words.includes_inter_frame_spaces = False
+        words.append_to_context = in_context
         await self.push_frame(words)
         audio = TTSAudioRawFrame(audio=clip.pcm, sample_rate=self._sample_rate, num_channels=1)
         if not clip.interruptible:
