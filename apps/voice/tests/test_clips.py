@@ -255,3 +255,37 @@ async def test_the_dictionary_is_passed_to_a_vendor_that_boosts_keywords(mishear
 
     assert mishearing_double.requests_of("transcription")[0]["prompt"] == "Vocabulary: KYC, AUM."
     assert hooks.turns[0]["user_text"] == "Do I need to complete my KYC before opening the account?"
+
+
+async def test_a_transition_clip_plays_instead_of_the_edges_line():
+    from apps.voice.tests.test_workflow import ClientSystem, slots_tool, three_node_graph
+
+    system = await ClientSystem().start()
+    graph = three_node_graph(system.url)
+    graph["edges"][0]["transition_clip"] = "let-me-look"
+    rules = [Rule(when="book an appointment", tool="go_to_booking", arguments={"day": "tuesday"}, offered_only=True),
+             Rule(when="book an appointment", reply="Tuesday at two is free.", offered_only=False)]
+    try:
+        with OpenAIDouble(rules=rules) as double:
+            server, caller = await start_call(
+                double, graph=graph, http_tools=(slots_tool(system.url),),
+                clips=(clip("let-me-look", "Let me have a look.", secs=0.5, tags=["transition"]),))
+            await caller.wait_for_agent_audio(timeout=10)
+            await caller.wait_for_agent_quiet()
+            asked = await say(caller, "book-appointment.wav")
+            await caller.wait_for_agent_audio(after=asked.speech_end_at)
+            for _ in range(100):
+                if len(double.requests_of("speech")) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            await caller.wait_for_agent_quiet(quiet_secs=1.0)
+            hooks = await finish(server, caller)
+            speech = [r["text"] for r in double.requests_of("speech")]
+    finally:
+        await system.stop()
+
+    moved = hooks.turns[1]
+    assert moved["clips"] == [{"name": "let-me-look", "source": "transition"}]
+    assert moved["node"] == "booking"
+    assert speech == ["Hi Ann!", "Tuesday at two is free."]  # "Let me look at tuesday." was not synthesised
+    assert moved["bot_text"] == "Let me have a look. Tuesday at two is free."
