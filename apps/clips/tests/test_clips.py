@@ -233,9 +233,11 @@ def test_another_clients_clip_is_not_found(client, tenant_a, tenant_b, acme_admi
 # -- the API -----------------------------------------------------------------------------------------------------
 
 
-def test_api_upload_list_audio_and_delete(client, tenant_a):
+def test_api_upload_list_audio_and_delete(client, tenant_a, tenant_b):
     from apps.api.services import api_key_create
 
+    with tenant_context(tenant_b):
+        globex = clip_create(name="globex", words="Globex secret.", audio=encoded(sine(0.5, 8000), 8000, "WAV"))
     with tenant_context(tenant_a):
         _, token = api_key_create(name="ci")
     auth = {**HOST, "HTTP_AUTHORIZATION": f"Bearer {token}"}
@@ -260,6 +262,13 @@ def test_api_upload_list_audio_and_delete(client, tenant_a):
     assert client.delete(f"/api/v1/clips/{body['id']}", **auth).status_code == 204
     with tenant_context(tenant_a):
         assert Clip.objects.count() == 0
+    # Another client's clip is not found with this client's key.
+    for response in (client.get(f"/api/v1/clips/{globex.pk}", **auth),
+                     client.get(f"/api/v1/clips/{globex.pk}/audio", **auth),
+                     client.delete(f"/api/v1/clips/{globex.pk}", **auth)):
+        assert response.status_code == 404
+    with tenant_context(tenant_b):
+        assert Clip.objects.count() == 1
 
 
 def test_deleting_a_clip_removes_its_file_once_committed(tenant_a, django_capture_on_commit_callbacks):
