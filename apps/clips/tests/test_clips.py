@@ -14,6 +14,7 @@ import soundfile
 from django.core.files.storage import default_storage
 from django_tenants.utils import tenant_context
 
+from apps.agents.tests.test_hostile_input import client_admin  # noqa: F401 (the client admin, through support)
 from apps.clips.models import Clip
 from apps.clips.selectors import clip_audio_bytes, clips_for_runtime
 from apps.clips.services import clip_create, clip_delete
@@ -317,3 +318,30 @@ def test_clip_plays_are_traced_metered_and_priced_below_the_speech_they_replace(
     speech_price = rate_quantity(prices["tts_characters"], Decimal(len("One moment please.")))
     assert clip_price == Decimal("0.002")
     assert clip_price < speech_price
+
+
+# -- the client admin --------------------------------------------------------------------------------------------
+
+
+def test_client_admin_uploads_previews_refuses_and_deletes(tenant_a, client_admin):  # noqa: F811
+    upload = io.BytesIO(encoded(sine(1.0, 8000), 8000, "WAV"))
+    upload.name = "thanks.wav"
+    response = client_admin.post("/admin/clips/clip/add/", {"name": "thanks", "words": "Thank you.",
+                                                            "tag_list": ["closing"], "interruptible": "on",
+                                                            "upload": upload}, **HOST)
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        clip = Clip.objects.get()
+        assert (clip.name, clip.tags, clip.duration_ms) == ("thanks", ["closing"], 1000)
+    page = client_admin.get(f"/admin/clips/clip/{clip.pk}/change/", **HOST).content.decode()
+    assert f'src="/clips/{clip.pk}/audio/"' in page
+    bad = io.BytesIO(b"garbage")
+    bad.name = "bad.wav"
+    refused = client_admin.post("/admin/clips/clip/add/", {"name": "bad", "words": "Bad.", "upload": bad}, **HOST)
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors == {
+        "upload": ["bad.wav is not audio we can read: upload a WAV or MP3 file."]}
+    response = client_admin.post(f"/admin/clips/clip/{clip.pk}/delete/", {"post": "yes"}, **HOST)
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        assert Clip.objects.count() == 0
