@@ -28,6 +28,7 @@ api = AgencyNinjaAPI(title="Switchboard API", version="1", urls_namespace="api",
                       throttle=[ApiKeyRateThrottle()])
 api.add_router("/v1/agents", "apps.agents.api.router")
 api.add_router("/v1/calls", "apps.calls.api.router")
+api.add_router("/v1/clips", "apps.clips.api.router")
 api.add_router("/v1/numbers", "apps.telephony.api.router")
 api.add_router("/v1/usage", "apps.billing.api.router")
 api.add_router("/v1/quality", "apps.quality.api.router")

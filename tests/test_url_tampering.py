@@ -18,6 +18,7 @@ from apps.api.services import api_key_create
 from apps.billing.services import rate_card_create
 from apps.billing.services.invoices import invoice_finalize, invoice_generate
 from apps.calls.services import call_create_inbound, call_recording_save
+from apps.clips.services import clip_create
 from apps.providers.models import ProviderAccount
 from apps.telephony.models import PhoneNumber
 from apps.telephony.tests.conftest import make_agent
@@ -34,6 +35,8 @@ NOT_PORTAL = {
     # A signed, expiring link handed to the client's systems (no session): tested in apps/quality/tests.
     "webhooks/recordings/<str:token>/recording.wav",
     "api/v1/agents/<int:agent_id>/export",  # API key auth, tested in apps/agents/tests/test_api_export.py
+    "api/v1/clips/<int:clip_id>",  # API key auth, tested in apps/clips/tests
+    "api/v1/clips/<int:clip_id>/audio",  # likewise
 }
 
 
@@ -73,6 +76,7 @@ def globex_objects(tenant_b, settings, tmp_path):
         tool = HttpTool.objects.create(name="globex_secret_tool", description="globex secret", method="GET",
                                        url="https://globex.example/secret", secret_headers='{"X-Key": "secret"}')
         server = McpServer.objects.create(name="globex_secret_mcp", url="https://globex.example/mcp")
+        clip = clip_create(name="globex-secret-clip", words="globex secret words", audio=_clip_wav(), agent=agent)
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
     invited = client_user_create(client=tenant_b, email="invited@globex.test", password="pw-globex-secret-1")
     invited.set_unusable_password()
@@ -83,8 +87,14 @@ def globex_objects(tenant_b, settings, tmp_path):
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
         "invoice_id": invoice.id, "which": "pdf", "user_id": invited.id, "uidb64": uidb64, "token": token,
         "number_id": number.id, "tool_id": tool.id, "number": 1, "server_id": server.id,
-        "endpoint_id": endpoint.id, "delivery_id": delivery.id,
+        "endpoint_id": endpoint.id, "delivery_id": delivery.id, "clip_id": clip.id,
     }
+
+
+def _clip_wav() -> bytes:
+    from devtools.doubles.audio import tone, wav_bytes
+
+    return wav_bytes(tone(0.5, 8000), 8000)
 
 
 def _fill(route: str, values: dict) -> str:

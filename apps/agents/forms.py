@@ -54,6 +54,10 @@ class AgentForm(forms.Form):
     max_call_secs = forms.IntegerField(initial=600, label="Maximum call length (s)")
     end_call_phrases = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
                                        help_text="One phrase per line.")
+    stt_dictionary = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, label="STT dictionary",
+        help_text="Domain words and phrases the caller may say (KYC, ESOPs, monocrystalline), one per line: boosted "
+                  "at speech-to-text providers that take keywords, else corrected in each transcript.")
     tools = forms.MultipleChoiceField(choices=[(name, name.replace("_", " ")) for name in TOOL_NAMES], required=False,
                                       widget=forms.CheckboxSelectMultiple)
     transfer_number = forms.CharField(max_length=32, required=False, help_text="E.164, e.g. +14155550100.")
@@ -80,6 +84,7 @@ class AgentForm(forms.Form):
         initial = {"name": agent.name, **agent.config_dict()}
         initial["end_call_phrases"] = "\n".join(agent.end_call_phrases or [])
         initial["acknowledgements"] = "\n".join(agent.acknowledgements or [])
+        initial["stt_dictionary"] = "\n".join(agent.stt_dictionary or [])
         for kind in AGENT_PROVIDER_KINDS:
             settings = dict(initial.get(f"{kind}_settings") or {})
             for (picked_kind, setting), field in PICKED_SETTINGS.items():
@@ -104,6 +109,7 @@ class AgentForm(forms.Form):
         data["end_call_phrases"] = [line.strip() for line in data["end_call_phrases"].splitlines() if line.strip()]
         data["tools"] = list(data["tools"])
         data["acknowledgements"] = [line.strip() for line in data["acknowledgements"].splitlines() if line.strip()]
+        data["stt_dictionary"] = [line.strip() for line in data["stt_dictionary"].splitlines() if line.strip()]
         if data["interrupt_after_words"] is None:
             data["interrupt_after_words"] = 2
         return data

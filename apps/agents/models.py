@@ -45,12 +45,16 @@ class AgentConfig(models.Model):
     # The conversation as a graph (apps/agents/graph.schema.json). The global node's prompt is
     # `system_prompt`, the start node's greeting is `greeting` (agent_save keeps them in step).
     graph = models.JSONField(default=dict, blank=True)
+    # Domain words and phrases ("KYC", "ESOPs", "monocrystalline"): boosted at STT vendors that take
+    # keywords (Deepgram keyterms, Speechmatics additional vocab, OpenAI's prompt), else a
+    # post-correction of each transcript (apps/voice/processors/stt_dictionary.py).
+    stt_dictionary = models.JSONField(default=list, blank=True)
 
     CONFIG_FIELDS = (
         "greeting", "system_prompt", "language", "stt_provider", "stt_settings", "llm_provider", "llm_settings",
         "tts_provider", "tts_settings", "vad_stop_secs", "allow_interruptions", "interrupt_after_words",
         "acknowledgements", "end_of_turn_model", "idle_timeout_secs", "max_call_secs",
-        "end_call_phrases", "tools", "transfer_number", "fallback_line", "graph",
+        "end_call_phrases", "tools", "transfer_number", "fallback_line", "graph", "stt_dictionary",
     )
 
     class Meta:

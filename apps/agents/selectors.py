@@ -24,6 +24,8 @@ class ProviderSpec:
     base_url: str = ""
     region: str = ""
     secret: str = ""  # a second credential where the vendor needs one (AWS secret key)
+    # STT only: the agent's dictionary, for vendors that boost keywords (Vendor.boosts_vocabulary).
+    vocabulary: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ class AgentRuntimeConfig:
     # {"caller": {"number": ...}, "call": {"direction": ..., ...}}; `now` is filled in during the call.
     variables: dict = field(default_factory=dict)
     time_zone: str = "UTC"
+    # The clips the agent may play ({"name", "words", "tags", "interruptible", "pcm"}: apps.clips.selectors),
+    # audio loaded before the call starts; and the STT dictionary (apps/agents/models.py).
+    clips: tuple[dict, ...] = ()
+    stt_dictionary: tuple[str, ...] = ()
 
 
 def agent_get(*, agent_id: int) -> Agent:
@@ -147,13 +153,15 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
     but no key; apps.calls.services.call_stream_start leases the keys of a live call,
     and previews take `provider_spec_for` without a call (no lease)."""
     from apps.agents.graph import single_prompt_graph
+    from apps.clips.selectors import clips_for_runtime
 
     version = agent_version if isinstance(agent_version, AgentVersion) else AgentVersion.objects.get(pk=agent_version)
     graph = version.graph or single_prompt_graph(system_prompt=version.system_prompt, greeting=version.greeting,
                                                  tools=version.tools)
     specs = {
         kind: ProviderSpec(kind=kind, provider=getattr(version, f"{kind}_provider"),
-                           settings=dict(getattr(version, f"{kind}_settings") or {}))
+                           settings=dict(getattr(version, f"{kind}_settings") or {}),
+                           vocabulary=tuple(version.stt_dictionary or ()) if kind == "stt" else ())
         for kind in ("stt", "llm", "tts")
     }
     return AgentRuntimeConfig(
@@ -184,6 +192,8 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
                                                     for tool in node.get("tools") or [] if tool.startswith("mcp:")}),
         variables=call_variables(call=call) if call is not None else {},
         time_zone=str(getattr(client, "timezone", "") or "UTC"),
+        clips=clips_for_runtime(agent_id=version.agent_id),
+        stt_dictionary=tuple(version.stt_dictionary or ()),
     )
 
 

@@ -96,6 +96,23 @@ def _end_call_phrases_problem(phrases) -> str | None:
     return None
 
 
+STT_DICTIONARY_MAX = 100
+STT_DICTIONARY_TERM_MAX_CHARS = 60
+
+
+def _stt_dictionary_problem(terms) -> str | None:
+    if not isinstance(terms, list | tuple) or not all(isinstance(term, str) for term in terms):
+        return "The STT dictionary must be a list of words or phrases."
+    if len(terms) > STT_DICTIONARY_MAX:
+        return f"At most {STT_DICTIONARY_MAX} dictionary entries, not {len(terms)}."
+    if any(not term.strip() for term in terms):
+        return "Dictionary entries must not be blank."
+    too_long = [term for term in terms if len(term) > STT_DICTIONARY_TERM_MAX_CHARS]
+    if too_long:
+        return f"Each dictionary entry must be at most {STT_DICTIONARY_TERM_MAX_CHARS} characters; {too_long[0][:20]!r}… is longer."
+    return None
+
+
 def _turn_taking_problems(config: dict) -> dict[str, str]:
     errors: dict[str, str] = {}
     words = _number(config.get("interrupt_after_words"))
@@ -185,6 +202,9 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
     phrases_problem = _end_call_phrases_problem(config.get("end_call_phrases") or [])
     if phrases_problem:
         errors["end_call_phrases"] = phrases_problem
+    dictionary_problem = _stt_dictionary_problem(config.get("stt_dictionary") or [])
+    if dictionary_problem:
+        errors["stt_dictionary"] = dictionary_problem
     return errors
 
 
@@ -206,7 +226,8 @@ def _normalised(config: dict) -> dict:
     normalised = {**config, "max_call_secs": int(float(config["max_call_secs"])), "tools": list(config["tools"] or []),
                   "end_call_phrases": [phrase.strip() for phrase in config.get("end_call_phrases") or []],
                   "interrupt_after_words": int(float(config["interrupt_after_words"])),
-                  "acknowledgements": [word.strip() for word in config.get("acknowledgements") or []]}
+                  "acknowledgements": [word.strip() for word in config.get("acknowledgements") or []],
+                  "stt_dictionary": list(dict.fromkeys(term.strip() for term in config.get("stt_dictionary") or []))}
     if config.get("transfer_number"):
         normalised["transfer_number"] = transfer_number_e164(config["transfer_number"])
     return normalised

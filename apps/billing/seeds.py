@@ -55,6 +55,9 @@ def seed_demo_data(*, client) -> None:
             unit_label="character",
             description="Speech synthesis (per started 1,000 characters)",
         )
+        # A clip is a file the platform already holds: a play costs less than the ~40 characters of speech it replaces.
+        metric_rate_set(card=card, metric="clip_plays", model="per_unit", unit_price=Decimal("0.002"), unit_label="play",
+                        description="Pre-recorded clip plays")
         metric_rate_set(card=card, metric="stt_seconds", model="cost_plus", markup_percent=Decimal("20"), unit_label="second")
         metric_rate_set(
             card=card, metric="phone_number_months", model="per_unit", unit_price=Decimal("2"), unit_label="number"

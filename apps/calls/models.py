@@ -132,6 +132,9 @@ class Turn(models.Model):
     end_of_turn = models.CharField(max_length=20, blank=True)
     errors = models.TextField(blank=True, help_text="One error per line.")
     node = models.CharField(max_length=64, blank=True, help_text="The workflow node the agent answered from.")
+    # Pre-recorded clips played in this turn instead of text-to-speech: [{"name", "source"}]
+    # (source: llm, greeting, hold, transition; apps/voice/processors/clips.py).
+    clips = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["call", "index"]

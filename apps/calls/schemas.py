@@ -45,6 +45,7 @@ class TurnOut(Schema):
     voice_to_voice_ms: int | None
     errors: list[str]
     tool_calls: list[ToolCallOut]
+    clips: list[dict] = Field(default_factory=list, description="Clips played in the turn: [{name, source}].")
 
     @staticmethod
     def resolve_errors(obj) -> list[str]:

@@ -24,6 +24,7 @@ from apps.core.errors import ApplicationError, NotFound, PermissionDenied, Provi
 logger = logging.getLogger(__name__)
 
 END_REASONS = frozenset(Call.EndReason.values)
+CLIP_PLAYS = "clip_plays"  # apps.billing.metrics.Metric.CLIP_PLAYS
 _TERMINAL_STATUS_BY_REASON = {
     Call.EndReason.NO_ANSWER: Call.Status.NO_ANSWER,
     Call.EndReason.BUSY: Call.Status.BUSY,
@@ -172,7 +173,7 @@ def _ms(value) -> int | None:
 def call_turn_record(*, call_id, turn: dict) -> Turn:
     """Store one turn (keys: index, user_text, bot_text, started_at, ended_at,
     interrupted, stt_final_ms, llm_ttft_ms, tts_ttfb_ms, voice_to_voice_ms, node, end_of_turn,
-    tool_calls [{name, arguments, result, duration_ms, error}], errors [str]).
+    tool_calls [{name, arguments, result, duration_ms, error}], errors [str], clips [{name, source}]).
     Recording the same index again replaces it (a retry is harmless)."""
     call = _get_for_update(call_id)
     errors = turn.get("errors") or []
@@ -188,6 +189,8 @@ def call_turn_record(*, call_id, turn: dict) -> Turn:
             tts_ttfb_ms=_ms(turn.get("tts_ttfb_ms")), voice_to_voice_ms=_ms(turn.get("voice_to_voice_ms")),
             end_of_turn=str(turn.get("end_of_turn") or "")[:20],
             errors="\n".join(str(error) for error in errors), node=str(turn.get("node") or "")[:64],
+            clips=[{"name": str(clip.get("name") or "")[:64], "source": str(clip.get("source") or "")[:20]}
+                   for clip in turn.get("clips") or [] if isinstance(clip, dict)],
         ),
     )
     row.tool_calls.all().delete()
@@ -214,6 +217,11 @@ def _usage_rows(call: Call, usage: dict) -> list[CallUsage]:
     rows = []
     for metric, value in (usage or {}).items():
         if metric == "call_seconds":
+            continue
+        if metric == CLIP_PLAYS:
+            # Clips are the platform's own audio: no vendor bills them (metered, priced by the rate card).
+            rows.append(CallUsage(call=call, metric=metric, dimension="", provider="",
+                                  quantity=Decimal(str(value)).quantize(Decimal("0.001"))))
             continue
         if metric not in billable:
             raise ApplicationError(f"Unknown usage metric {metric!r}; use one of {sorted(billable)}")
@@ -422,8 +430,9 @@ def _lease_runtime_keys(*, client, call: Call, runtime: AgentRuntimeConfig) -> A
     try:
         for kind in ("stt", "llm", "tts"):
             spec = getattr(runtime, kind)
-            leased[kind] = provider_spec_for(kind=kind, provider=spec.provider, settings=spec.settings,
-                                             call_id=str(call.pk), max_secs=runtime.max_call_secs)
+            leased[kind] = replace(provider_spec_for(kind=kind, provider=spec.provider, settings=spec.settings,
+                                                     call_id=str(call.pk), max_secs=runtime.max_call_secs),
+                                   vocabulary=spec.vocabulary)
     except ProviderError:
         _release_keys(client=client, call_id=str(call.pk),
                       key_refs=[spec.key_id for spec in leased.values() if spec.key_id])

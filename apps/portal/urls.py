@@ -15,6 +15,7 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit_log"),
     # Each area's portal pages (namespaces portal:agents, portal:providers, portal:numbers, portal:api_keys).
     path("agents/", include("apps.agents.urls")),
+    path("clips/", include("apps.clips.urls")),
     path("providers/", include("apps.providers.urls")),
     path("numbers/", include("apps.telephony.portal_urls")),
     path("api-keys/", include("apps.api.urls")),

@@ -90,6 +90,10 @@ class Vendor:
     # classify_error(error) -> VendorErrorReport | None: what this vendor's failures mean when the
     # status code alone misleads (None: apps.providers.vendor_errors decides).
     classify_error: Callable | None = None
+    # Its STT builder passes the agent's dictionary (ProviderSpec.vocabulary) on as keyword boosting
+    # (Deepgram keyterms, Speechmatics additional vocab, OpenAI's prompt); otherwise the runtime
+    # post-corrects transcripts against the dictionary (apps/voice/processors/stt_dictionary.py).
+    boosts_vocabulary: bool = False
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -287,6 +291,12 @@ def build_llm(spec):
 
 def build_tts(spec, *, sample_rate: int = TELEPHONY_SAMPLE_RATE):
     return _build("tts", spec, sample_rate)
+
+
+def stt_boosts_vocabulary(provider: str) -> bool:
+    """Whether `provider`'s STT takes the dictionary as keyword boosting (pure)."""
+    vendor = vendors().get(provider)
+    return bool(vendor is not None and vendor.boosts_vocabulary)
 
 
 # --- what a vendor bills, and what its errors mean -------------------------------------------------------------

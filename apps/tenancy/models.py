@@ -147,6 +147,8 @@ class AuditLogEntry(models.Model):
         INVOICE_PAID = "invoice_paid", "Invoice paid"
         INVOICE_VOIDED = "invoice_voided", "Invoice voided"
         INVOICE_CREDITED = "invoice_credited", "Credit note issued"
+        CLIP_UPLOADED = "clip_uploaded", "Clip uploaded"
+        CLIP_DELETED = "clip_deleted", "Clip deleted"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Null for the system (a Celery task, a command); the email stays when the user is deleted.

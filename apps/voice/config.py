@@ -47,3 +47,8 @@ class VoiceConfig:
     mcp_servers: tuple[dict, ...] = ()  # {"name", "url", "headers", "timeout_secs"}: nodes list "mcp:<name>"
     variables: dict = field(default_factory=dict)  # {"caller": {"number": ...}, "call": {...}}
     time_zone: str = "UTC"
+    # Pre-recorded clips ({"name", "words", "tags", "interruptible", "pcm"}: 8 kHz 16-bit mono), see
+    # apps/voice/processors/clips.py; the STT dictionary, post-corrected unless the vendor boosted it.
+    clips: tuple[dict, ...] = ()
+    stt_dictionary: tuple[str, ...] = ()
+    stt_dictionary_boosted: bool = False

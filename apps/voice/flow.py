@@ -46,7 +46,11 @@ class GraphRuntime:
 
     def __init__(self, *, graph: dict, http_tools: tuple[dict, ...], variables: dict, time_zone: str,
                  transfer_number: str, mcp_servers: tuple[dict, ...] = (), goodbye_line: str, transfer_line: str, record_tool_call: Callable[..., None],
-                 on_node: Callable[[str], None], on_end: EndCallback, on_transfer: TransferCallback):
+                 on_node: Callable[[str], None], on_end: EndCallback, on_transfer: TransferCallback,
+                 on_hold: Callable[[], Awaitable[None]] | None = None,
+                 play_clip: Callable[[str, str], Awaitable[bool]] | None = None):
+        """`on_hold()`: a tool call is still running after `hold_after_secs` (the session plays the
+        hold clip). `play_clip(name, source)`: play a clip (edges' transition clips); False if none."""
         self.graph = graph or {}
         self.nodes = {node["id"]: node for node in self.graph.get("nodes") or []}
         self.edges = list(self.graph.get("edges") or [])
@@ -60,6 +64,8 @@ class GraphRuntime:
         self.goodbye_line, self.transfer_line = goodbye_line, transfer_line
         self._record = record_tool_call
         self._on_node, self._on_end, self._on_transfer = on_node, on_end, on_transfer
+        self._on_hold, self._play_clip = on_hold, play_clip
+        self.hold_after_secs = 0.3
         self.variables = with_defaults(variables, sorted(declared_variables(self.graph)))
         self.variables["now"] = now_text(time_zone)
         self._http: aiohttp.ClientSession | None = None
@@ -116,7 +122,7 @@ class GraphRuntime:
             result = {"error": f"The tool {name} is not available."}
             self._record(name=name, arguments=arguments, result=result, duration_secs=0.0, error="not available")
             return result
-        outcome = await source.call(name, arguments)
+        outcome = await self._held(source.call(name, arguments))
         self._record(name=name, arguments=arguments, result=outcome.result, duration_secs=outcome.duration_secs,
                      error=outcome.error)
         return outcome.result
@@ -136,10 +142,20 @@ class GraphRuntime:
             self._record(name=name, arguments=arguments, result=result, duration_secs=0.0, error="not available")
             return result
         self.variables["now"] = now_text(self.time_zone)
-        outcome = await http_tool_call(tool, arguments, self.variables, session=await self.http_session())
+        outcome = await self._held(http_tool_call(tool, arguments, self.variables, session=await self.http_session()))
         self._record(name=name, arguments=arguments, result=trimmed(outcome.result), duration_secs=outcome.duration_secs,
                      error=outcome.error)
         return outcome.result
+
+    async def _held(self, awaitable):
+        """Await a tool call; if it runs longer than `hold_after_secs`, the caller hears the hold clip."""
+        task = asyncio.ensure_future(awaitable)
+        if self._on_hold is None:
+            return await task
+        done, _ = await asyncio.wait({task}, timeout=self.hold_after_secs)
+        if not done:
+            await self._on_hold()
+        return await task
 
     def http_function_schemas(self, names) -> list[FunctionSchema]:
         return [FunctionSchema(name=name, description=self.http_tools[name]["description"],
@@ -242,7 +258,12 @@ class GraphRuntime:
             self._record(name=edge_function_name(edge), arguments=extracted, result=result,
                          duration_secs=time.monotonic() - started)
             self._on_node(target["id"])
-            line = " ".join(part for part in (edge.get("transition_line"), target.get("line")) if part)
+            transition_line = edge.get("transition_line") or ""
+            # A transition clip plays instead of the transition line (which stays its words).
+            if edge.get("transition_clip") and self._play_clip is not None \
+                    and await self._play_clip(edge["transition_clip"], "transition"):
+                transition_line = ""
+            line = " ".join(part for part in (transition_line, target.get("line")) if part)
             if target["type"] == NODE_END:
                 self._later(self._on_end(render(line, self.variables) or self.goodbye_line))
                 return result, NO_RESPONSE
@@ -250,6 +271,6 @@ class GraphRuntime:
                 self._later(self._on_transfer(target["transfer_number"],
                                               render(line, self.variables) or self.transfer_line))
                 return result, NO_RESPONSE
-            return result, self.node_config(target, transition_line=edge.get("transition_line") or "")
+            return result, self.node_config(target, transition_line=transition_line)
 
         return handler

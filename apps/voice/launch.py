@@ -46,7 +46,16 @@ def voice_config(runtime) -> VoiceConfig:
         mcp_servers=tuple(runtime.mcp_servers),
         variables=runtime.variables,
         time_zone=runtime.time_zone,
+        clips=tuple(runtime.clips),
+        stt_dictionary=tuple(runtime.stt_dictionary),
+        stt_dictionary_boosted=_boosts(runtime.stt.provider),
     )
+
+
+def _boosts(provider: str) -> bool:
+    from apps.providers.registry import stt_boosts_vocabulary
+
+    return stt_boosts_vocabulary(provider)
 
 
 def _build_stage_services(runtime, sample_rate: int):

@@ -20,6 +20,8 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from apps.voice.config import VoiceConfig
 from apps.voice.processors.backchannels import BackchannelFilter
 from apps.voice.processors.caller_audio_sink import CallerAudioSink
+from apps.voice.processors.clips import ClipPlayer
+from apps.voice.processors.stt_dictionary import SttDictionaryCorrector
 from apps.voice.smart_turn import SILENCE, SharedSmartTurnAnalyzer
 from apps.voice.trace import CallTracer
 from apps.voice.transport import MediaStreamTransport
@@ -74,6 +76,7 @@ def build_pipeline(
     tracer: CallTracer,
     end_phrases: FrameProcessor,
     watchdog: FrameProcessor,
+    clips: ClipPlayer,
 ) -> Pipeline:
     # One Silero model per process, calls' windows scored in batches (apps.voice.vad).
     vad = SharedSileroVADAnalyzer(params=VADParams(stop_secs=config.vad_stop_secs))
@@ -94,6 +97,8 @@ def build_pipeline(
             # transport's audio task rather than through a queue and task of its own.
             VADProcessor(vad_analyzer=vad, enable_direct_mode=True),
             stt,  # each speech segment becomes a final transcript
+            # The agent's dictionary corrects near misses ("kayc" -> "KYC") unless the STT vendor boosted it.
+            SttDictionaryCorrector(terms=() if config.stt_dictionary_boosted else config.stt_dictionary),
             backchannels,  # "mm-hmm" while the agent talks: no turn, no answer, kept in the context
             DTMFAggregator(timeout=1.0),  # keypad digits become caller text "DTMF: 5"
             tracer.caller_side(),  # trace: end of speech, transcript, STT latency, acknowledgements
@@ -102,7 +107,8 @@ def build_pipeline(
             CallerAudioSink(),  # caller audio goes no further
             llm,  # the reply, streamed, and tool calls (end_call, transfer_to_human)
             watchdog,  # an LLM that stays silent becomes the fallback line
-            tts,  # reply text to speech
+            clips,  # [[clip:name]] in the reply plays the recorded clip; other text goes on to the TTS
+            tts,  # reply text to speech (clip audio queues behind the speech before it)
             transport.output(),  # carrier media out, paced (teed to the recording); `clear` on barge-in
             tracer.agent_side(),  # trace: spoken text, barge-ins, metrics, usage
             aggregators.assistant(),  # what the agent said into the context

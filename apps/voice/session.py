@@ -36,6 +36,7 @@ from apps.voice.config import VoiceConfig
 from apps.voice.flow import GraphRuntime
 from apps.voice.http_tools import pre_call_fetch, trimmed
 from apps.voice.pipeline import build_pipeline, listens_to_caller_audio
+from apps.voice.processors.clips import ClipFrame, ClipPlayer, clip_prompt, clips_from_config
 from apps.voice.processors.end_phrases import EndPhraseDetector
 from apps.voice.processors.watchdog import ProviderWatchdog
 from apps.voice.tools import register_tools, tools_schema
@@ -53,6 +54,9 @@ IDLE_TIMEOUT = "idle_timeout"
 MAX_DURATION = "max_duration"
 PROVIDER_ERROR = "error"  # `error` says which provider and what
 PROTOCOL_ERROR = "error"  # malformed / oversized / foreign media messages
+
+# A pre-call fetch or tool call still running after this long plays the hold clip ("One moment").
+HOLD_AFTER_SECS = 0.3
 
 
 def _key_cannot_serve(report) -> bool:
@@ -132,6 +136,15 @@ class CallSession:
         self._hang_up_anyway = False
         # Idle timer (instead of Pipecat's idle observer, which sees every frame pushed).
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._interruptions_allowed = config.allow_interruptions
+        self._uninterruptible_until = 0.0
+        self._restore_timer: asyncio.TimerHandle | None = None
+
+        # Pre-recorded clips: the LLM writes [[clip:name]]; greeting, hold and transition clips.
+        self.clips = ClipPlayer(clips=clips_from_config(config.clips), sample_rate=config.sample_rate,
+                                on_play=self._clip_played,
+                                on_unknown=lambda name: self.tracer.record_error(f"clip: no clip named {name!r}"))
+        self._clip_prompt = clip_prompt(self.clips.clips)
 
         # The workflow graph (None: a plain prompt, e.g. the runtime tests' VoiceConfig).
         self.graph = GraphRuntime(
@@ -140,11 +153,12 @@ class CallSession:
             transfer_line=config.transfer_line, record_tool_call=self.tracer.record_tool_call,
             on_node=self._entered_node, on_end=lambda line: self.end(AGENT_HANGUP, say=line),
             on_transfer=lambda number, line: self._transfer(number, line=line),
+            on_hold=self._hold, play_clip=self._play_clip,
         ) if config.graph else None
         self.flow_manager = None
         if self.graph is not None:
             self.tracer.set_node(self.graph.start.get("id", ""))
-        messages = [{"role": "system", "content": config.system_prompt}]
+        messages = [{"role": "system", "content": self._with_clips(config.system_prompt)}]
         uses_flows = self.graph is not None and self.graph.uses_flows
         # With Flows each node sets the tools; otherwise the start node's (or the config's) are fixed.
         schema = None if uses_flows else tools_schema(config, extra=self._http_schemas())
@@ -186,6 +200,7 @@ class CallSession:
                 on_phrase=lambda phrase: self.end(END_PHRASE, say=config.goodbye_line),
             ),
             watchdog=ProviderWatchdog(timeout_secs=config.provider_timeout_secs, on_timeout=self._provider_failed),
+            clips=self.clips,
         )
         self.worker = PipelineWorker(
             pipeline,
@@ -219,7 +234,7 @@ class CallSession:
         try:
             await runner.run()
         finally:
-            for timer in (self._max_duration_timer, self._idle_timer, self._heartbeat_timer):
+            for timer in (self._max_duration_timer, self._idle_timer, self._heartbeat_timer, self._restore_timer):
                 if timer is not None:
                     timer.cancel()
         return await self._wrap_up()
@@ -299,7 +314,7 @@ class CallSession:
                        "called_number": variables.get("call", {}).get(
                            "to_number" if variables.get("call", {}).get("direction") == "inbound" else "from_number", ""),
                        "direction": variables.get("call", {}).get("direction", "")}
-            outcome = await pre_call_fetch(fetch, payload, session=await graph.http_session())
+            outcome = await self._hold_while(pre_call_fetch(fetch, payload, session=await graph.http_session()))
             from apps.voice.variables import merge_fetched
 
             graph.variables = merge_fetched(graph.variables, outcome.result["variables"])
@@ -319,9 +334,13 @@ class CallSession:
         prompt = graph.global_prompt
         if not graph.uses_flows and start.get("prompt"):
             prompt = f"{prompt}\n\n{start['prompt']}" if prompt else start["prompt"]
-        self._context.set_messages([{"role": "system", "content": graph.render(prompt or self.config.system_prompt)}])
+        self._context.set_messages([{"role": "system",
+                                     "content": self._with_clips(graph.render(prompt or self.config.system_prompt))}])
         greeting = graph.render(start.get("greeting") or "")
-        if greeting:
+        greeting_clip = start.get("greeting_clip") or ""
+        if greeting_clip and greeting_clip in self.clips.clips:
+            await worker.queue_frame(ClipFrame(clip_name=greeting_clip))
+        elif greeting:
             await worker.queue_frame(TTSSpeakFrame(greeting))
         if self.flow_manager is not None:
             graph.set_state(self.flow_manager.state)
@@ -331,7 +350,56 @@ class CallSession:
     def _entered_node(self, node_id: str) -> None:
         self.tracer.set_node(node_id)
         node = self.graph.nodes.get(node_id, {}) if self.graph is not None else {}
-        self._set_interruptions(node.get("allow_interruptions", self.config.allow_interruptions))
+        self._interruptions_allowed = bool(node.get("allow_interruptions", self.config.allow_interruptions))
+        if time.monotonic() >= self._uninterruptible_until:
+            self._set_interruptions(self._interruptions_allowed)
+
+    # -- clips ---------------------------------------------------------------------------------
+
+    def _with_clips(self, prompt: str) -> str:
+        return f"{prompt}\n\n{self._clip_prompt}" if self._clip_prompt else prompt
+
+    def _clip_played(self, clip, source: str) -> None:
+        """Trace and meter the play; an uninterruptible clip turns barge-in off while it plays."""
+        self.tracer.record_clip(clip.name, source)
+        if clip.interruptible:
+            return
+        now = time.monotonic()
+        # It plays after whatever is queued before it: count from the later of now and the last such clip.
+        self._uninterruptible_until = max(now, self._uninterruptible_until) + clip.duration_secs(self.config.sample_rate)
+        self._set_interruptions(False)
+        if self._restore_timer is not None:
+            self._restore_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._restore_timer = loop.call_later(self._uninterruptible_until - now + 0.2, self._restore_interruptions)
+
+    def _restore_interruptions(self) -> None:
+        self._restore_timer = None
+        self._set_interruptions(self._interruptions_allowed)
+
+    def _hold_clip(self) -> str:
+        """The start node's hold clip, else the first clip tagged `hold` ("" if none)."""
+        named = (self.graph.start.get("hold_clip") if self.graph is not None else "") or ""
+        if named in self.clips.clips:
+            return named
+        return next((clip.name for clip in self.clips.clips.values() if "hold" in clip.tags), "")
+
+    async def _hold(self) -> None:
+        """A pre-call fetch or tool call is taking a moment: the caller hears the hold clip."""
+        name = self._hold_clip()
+        if name:
+            await self.clips.play(name, source="hold")
+
+    async def _hold_while(self, awaitable):
+        """Await `awaitable`; if it is still running after HOLD_AFTER_SECS, play the hold clip meanwhile."""
+        task = asyncio.ensure_future(awaitable)
+        done, _ = await asyncio.wait({task}, timeout=HOLD_AFTER_SECS)
+        if not done:
+            await self._hold()
+        return await task
+
+    async def _play_clip(self, name: str, source: str) -> bool:
+        return await self.clips.play(name, source=source)
 
     def _set_interruptions(self, allowed: bool) -> None:
         """A node's own interruption setting: flips `enable_interruptions` on the caller's turn-start

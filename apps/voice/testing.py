@@ -87,11 +87,14 @@ class PlainMediaServer:
     """A websockets server doing what the Channels consumer does, minus Django:
     every connection is one call with `config`, services from `base_url`."""
 
-    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", stt: str = "openai"):
+    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", stt: str = "openai",
+                 stt_factory=None):
         """`carrier`: a media-stream protocol object, or a registered carrier's name; `stt`: "openai"
-        (segment transcription) or "deepgram" (streaming, interim results)."""
+        (segment transcription) or "deepgram" (streaming, interim results); `stt_factory()`: the STT
+        service to use instead of either (e.g. one built by the provider registry)."""
         self.base_url = base_url
         self.stt = stt
+        self.stt_factory = stt_factory
         self.config = config
         if isinstance(carrier, str):
             from apps.telephony.carriers.registry import CARRIERS  # the registry needs Django settings
@@ -122,6 +125,8 @@ class PlainMediaServer:
 
         async def start_session(start: StreamStart, transport: MediaStreamTransport) -> CallSession:
             stt, llm, tts = openai_services(self.base_url, stt=self.stt)
+            if self.stt_factory is not None:
+                stt = self.stt_factory()
             return CallSession(config=self.config, transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks)
 
         async def close(code: int):

@@ -78,6 +78,9 @@ class TurnTrace:
     tool_calls: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     node: str = ""  # the workflow node the agent answered from
+    # Pre-recorded clips played instead of text-to-speech: [{"name", "source"}], source one of
+    # "llm" (the LLM chose it), "greeting", "hold" (a tool call or pre-call fetch ran), "transition".
+    clips: list[dict] = field(default_factory=list)
     # Monotonic bookkeeping, not reported.
     speech_end_mono: float | None = field(default=None, repr=False)
     agent_audio_started: bool = field(default=False, repr=False)
@@ -100,15 +103,19 @@ class CallUsage:
     llm_input_tokens: dict[str, int] = field(default_factory=dict)
     llm_output_tokens: dict[str, int] = field(default_factory=dict)
     tts_characters: dict[str, int] = field(default_factory=dict)
+    clip_plays: int = 0
 
     def as_dict(self) -> dict:
-        return {
+        usage = {
             "call_seconds": round(self.call_secs, 3),
             "stt_seconds": {model: round(secs, 3) for model, secs in self.stt_secs.items()},
             "llm_input_tokens": dict(self.llm_input_tokens),
             "llm_output_tokens": dict(self.llm_output_tokens),
             "tts_characters": dict(self.tts_characters),
         }
+        if self.clip_plays:
+            usage["clip_plays"] = self.clip_plays
+        return usage
 
 
 class CallTracer:
@@ -180,6 +187,11 @@ class CallTracer:
         self.current.tool_calls.append(
             {"name": name, "arguments": arguments, "result": result, "duration_ms": _ms(duration_secs), "error": error}
         )
+
+    def record_clip(self, name: str, source: str) -> None:
+        """A pre-recorded clip was played in this turn (metered as one clip play)."""
+        self.current.clips.append({"name": name, "source": source})
+        self.usage.clip_plays += 1
 
     def set_node(self, node: str) -> None:
         """The call moved to `node`: this turn's answer and the next turns come from it."""

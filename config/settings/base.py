@@ -58,6 +58,7 @@ TENANT_APPS = [
     "django_celery_beat",
     "apps.providers",
     "apps.agents",
+    "apps.clips",  # the clip library (pre-recorded audio) of each client
     "apps.telephony",
     "apps.calls",
     "apps.quality",

@@ -4,7 +4,8 @@ Speaks the real wire protocol over a real socket, so the production provider
 code (Pipecat's OpenAI services, pointed here by `base_url`) is what runs:
 
 - POST /v1/chat/completions   SSE streaming, tool calls, usage chunk; scripted by rules
-- POST /v1/audio/transcriptions  multipart WAV in, {"text": ...} out (looked up in a TranscriptBook)
+- POST /v1/audio/transcriptions  multipart WAV in, {"text": ...} out (looked up in a TranscriptBook;
+                              `mishears` words come out wrong unless the `prompt` names them)
 - POST /v1/audio/speech       24 kHz 16-bit PCM out (OpenAI's `pcm` format): a tone whose
                               length follows the text, streamed in chunks
 - POST /_double/transcripts   register audio + text at run time (multipart: file, text)
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -83,6 +85,7 @@ class OpenAIDouble:
         after_tool_reply: str = "",
         default_reply: str = "You said: {text}",
         tts_secs_per_char: float = 0.02,
+        mishears: dict[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
@@ -92,6 +95,9 @@ class OpenAIDouble:
         self.after_tool_reply = after_tool_reply
         self.default_reply = default_reply
         self.tts_secs_per_char = tts_secs_per_char
+        # Domain words the "recogniser" gets wrong ({"KYC": "kayc"}) unless the request's `prompt`
+        # names them: what keyword boosting does at a real vendor.
+        self.mishears = dict(mishears or {})
         self.host = host
         self.port = port
         self.requests: list[dict] = []
@@ -278,11 +284,16 @@ class OpenAIDouble:
         audio = upload.file.read() if hasattr(upload, "file") else bytes(upload)
         pcm, rate = read_wav(audio)
         text = self.book.transcribe(pcm, rate)
+        prompt = str(form.get("prompt") or "")
+        for word, heard in self.mishears.items():
+            if word.lower() not in prompt.lower():
+                text = re.sub(rf"\b{re.escape(word)}\b", heard, text)
         self.requests.append(
             {
                 "kind": "transcription",
                 "at": time.monotonic(),
                 "model": form.get("model"),
+                "prompt": prompt,
                 "audio_secs": len(pcm) / 2 / rate,
                 "text": text,
             }

@@ -123,6 +123,7 @@ def test_call_detail_has_turns_and_tool_calls(client, acme_token, acme_call, acm
         "tts_ttfb_ms": 140, "voice_to_voice_ms": 710, "errors": ["tts slow"],
         "tool_calls": [{"name": "end_call", "arguments": {"reason": "done"}, "result": "ok", "duration_ms": 3,
                         "error": ""}],
+        "clips": [],
     }]
     assert sorted(body["usage"], key=lambda row: row["metric"]) == [
         {"metric": "call_seconds_inbound", "dimension": "", "provider": "twilio", "quantity": "42.500"},

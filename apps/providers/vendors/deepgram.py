@@ -9,9 +9,17 @@ from apps.providers.vendors._common import LANGUAGE, MODEL, STT_METRICS, TTS_MET
 def build_stt(spec, sample_rate):
     from pipecat.services.deepgram.stt import DeepgramSTTService
 
+    values = dict(spec.settings)
+    if spec.vocabulary:
+        # Nova-3 boosts key terms (phrases too); older models take single keywords.
+        model = str(values.get("model") or "nova-3")
+        if model.startswith("nova-3"):
+            values["keyterm"] = list(spec.vocabulary)
+        else:
+            values["keywords"] = [term for term in spec.vocabulary if " " not in term.strip()]
     return DeepgramSTTService(
         api_key=spec.api_key, base_url=spec.base_url, sample_rate=sample_rate,
-        settings=pipecat_settings(DeepgramSTTService, spec.settings),
+        settings=pipecat_settings(DeepgramSTTService, values),
     )
 
 
@@ -33,6 +41,7 @@ VENDOR = Vendor(
     },
     builders={"stt": build_stt, "tts": build_tts},
     metrics={"stt": STT_METRICS, "tts": TTS_METRICS},
+    boosts_vocabulary=True,
     # Pay-as-you-go list prices (USD): streaming STT per minute, Aura TTS per 1,000 characters.
     prices={
         "stt_seconds": {"nova-2": VendorPrice.of("0.0058", per=60), "nova-3": VendorPrice.of("0.0077", per=60),

@@ -28,12 +28,24 @@ def _base_url(spec) -> dict:
     return {"base_url": spec.base_url} if spec.base_url else {}
 
 
+def vocabulary_prompt(prompt: str, vocabulary) -> str:
+    """The transcription prompt with the agent's dictionary: OpenAI's models spell words
+    the prompt contains the way the prompt does (their one form of keyword boosting)."""
+    if not vocabulary:
+        return prompt
+    terms = f"Vocabulary: {', '.join(vocabulary)}."
+    return f"{prompt} {terms}" if prompt else terms
+
+
 def build_stt(spec, sample_rate):
     from pipecat.services.openai.stt import OpenAISTTService
 
+    values = dict(spec.settings)
+    if spec.vocabulary:
+        values["prompt"] = vocabulary_prompt(str(values.get("prompt") or ""), spec.vocabulary)
     return OpenAISTTService(
         api_key=spec.api_key or "none", sample_rate=sample_rate,
-        settings=pipecat_settings(OpenAISTTService, spec.settings), **_base_url(spec),
+        settings=pipecat_settings(OpenAISTTService, values), **_base_url(spec),
     )
 
 
@@ -104,4 +116,5 @@ VENDOR = Vendor(
     metrics={"stt": STT_METRICS, "llm": LLM_METRICS, "tts": TTS_METRICS},
     prices=PRICES,
     classify_error=classify_error,
+    boosts_vocabulary=True,
 )
