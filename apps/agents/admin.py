@@ -40,7 +40,8 @@ class AgentForm(forms.ModelForm):
 
 class AgentVersionInline(admin.TabularInline):
     model = AgentVersion
-    fields = ("number", "name", "stt_provider", "llm_provider", "tts_provider", "created_at")
+    fields = ("number", "name", "pipeline_mode", "stt_provider", "llm_provider", "tts_provider", "s2s_provider",
+              "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -53,7 +54,8 @@ class AgentVersionInline(admin.TabularInline):
 @admin.register(Agent, site=tenant_admin_site)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
-    list_display = ("name", "current_version", "stt_provider", "llm_provider", "tts_provider", "is_active", "updated_at")
+    list_display = ("name", "current_version", "pipeline_mode", "stt_provider", "llm_provider", "tts_provider",
+                    "s2s_provider", "is_active", "updated_at")
     inlines = [AgentVersionInline]
     actions = ["export_json"]
 

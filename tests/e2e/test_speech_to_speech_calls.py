@@ -21,7 +21,7 @@ from devtools.doubles.twilio_caller import TwilioCaller
 from devtools.simulate import fetch_twiml
 
 from .conftest import ACME_NUMBER, TWILIO_SID, _cleanup, _client
-from .test_inbound_calls import _call, _wait_ended
+from .test_inbound_calls import _wait_ended
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(180)]
 
