@@ -283,7 +283,11 @@ class CallTracer:
         elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
             now = time.monotonic()
             self.last_activity = now
-            turn = self._awaiting_transcript or self.current
+            turn = self._awaiting_transcript
+            if turn is None:  # a model that reports no turn stops (Gemini Live): the words start the turn
+                turn = self._current
+                if turn is None or turn.bot_text or turn.agent_audio_started:
+                    turn = self._open_turn()
             turn.user_text = f"{turn.user_text} {frame.text.strip()}".strip()
             if turn is self._awaiting_transcript and self._vad_stopped_at is not None:
                 turn.stt_final_ms = _ms(now - self._vad_stopped_at)
