@@ -2,8 +2,9 @@
 (Pipecat's GeminiLiveLLMService, through google-genai).
 
 An account's base URL (optional) replaces `https://generativelanguage.googleapis.com`:
-google-genai opens the websocket at the same host with a ws(s) scheme, so a self-hosted
-proxy or a local double can stand in. Turns are Gemini's own voice activity detection;
+google-genai opens the websocket at that host, always over TLS (wss://, whatever the
+base URL's scheme), so a proxy standing in must serve TLS with a certificate the
+process trusts (which is why there is no local double of it yet). Turns are Gemini's own voice activity detection;
 the caller's words come from its input transcription, usage from `usage_metadata`."""
 from __future__ import annotations
 
