@@ -27,6 +27,14 @@ class AgentForm(forms.ModelForm):
         model = Agent
         fields = ("name", "is_active", *AgentConfig.CONFIG_FIELDS)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "pipeline_mode" in self.fields:  # a form posted without it (from before the choice existed) is a cascade
+            self.fields["pipeline_mode"].required = False
+
+    def clean_pipeline_mode(self):
+        return self.cleaned_data.get("pipeline_mode") or "cascade"
+
     def clean(self):
         """The rules are agent_config_problems (the same as every other door); each
         problem shows under its field, unless the field already has its own error."""
