@@ -404,6 +404,10 @@ class CallSession:
             report = await self._call_hook(self.hooks.on_vendor_error(key_id=self._key_ids.get(stage), error=frame))
         if frame.fatal:
             await self._provider_failed(frame.error)
+        elif stage == "speech_to_speech":
+            # A realtime session does not survive its errors (Pipecat stops reading the socket): the
+            # fallback line now, whatever the error (its key was cooled down above if throttled).
+            await self._provider_failed(f"speech_to_speech: {frame.error}")
         elif stage == "llm" and getattr(report, "outcome", None) == "rate_limited" and await self._fail_over_llm():
             return
         elif _key_cannot_serve(report):

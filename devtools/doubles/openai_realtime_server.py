@@ -18,7 +18,8 @@ base URL) is what runs:
   (`conversation.item.added` of a `function_call`, `response.function_call_arguments.done`);
 - `conversation.item.create` (messages, `function_call_output`), `response.create`,
   `response.cancel`, `conversation.item.truncate` are answered as the API does;
-- speech starting while a response is being sent cancels it (`interrupt_response`).
+- speech starting while a response is being sent cancels it (`interrupt_response`);
+- a rule with `status` (429, 500) answers with the API's `error` event instead.
 
 Usage, deterministic so tests can assert exact figures: input audio tokens = 10 per second
 of the caller's segment, input text tokens = words of the text the response answers (the
@@ -259,6 +260,14 @@ class _Connection:
                 "id": response_id, "object": "realtime.response", "status": "in_progress", "output": []}})
             if self.double.first_audio_delay_secs:
                 await asyncio.sleep(self.double.first_audio_delay_secs)
+            if rule is not None and rule.status:
+                # The API's error event (429: out of rate limit); the session is unusable after it.
+                code = "rate_limit_exceeded" if rule.status == 429 else "server_error"
+                await self.send({"type": "error", "error": {"type": "invalid_request_error" if rule.status < 500
+                                                            else "server_error", "code": code,
+                                                            "message": f"Error {rule.status}: {code}"}})
+                record.update(status="failed", usage=self._usage(audio_secs, text_tokens, 0.0, 0))
+                return
             if rule is not None and rule.tool:
                 arguments = json.dumps(rule.arguments)
                 item = {"id": _item_id(), "object": "realtime.item", "type": "function_call",

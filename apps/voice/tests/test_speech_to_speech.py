@@ -27,6 +27,7 @@ def realtime():
     with OpenAIRealtimeDouble(rules=[
         Rule(when="opening hours", reply=LONG_ANSWER),
         Rule(when="that is all", tool="end_call", arguments={"reason": "caller is done"}),
+        Rule(when="who is this", status=429),
     ]) as double:
         yield double
 
@@ -103,3 +104,24 @@ async def test_speech_to_speech_call_with_barge_in_and_a_tool_call(realtime):
         assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
         samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16).reshape(-1, 2)
     assert np.abs(samples.astype(np.int32)).max(axis=0).min() > 1000  # caller left, agent right
+
+
+async def test_a_speech_to_speech_error_plays_the_fallback_line_and_ends_the_call(realtime):
+    config = VoiceConfig(greeting="Hi.", fallback_line="Sorry, we are having trouble.", vad_stop_secs=0.5,
+                         speech_to_speech=True)
+    server = await PlainMediaServer(base_url=realtime.base_url, config=config, s2s_provider="openai_realtime").start()
+    caller = TwilioCaller(server.url)
+    await caller.connect()
+    await caller.wait_for_agent_audio(timeout=60)
+    await caller.wait_for_agent_quiet()
+    question = await _say(caller, "hello.wav")  # the double answers 429
+    await caller.wait_for_agent_audio(after=question.speech_end_at, timeout=30)  # the fallback line (Piper)
+    hooks = server.hooks[0]
+    await asyncio.wait_for(hooks.ended.wait(), 30)
+    await caller.wait_closed(timeout=10)
+    await server.stop()
+
+    assert hooks.end["end_reason"] == "error"
+    assert hooks.end["error"].startswith("speech_to_speech: Error: ") and "rate_limit_exceeded" in hooks.end["error"]
+    assert ("vendor_error", "1") in hooks.events and ("hang_up",) in hooks.events
+    assert hooks.turns[-1]["bot_text"] == "Sorry, we are having trouble."
