@@ -155,8 +155,8 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
             provider_credential_validate(provider=provider)
         except ApplicationError as exc:
             errors[f"{field}_provider"] = exc.message
-    if not isinstance(config.get("s2s_settings") if config.get("s2s_settings") is not None else {}, dict):
-        errors["s2s_settings"] = "Speech-to-speech settings must be an object."
+    if config.get("s2s_settings") is not None and not isinstance(config.get("s2s_settings"), dict):
+        errors.setdefault("s2s_settings", "Speech-to-speech settings must be an object.")
     from apps.agents.selectors import http_tool_shapes, mcp_server_names
 
     http_tools, mcp_servers = http_tool_shapes(), mcp_server_names()
