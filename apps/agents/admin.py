@@ -27,6 +27,14 @@ class AgentForm(forms.ModelForm):
         model = Agent
         fields = ("name", "is_active", *AgentConfig.CONFIG_FIELDS)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "pipeline_mode" in self.fields:  # a form posted without it (from before the choice existed) is a cascade
+            self.fields["pipeline_mode"].required = False
+
+    def clean_pipeline_mode(self):
+        return self.cleaned_data.get("pipeline_mode") or "cascade"
+
     def clean(self):
         """The rules are agent_config_problems (the same as every other door); each
         problem shows under its field, unless the field already has its own error."""
@@ -40,7 +48,8 @@ class AgentForm(forms.ModelForm):
 
 class AgentVersionInline(admin.TabularInline):
     model = AgentVersion
-    fields = ("number", "name", "stt_provider", "llm_provider", "tts_provider", "created_at")
+    fields = ("number", "name", "pipeline_mode", "stt_provider", "llm_provider", "tts_provider", "s2s_provider",
+              "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -53,7 +62,8 @@ class AgentVersionInline(admin.TabularInline):
 @admin.register(Agent, site=tenant_admin_site)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
-    list_display = ("name", "current_version", "stt_provider", "llm_provider", "tts_provider", "is_active", "updated_at")
+    list_display = ("name", "current_version", "pipeline_mode", "stt_provider", "llm_provider", "tts_provider",
+                    "s2s_provider", "is_active", "updated_at")
     inlines = [AgentVersionInline]
     actions = ["export_json"]
 

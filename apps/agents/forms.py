@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.agents.models import AGENT_PROVIDER_KINDS, TOOL_NAMES, Agent
+from apps.agents.models import AGENT_PROVIDER_KINDS, PIPELINE_MODES, S2S_KIND, TOOL_NAMES, Agent
 from apps.agents.selectors import AGENT_LANGUAGES
 from apps.providers.registry import vendor_choices
 
 # Settings with a field of their own in the editor: (kind, setting) -> form field name.
 PICKED_SETTINGS = {("stt", "model"): "stt_model", ("llm", "model"): "llm_model",
                    ("llm", "temperature"): "llm_temperature", ("tts", "model"): "tts_model",
-                   ("tts", "voice"): "tts_voice"}
+                   ("tts", "voice"): "tts_voice", ("s2s", "model"): "s2s_model", ("s2s", "voice"): "s2s_voice"}
+# The editor's provider stages: the cascade's three and the speech-to-speech model.
+FORM_STAGES = (*AGENT_PROVIDER_KINDS, "s2s")
 JSON_HELP = "Other settings of this provider as JSON, e.g. {\"language\": \"en\"}; usually empty."
 
 
@@ -37,6 +39,18 @@ class AgentForm(forms.Form):
     tts_voice = forms.CharField(required=False, max_length=100, label="Voice", help_text="The provider's voice id.")
     tts_settings = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 2}), initial=dict,
                                    label="Other text-to-speech settings", help_text=JSON_HELP)
+    pipeline_mode = forms.ChoiceField(
+        choices=PIPELINE_MODES, initial="cascade", label="Pipeline", required=False,
+        help_text="One speech-to-speech model hears the caller and answers in its own voice (the speech-to-text, "
+                  "language model and voice settings above are then unused); fixed lines such as the goodbye are "
+                  "spoken in the local voice.")
+    s2s_provider = forms.ChoiceField(choices=(), required=False, label="Speech-to-speech provider")
+    s2s_model = forms.CharField(required=False, max_length=100, label="Speech-to-speech model",
+                                help_text="e.g. gpt-realtime, gemini-2.5-flash-native-audio-preview-09-2025")
+    s2s_voice = forms.CharField(required=False, max_length=100, label="Speech-to-speech voice",
+                                help_text="The provider's voice name, e.g. marin or Charon.")
+    s2s_settings = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 2}), initial=dict,
+                                   label="Other speech-to-speech settings", help_text=JSON_HELP)
     vad_stop_secs = forms.FloatField(initial=0.5, label="Silence before the caller's turn ends (s)",
                                      widget=forms.NumberInput(attrs={"step": "0.1"}))
     allow_interruptions = forms.BooleanField(required=False, initial=True, label="Callers may interrupt the agent")
@@ -71,6 +85,7 @@ class AgentForm(forms.Form):
         for kind in AGENT_PROVIDER_KINDS:
             self.fields[f"{kind}_provider"].choices = vendor_choices(kind)
             self.fields[f"{kind}_model"].widget.attrs["list"] = f"{kind}-models"
+        self.fields["s2s_provider"].choices = [("", "(none)"), *vendor_choices(S2S_KIND)]
         # The client's HTTP tools and MCP servers too: a single-prompt agent's tools are its start node's.
         names = [*TOOL_NAMES, *http_tool_shapes(), *(f"mcp:{name}" for name in sorted(mcp_server_names()))]
         self.fields["tools"].choices = [(name, name.replace("_", " ") if name in TOOL_NAMES else name)
@@ -85,7 +100,7 @@ class AgentForm(forms.Form):
         initial["end_call_phrases"] = "\n".join(agent.end_call_phrases or [])
         initial["acknowledgements"] = "\n".join(agent.acknowledgements or [])
         initial["stt_dictionary"] = "\n".join(agent.stt_dictionary or [])
-        for kind in AGENT_PROVIDER_KINDS:
+        for kind in FORM_STAGES:
             settings = dict(initial.get(f"{kind}_settings") or {})
             for (picked_kind, setting), field in PICKED_SETTINGS.items():
                 if picked_kind == kind and setting in settings:
@@ -97,7 +112,7 @@ class AgentForm(forms.Form):
         """The cleaned input as agent_save keyword arguments (without name)."""
         data = dict(self.cleaned_data)
         data.pop("name")
-        for kind in AGENT_PROVIDER_KINDS:
+        for kind in FORM_STAGES:
             settings = data[f"{kind}_settings"]
             data[f"{kind}_settings"] = {} if settings in (None, "") else settings
         for (kind, setting), field in PICKED_SETTINGS.items():
@@ -112,6 +127,7 @@ class AgentForm(forms.Form):
         data["stt_dictionary"] = [line.strip() for line in data["stt_dictionary"].splitlines() if line.strip()]
         if data["interrupt_after_words"] is None:
             data["interrupt_after_words"] = 2
+        data["pipeline_mode"] = data.get("pipeline_mode") or "cascade"  # a form from before the choice existed
         return data
 
     def add_config_errors(self, problems: dict, message: str) -> None:

@@ -13,6 +13,12 @@ TOOL_NAMES = (TOOL_END_CALL, TOOL_TRANSFER)
 # The provider kinds (apps.providers.registry.KINDS) an agent's pipeline uses: one
 # `<kind>_provider` and `<kind>_settings` field pair each.
 AGENT_PROVIDER_KINDS = ("stt", "llm", "tts")
+# How a call's audio becomes the agent's answer: STT -> LLM -> TTS, or one speech-to-speech model.
+PIPELINE_CASCADE = "cascade"
+PIPELINE_SPEECH_TO_SPEECH = "speech_to_speech"
+PIPELINE_MODES = ((PIPELINE_CASCADE, "Speech to text, language model, text to speech"),
+                  (PIPELINE_SPEECH_TO_SPEECH, "One speech-to-speech model"))
+S2S_KIND = "speech_to_speech"  # the apps.providers.registry kind of `s2s_provider`
 
 
 class AgentConfig(models.Model):
@@ -27,6 +33,10 @@ class AgentConfig(models.Model):
     llm_settings = models.JSONField(default=dict, blank=True)  # e.g. {"model": "gpt-4o-mini", "temperature": 0.3}
     tts_provider = models.CharField(max_length=40, default="cartesia")
     tts_settings = models.JSONField(default=dict, blank=True)  # e.g. {"voice": "..."}
+    # "speech_to_speech": the s2s provider hears the caller and speaks (stt/llm/tts are then unused).
+    pipeline_mode = models.CharField(max_length=20, choices=PIPELINE_MODES, default=PIPELINE_CASCADE)
+    s2s_provider = models.CharField(max_length=40, blank=True, default="")  # "openai_realtime", "gemini_live"
+    s2s_settings = models.JSONField(default=dict, blank=True)  # e.g. {"model": "gpt-realtime", "voice": "marin"}
     vad_stop_secs = models.FloatField(default=0.5)
     allow_interruptions = models.BooleanField(default=True)
     # While the agent speaks, the caller interrupts after this many words (0: any speech at once).
@@ -52,9 +62,9 @@ class AgentConfig(models.Model):
 
     CONFIG_FIELDS = (
         "greeting", "system_prompt", "language", "stt_provider", "stt_settings", "llm_provider", "llm_settings",
-        "tts_provider", "tts_settings", "vad_stop_secs", "allow_interruptions", "interrupt_after_words",
-        "acknowledgements", "end_of_turn_model", "idle_timeout_secs", "max_call_secs",
-        "end_call_phrases", "tools", "transfer_number", "fallback_line", "graph", "stt_dictionary",
+        "tts_provider", "tts_settings", "pipeline_mode", "s2s_provider", "s2s_settings", "vad_stop_secs",
+        "allow_interruptions", "interrupt_after_words", "acknowledgements", "end_of_turn_model", "idle_timeout_secs",
+        "max_call_secs", "end_call_phrases", "tools", "transfer_number", "fallback_line", "graph", "stt_dictionary",
     )
 
     class Meta:

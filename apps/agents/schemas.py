@@ -13,6 +13,8 @@ class AgentOut(Schema):
     stt_provider: str
     llm_provider: str
     tts_provider: str
+    pipeline_mode: str  # "cascade" or "speech_to_speech"
+    s2s_provider: str  # the speech-to-speech vendor ("" for cascade agents)
     is_active: bool
     updated_at: datetime
 

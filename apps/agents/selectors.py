@@ -16,7 +16,7 @@ class ProviderSpec:
     vendor needs no key, e.g. local Piper). Pass it back as-is to
     apps.providers.services.provider_error_report / provider_key_mark_rate_limited."""
 
-    kind: str  # "stt" | "llm" | "tts"
+    kind: str  # "stt" | "llm" | "tts" | "speech_to_speech"
     provider: str  # registry name: "deepgram", "openai", "azure_openai", "piper"...
     settings: dict = field(default_factory=dict)  # model, voice, temperature... (validated on agent save)
     api_key: str = ""
@@ -54,6 +54,9 @@ class AgentRuntimeConfig:
     end_of_turn_model: bool = False
     # Another key of the LLM's vendor, not leased: the call moves to it if its key is throttled.
     llm_standby: ProviderSpec | None = None
+    # "cascade" (stt, llm, tts) or "speech_to_speech" (`s2s` hears and speaks; the others are unused).
+    pipeline_mode: str = "cascade"
+    s2s: ProviderSpec | None = None
     # The conversation (apps/agents/graph.schema.json) and the HTTP tools its nodes use, secrets decrypted.
     graph: dict = field(default_factory=dict)
     http_tools: tuple[dict, ...] = ()
@@ -164,6 +167,9 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
                            vocabulary=tuple(version.stt_dictionary or ()) if kind == "stt" else ())
         for kind in ("stt", "llm", "tts")
     }
+    s2s = (ProviderSpec(kind="speech_to_speech", provider=version.s2s_provider,
+                        settings=dict(version.s2s_settings or {}))
+           if version.pipeline_mode == "speech_to_speech" else None)
     return AgentRuntimeConfig(
         agent_id=version.agent_id,
         agent_version_id=version.pk,
@@ -174,6 +180,8 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
         stt=specs["stt"],
         llm=specs["llm"],
         tts=specs["tts"],
+        pipeline_mode=version.pipeline_mode,
+        s2s=s2s,
         vad_stop_secs=float(version.vad_stop_secs),
         allow_interruptions=bool(version.allow_interruptions),
         interrupt_after_words=int(version.interrupt_after_words),

@@ -12,6 +12,9 @@ from django.db import transaction
 from apps.agents import graph as graphs
 from apps.agents.models import (
     AGENT_PROVIDER_KINDS,
+    PIPELINE_MODES,
+    PIPELINE_SPEECH_TO_SPEECH,
+    S2S_KIND,
     TOOL_NAMES,
     TOOL_TRANSFER,
     Agent,
@@ -145,21 +148,32 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
     from apps.providers.registry import provider_credential_validate, settings_validate, vendor_for
 
     errors: dict[str, str] = {}
-    for kind in AGENT_PROVIDER_KINDS:
-        provider = config.get(f"{kind}_provider")
+    mode = config.get("pipeline_mode")
+    speech_to_speech = mode == PIPELINE_SPEECH_TO_SPEECH
+    if mode not in dict(PIPELINE_MODES):
+        errors["pipeline_mode"] = f"The pipeline mode must be one of {[name for name, _ in PIPELINE_MODES]}."
+    # The stages the call will run: one speech-to-speech model, or STT, LLM and TTS.
+    stages = (("s2s", S2S_KIND),) if speech_to_speech else tuple((kind, kind) for kind in AGENT_PROVIDER_KINDS)
+    for field, kind in stages:
+        provider = config.get(f"{field}_provider")
+        if speech_to_speech and not provider:
+            errors["s2s_provider"] = "A speech-to-speech agent needs a speech-to-speech provider."
+            continue
         try:
             vendor_for(kind=kind, provider=provider)
         except ApplicationError as exc:
-            errors[f"{kind}_provider"] = exc.message
+            errors[f"{field}_provider"] = exc.message
             continue
         try:
-            settings_validate(kind=kind, provider=provider, settings=config.get(f"{kind}_settings"))
+            settings_validate(kind=kind, provider=provider, settings=config.get(f"{field}_settings"))
         except ApplicationError as exc:
-            errors[f"{kind}_settings"] = exc.message
+            errors[f"{field}_settings"] = exc.message
         try:
             provider_credential_validate(provider=provider)
         except ApplicationError as exc:
-            errors[f"{kind}_provider"] = exc.message
+            errors[f"{field}_provider"] = exc.message
+    if config.get("s2s_settings") is not None and not isinstance(config.get("s2s_settings"), dict):
+        errors.setdefault("s2s_settings", "Speech-to-speech settings must be an object.")
     from apps.agents.selectors import http_tool_shapes, mcp_server_names
 
     http_tools, mcp_servers = http_tool_shapes(), mcp_server_names()
@@ -178,6 +192,11 @@ def agent_config_problems(*, config: dict) -> dict[str, str]:
                                          private_hosts_ok=settings.AGENT_TOOLS_ALLOW_PRIVATE_HOSTS)
         if problems:
             errors["graph"] = " ".join(problem.message for problem in problems)
+        elif speech_to_speech and not graphs.is_single_prompt(graph):
+            # Workflows change the prompt and tools node by node through Pipecat Flows, which
+            # drives a text LLM; a speech-to-speech session keeps one prompt for the call.
+            errors["graph"] = ("A speech-to-speech agent runs one prompt: remove the workflow's edges "
+                               "or choose the cascade pipeline.")
         elif any(node.get("type") == graphs.NODE_TRANSFER for node in graph["nodes"]):
             for node in graph["nodes"]:
                 if node.get("type") == graphs.NODE_TRANSFER:
@@ -227,7 +246,8 @@ def _normalised(config: dict) -> dict:
                   "end_call_phrases": [phrase.strip() for phrase in config.get("end_call_phrases") or []],
                   "interrupt_after_words": int(float(config["interrupt_after_words"])),
                   "acknowledgements": [word.strip() for word in config.get("acknowledgements") or []],
-                  "stt_dictionary": list(dict.fromkeys(term.strip() for term in config.get("stt_dictionary") or []))}
+                  "stt_dictionary": list(dict.fromkeys(term.strip() for term in config.get("stt_dictionary") or [])),
+                  "s2s_settings": config.get("s2s_settings") or {}, "s2s_provider": config.get("s2s_provider") or ""}
     if config.get("transfer_number"):
         normalised["transfer_number"] = transfer_number_e164(config["transfer_number"])
     return normalised

@@ -14,6 +14,11 @@ class Metric(StrEnum):
     LLM_OUTPUT_TOKENS = "llm_output_tokens"
     LLM_CACHED_TOKENS = "llm_cached_tokens"
     TTS_CHARACTERS = "tts_characters"  # dimension: voice / TTS model
+    # Speech-to-speech models (OpenAI Realtime, Gemini Live), dimension: model. Audio and text are priced apart.
+    S2S_INPUT_AUDIO_TOKENS = "s2s_input_audio_tokens"
+    S2S_OUTPUT_AUDIO_TOKENS = "s2s_output_audio_tokens"
+    S2S_INPUT_TEXT_TOKENS = "s2s_input_text_tokens"
+    S2S_OUTPUT_TEXT_TOKENS = "s2s_output_text_tokens"
     CLIP_PLAYS = "clip_plays"  # pre-recorded audio clips played
     QA_RUNS = "qa_runs"  # post-call QA evaluations
     PHONE_NUMBER_MONTHS = "phone_number_months"  # one per number per month held
@@ -28,6 +33,10 @@ METRIC_UNITS: dict[str, str] = {
     Metric.LLM_OUTPUT_TOKENS: "token",
     Metric.LLM_CACHED_TOKENS: "token",
     Metric.TTS_CHARACTERS: "character",
+    Metric.S2S_INPUT_AUDIO_TOKENS: "token",
+    Metric.S2S_OUTPUT_AUDIO_TOKENS: "token",
+    Metric.S2S_INPUT_TEXT_TOKENS: "token",
+    Metric.S2S_OUTPUT_TEXT_TOKENS: "token",
     Metric.CLIP_PLAYS: "play",
     Metric.QA_RUNS: "run",
     Metric.PHONE_NUMBER_MONTHS: "number-month",

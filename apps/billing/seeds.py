@@ -44,7 +44,8 @@ def seed_demo_data(*, client) -> None:
             description="Outbound call minutes",
             **per_minute,
         )
-        for metric in ("llm_input_tokens", "llm_output_tokens", "llm_cached_tokens"):
+        for metric in ("llm_input_tokens", "llm_output_tokens", "llm_cached_tokens", "s2s_input_audio_tokens",
+                       "s2s_output_audio_tokens", "s2s_input_text_tokens", "s2s_output_text_tokens"):
             metric_rate_set(card=card, metric=metric, model="cost_plus", markup_percent=Decimal("20"), unit_label="token")
         metric_rate_set(
             card=card,

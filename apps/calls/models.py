@@ -73,6 +73,9 @@ class Call(models.Model):
     llm_key_id = models.CharField(max_length=40, blank=True, default="")
     tts_provider = models.CharField(max_length=40, blank=True)
     tts_key_id = models.CharField(max_length=40, blank=True, default="")
+    # A speech-to-speech agent's one stage (its stt/llm/tts fields stay empty).
+    s2s_provider = models.CharField(max_length=40, blank=True, default="")
+    s2s_key_id = models.CharField(max_length=40, blank=True, default="")
     transferred_to = models.CharField(max_length=32, blank=True)
     transferred_at = models.DateTimeField(null=True, blank=True)
     # Outbound: one call per campaign contact / caller-supplied key.

@@ -213,11 +213,12 @@ def _usage_rows(call: Call, usage: dict) -> list[CallUsage]:
     from apps.providers.registry import KINDS, usage_provider_for
 
     billable = {metric for kind in KINDS.values() for metric in kind.metrics}
-    providers = {"stt": call.stt_provider, "llm": call.llm_provider, "tts": call.tts_provider}
+    providers = {"stt": call.stt_provider, "llm": call.llm_provider, "tts": call.tts_provider,
+                 "speech_to_speech": call.s2s_provider}
     rows = []
     for metric, value in (usage or {}).items():
-        if metric == "call_seconds":
-            continue
+        if metric == "call_seconds" or value == {}:
+            continue  # call seconds are the carrier's rows; an empty dict: a stage this call did not run
         if metric == CLIP_PLAYS:
             # Clips are the platform's own audio: no vendor bills them (metered, priced by the rate card).
             rows.append(CallUsage(call=call, metric=metric, dimension="", provider="",
@@ -281,7 +282,7 @@ def _after_end(call: Call, *, client) -> None:
     """Once the end commits: free the call's provider keys (Redis, fast) and enqueue
     the usage shipment (calls.ship_usage; the sweeper re-sends any that got lost)."""
     call_id = str(call.pk)
-    keys = [key for key in (call.stt_key_id, call.llm_key_id, call.tts_key_id) if key]
+    keys = [key for key in (call.stt_key_id, call.llm_key_id, call.tts_key_id, call.s2s_key_id) if key]
 
     def release_and_ship():
         _release_keys(client=client, call_id=call_id, key_refs=keys)
@@ -421,6 +422,11 @@ class CallStart:
     failure: str = ""
 
 
+def _runtime_stages(runtime: AgentRuntimeConfig) -> tuple[str, ...]:
+    """The AgentRuntimeConfig fields of the stages a call runs (each leases a key, named as on Call)."""
+    return ("s2s",) if runtime.s2s is not None else ("stt", "llm", "tts")
+
+
 def _lease_runtime_keys(*, client, call: Call, runtime: AgentRuntimeConfig) -> AgentRuntimeConfig:
     """One key per stage for this call (rotation, caps, cooldowns: apps.providers).
     All or nothing: on a ProviderError the keys taken so far are released."""
@@ -428,11 +434,11 @@ def _lease_runtime_keys(*, client, call: Call, runtime: AgentRuntimeConfig) -> A
 
     leased = {}
     try:
-        for kind in ("stt", "llm", "tts"):
-            spec = getattr(runtime, kind)
-            leased[kind] = replace(provider_spec_for(kind=kind, provider=spec.provider, settings=spec.settings,
-                                                     call_id=str(call.pk), max_secs=runtime.max_call_secs),
-                                   vocabulary=spec.vocabulary)
+        for stage in _runtime_stages(runtime):
+            spec = getattr(runtime, stage)
+            leased[stage] = replace(provider_spec_for(kind=spec.kind, provider=spec.provider, settings=spec.settings,
+                                                      call_id=str(call.pk), max_secs=runtime.max_call_secs),
+                                    vocabulary=spec.vocabulary)
     except ProviderError:
         _release_keys(client=client, call_id=str(call.pk),
                       key_refs=[spec.key_id for spec in leased.values() if spec.key_id])
@@ -476,10 +482,10 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
             _end(call, end_reason=Call.EndReason.ERROR, error=error.message, usage={}, client=client)
             return CallStart(call_id=str(call.pk), runtime=None, fallback_line=runtime.fallback_line,
                              failure=error.message)
-        for kind in ("stt", "llm", "tts"):
-            spec = getattr(runtime, kind)
-            setattr(call, f"{kind}_provider", spec.provider)
-            setattr(call, f"{kind}_key_id", spec.key_id or "")
+        for stage in _runtime_stages(runtime):
+            spec = getattr(runtime, stage)
+            setattr(call, f"{stage}_provider", spec.provider)
+            setattr(call, f"{stage}_key_id", spec.key_id or "")
         call.save()
         from apps.webhooks.tasks import call_started_later  # the call.started webhook, once this commits
 
@@ -491,8 +497,8 @@ def _with_llm_standby(runtime: AgentRuntimeConfig) -> AgentRuntimeConfig:
     """The runtime with another key of its LLM vendor to fail over to (not leased)."""
     from apps.providers.services import provider_key_standby
 
-    if runtime.llm.key_id is None:
-        return runtime  # a keyless vendor: no other key to move to
+    if runtime.s2s is not None or runtime.llm.key_id is None:
+        return runtime  # speech to speech (no LLM stage), or a keyless vendor: no other key to move to
     account = provider_key_standby(provider=runtime.llm.provider, exclude_key_ref=runtime.llm.key_id)
     if account is None:
         return runtime

@@ -41,7 +41,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("stt", "Speech to text", "STT", ("stt_seconds",)),
     Kind("llm", "Language model", "LLM", ("llm_input_tokens", "llm_output_tokens", "llm_cached_tokens")),
     Kind("tts", "Text to speech", "TTS", ("tts_characters",)),
-    Kind("speech_to_speech", "Speech to speech", "Speech-to-speech", ("s2s_input_tokens", "s2s_output_tokens")),
+    Kind("speech_to_speech", "Speech to speech", "Speech-to-speech",
+         ("s2s_input_audio_tokens", "s2s_output_audio_tokens", "s2s_input_text_tokens", "s2s_output_text_tokens")),
     Kind("embeddings", "Embeddings", "Embeddings", ("embedding_tokens",)),
 )}
 
@@ -297,6 +298,15 @@ def stt_boosts_vocabulary(provider: str) -> bool:
     """Whether `provider`'s STT takes the dictionary as keyword boosting (pure)."""
     vendor = vendors().get(provider)
     return bool(vendor is not None and vendor.boosts_vocabulary)
+
+
+def build_s2s(spec, *, sample_rate: int = TELEPHONY_SAMPLE_RATE, silence_secs: float = 0.5, language_code: str = ""):
+    """The Pipecat speech-to-speech service (audio in; audio, transcripts and tool calls out)
+    for a ProviderSpec. `silence_secs`: the pause that ends the caller's turn (the vendor's
+    server VAD); `language_code`: the agent's language (BCP-47), for its transcription."""
+    vendor = vendor_for(kind="speech_to_speech", provider=spec.provider)
+    return vendor.builders["speech_to_speech"](spec, sample_rate, silence_secs=silence_secs,
+                                               language_code=language_code)
 
 
 # --- what a vendor bills, and what its errors mean -------------------------------------------------------------

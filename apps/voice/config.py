@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 TOOL_END_CALL = "end_call"
 TOOL_TRANSFER = "transfer_to_human"
+# How a speech-to-speech model is told the agent's greeting (it speaks first, in its own voice).
+S2S_GREETING_INSTRUCTION = 'When the call starts, open it by saying exactly: "{greeting}"'
 
 
 @dataclass(frozen=True)
@@ -52,3 +54,5 @@ class VoiceConfig:
     clips: tuple[dict, ...] = ()
     stt_dictionary: tuple[str, ...] = ()
     stt_dictionary_boosted: bool = False
+    # One speech-to-speech model instead of STT -> LLM -> TTS (apps.voice.pipeline.build_s2s_pipeline).
+    speech_to_speech: bool = False

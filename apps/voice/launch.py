@@ -49,6 +49,7 @@ def voice_config(runtime) -> VoiceConfig:
         clips=tuple(runtime.clips),
         stt_dictionary=tuple(runtime.stt_dictionary),
         stt_dictionary_boosted=_boosts(runtime.stt.provider),
+        speech_to_speech=runtime.s2s is not None,
     )
 
 
@@ -64,6 +65,15 @@ def _build_stage_services(runtime, sample_rate: int):
     standby = build_llm(runtime.llm_standby) if runtime.llm_standby is not None else None
     return (build_stt(runtime.stt, sample_rate=sample_rate), build_llm(runtime.llm),
             build_tts(runtime.tts, sample_rate=sample_rate), standby)
+
+
+def _build_s2s_services(runtime, sample_rate: int):
+    """The speech-to-speech service and the local voice for the agent's fixed lines."""
+    from apps.providers.registry import build_s2s
+
+    s2s = build_s2s(runtime.s2s, sample_rate=sample_rate, silence_secs=runtime.vad_stop_secs,
+                    language_code=runtime.language)
+    return s2s, _build_fallback_tts(sample_rate)
 
 
 def _build_fallback_tts(sample_rate: int):
@@ -84,12 +94,18 @@ async def session_for_call(*, started, transport: MediaStreamTransport, hooks, s
         try:
             # Off the event loop: each service builds an HTTP client with its own TLS
             # context (~10-20 ms of CPU apiece), which would stall every other live call.
-            stt, llm, tts, llm_standby = await asyncio.to_thread(_build_stage_services, runtime, sample_rate)
+            if runtime.s2s is not None:
+                s2s, lines_tts = await asyncio.to_thread(_build_s2s_services, runtime, sample_rate)
+            else:
+                stt, llm, tts, llm_standby = await asyncio.to_thread(_build_stage_services, runtime, sample_rate)
         except Exception as error:  # noqa: BLE001 - a vendor's constructor refused: the caller still hears us
             logger.exception("call %s: the agent's services could not be built", started.call_id)
             failure = f"could not start the agent's services: {error}"
             await on_build_failed(failure)
         else:
+            if runtime.s2s is not None:
+                return CallSession(config=voice_config(runtime), transport=transport, s2s=s2s, lines_tts=lines_tts,
+                                   hooks=hooks, key_ids={"speech_to_speech": runtime.s2s.key_id})
             return CallSession(
                 config=voice_config(runtime), transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks,
                 key_ids={"stt": runtime.stt.key_id, "llm": runtime.llm.key_id, "tts": runtime.tts.key_id},

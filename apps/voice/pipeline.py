@@ -15,7 +15,7 @@ from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
-from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies, UserTurnStrategies
 
 from apps.voice.config import VoiceConfig
 from apps.voice.processors.backchannels import BackchannelFilter
@@ -112,6 +112,39 @@ def build_pipeline(
             transport.output(),  # carrier media out, paced (teed to the recording); `clear` on barge-in
             tracer.agent_side(),  # trace: spoken text, barge-ins, metrics, usage
             aggregators.assistant(),  # what the agent said into the context
+        ]
+    )
+
+
+def build_s2s_pipeline(
+    *,
+    config: VoiceConfig,
+    transport: MediaStreamTransport,
+    s2s: FrameProcessor,
+    lines_tts: FrameProcessor,
+    context: LLMContext,
+    tracer: CallTracer,
+) -> Pipeline:
+    """A speech-to-speech agent: one model hears the caller and speaks. Its server VAD
+    proposes the caller's turns (Pipecat's external turn strategies), which is also
+    what interrupts the agent; fixed lines (goodbye, transfer, fallback) are the local voice."""
+    aggregators = LLMContextAggregatorPair(
+        context,
+        user_params=LLMUserAggregatorParams(
+            user_turn_strategies=ExternalUserTurnStrategies(enable_interruptions=config.allow_interruptions)),
+    )
+    return Pipeline(
+        [
+            transport.input(),  # carrier media in: 8 kHz caller audio (teed to the recording)
+            # The model's VAD starts and stops the caller's turns (barge-in: an interruption);
+            # its transcript of the caller goes into the context.
+            aggregators.user(),
+            tracer.caller_side(),  # trace: end of speech (the model's VAD), the model's transcript of the caller
+            lines_tts,  # goodbye / transfer / fallback lines (TTSSpeakFrame) in the local voice
+            s2s,  # caller audio in; agent audio, both transcripts and tool calls out
+            transport.output(),  # carrier media out, paced (teed to the recording); `clear` on barge-in
+            tracer.agent_side(),  # trace: spoken text, barge-ins, time to first audio, token usage
+            aggregators.assistant(),  # what the agent said and tool results into the context
         ]
     )
 

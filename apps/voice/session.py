@@ -32,10 +32,10 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator, LLMUserAggregator
 from pipecat.workers.runner import WorkerRunner
 
-from apps.voice.config import VoiceConfig
+from apps.voice.config import S2S_GREETING_INSTRUCTION, VoiceConfig
 from apps.voice.flow import GraphRuntime
 from apps.voice.http_tools import pre_call_fetch, trimmed
-from apps.voice.pipeline import build_pipeline, listens_to_caller_audio
+from apps.voice.pipeline import build_pipeline, build_s2s_pipeline, listens_to_caller_audio
 from apps.voice.processors.clips import ClipFrame, ClipPlayer, clip_prompt, clips_from_config
 from apps.voice.processors.end_phrases import EndPhraseDetector
 from apps.voice.processors.watchdog import ProviderWatchdog
@@ -108,28 +108,39 @@ class CallSession:
         *,
         config: VoiceConfig,
         transport: MediaStreamTransport,
-        stt,
-        llm,
-        tts,
+        stt=None,
+        llm=None,
+        tts=None,
         hooks: CallHooks,
         key_ids: dict[str, str | None] | None = None,
         llm_standby=None,
         llm_standby_key: str | None = None,
+        s2s=None,
+        lines_tts=None,
     ):
         """`key_ids`: the provider key ref each stage ("stt"/"llm"/"tts") was built with,
         so a vendor error can be reported against the key that failed. `llm_standby`: the
         same LLM built with another key (`llm_standby_key`): when the vendor throttles the
-        call's key, Pipecat's LLMSwitcher moves the call to it and the turn is asked again."""
+        call's key, Pipecat's LLMSwitcher moves the call to it and the turn is asked again.
+        `s2s` (instead of stt, llm and tts): a speech-to-speech service that hears and speaks
+        (key_ids["speech_to_speech"]); `lines_tts` speaks the fixed lines (goodbye, fallback)."""
         self.config = config
         self.transport = transport
         self.hooks = hooks
-        self._stage_of = {id(stt): "stt", id(llm): "llm", id(tts): "tts"}
+        self._s2s = s2s
+        if s2s is not None:
+            llm, tts = s2s, lines_tts  # the model stands where the LLM does: tools, context, errors
+            self._stage_of = {id(s2s): "speech_to_speech"}
+        else:
+            self._stage_of = {id(stt): "stt", id(llm): "llm", id(tts): "tts"}
         if llm_standby is not None:
             self._stage_of[id(llm_standby)] = "llm"
         self._key_ids = dict(key_ids or {})
         self._llm_standby, self._llm_standby_key = llm_standby, llm_standby_key
         llm_names = (llm.name,) if llm_standby is None else (llm.name, llm_standby.name)
-        self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm_names, tts_name=tts.name)
+        self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm_names, tts_name=tts.name,
+                                 s2s_name=s2s.name if s2s is not None else "",
+                                 speech_stop_secs=config.vad_stop_secs if s2s is not None else 0.0)
         self._end_reason: str | None = None
         self._error = ""
         self._transfer_to = ""
@@ -187,7 +198,9 @@ class CallSession:
             stt._audio_passthrough = listens_to_caller_audio(config)
         # One LLM, or Pipecat's switcher over it and its standby (another key of the same vendor).
         llm_stage = llm if llm_standby is None else LLMSwitcher(llms=[llm, llm_standby])
-        pipeline = build_pipeline(
+        pipeline = build_s2s_pipeline(
+            config=config, transport=transport, s2s=s2s, lines_tts=lines_tts, context=context, tracer=self.tracer,
+        ) if s2s is not None else build_pipeline(
             config=config,
             transport=transport,
             stt=stt,
@@ -296,8 +309,18 @@ class CallSession:
             except Exception as error:  # noqa: BLE001 - a graph the runtime cannot start: the fallback line, not silence
                 logger.exception("the workflow could not start")
                 await self._provider_failed(f"workflow: could not start: {error}")
+        elif self._s2s is not None:
+            await self._start_s2s(self.config.system_prompt, self.config.greeting)
         elif self.config.greeting:
             await worker.queue_frame(TTSSpeakFrame(self.config.greeting))
+
+    async def _start_s2s(self, prompt: str, greeting: str) -> None:
+        """A speech-to-speech model speaks first, in its own voice: the greeting is an instruction,
+        and the first run sends it the context (prompt and tools)."""
+        if greeting:
+            prompt = f"{prompt}\n\n{S2S_GREETING_INSTRUCTION.format(greeting=greeting)}"
+        self._context.set_messages([{"role": "system", "content": prompt}])
+        await self.worker.queue_frame(LLMRunFrame())
 
     async def _start_graph(self, worker) -> None:
         """Pre-call fetch (time-boxed, the caller hears silence), then the rendered prompt and
@@ -338,7 +361,9 @@ class CallSession:
                                      "content": self._with_clips(graph.render(prompt or self.config.system_prompt))}])
         greeting = graph.render(start.get("greeting") or "")
         greeting_clip = start.get("greeting_clip") or ""
-        if greeting_clip and greeting_clip in self.clips.clips:
+        if self._s2s is not None:
+            await self._start_s2s(graph.render(prompt or self.config.system_prompt), greeting)
+        elif greeting_clip and greeting_clip in self.clips.clips:
             await worker.queue_frame(ClipFrame(clip_name=greeting_clip))
         elif greeting:
             await worker.queue_frame(TTSSpeakFrame(greeting))
@@ -447,6 +472,10 @@ class CallSession:
             report = await self._call_hook(self.hooks.on_vendor_error(key_id=self._key_ids.get(stage), error=frame))
         if frame.fatal:
             await self._provider_failed(frame.error)
+        elif stage == "speech_to_speech":
+            # A realtime session does not survive its errors (Pipecat stops reading the socket): the
+            # fallback line now, whatever the error (its key was cooled down above if throttled).
+            await self._provider_failed(f"speech_to_speech: {frame.error}")
         elif stage == "llm" and getattr(report, "outcome", None) == "rate_limited" and await self._fail_over_llm():
             return
         elif _key_cannot_serve(report):

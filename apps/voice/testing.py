@@ -88,13 +88,16 @@ class PlainMediaServer:
     every connection is one call with `config`, services from `base_url`."""
 
     def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", stt: str = "openai",
-                 stt_factory=None):
+                 stt_factory=None, s2s_provider: str = ""):
         """`carrier`: a media-stream protocol object, or a registered carrier's name; `stt`: "openai"
         (segment transcription) or "deepgram" (streaming, interim results); `stt_factory()`: the STT
-        service to use instead of either (e.g. one built by the provider registry)."""
+        service to use instead of either (e.g. one built by the provider registry). `s2s_provider`
+        (with `config.speech_to_speech`): the speech-to-speech vendor at `base_url`, built by its
+        vendor module (settings {"model": "gpt-realtime"}), the fixed lines in Piper's voice."""
         self.base_url = base_url
         self.stt = stt
         self.stt_factory = stt_factory
+        self.s2s_provider = s2s_provider
         self.config = config
         if isinstance(carrier, str):
             from apps.telephony.carriers.registry import CARRIERS  # the registry needs Django settings
@@ -124,6 +127,20 @@ class PlainMediaServer:
         self.hooks.append(hooks)
 
         async def start_session(start: StreamStart, transport: MediaStreamTransport) -> CallSession:
+            if self.s2s_provider:
+                from apps.agents.selectors import ProviderSpec
+                from apps.providers.registry import build_s2s, build_tts
+
+                def build():  # off the event loop, as apps.voice.launch does (Piper loads its model)
+                    spec = ProviderSpec(kind="speech_to_speech", provider=self.s2s_provider, api_key="sk-test",
+                                        base_url=self.base_url, settings={"model": "gpt-realtime"})
+                    return (build_s2s(spec, silence_secs=self.config.vad_stop_secs,
+                                      language_code=self.config.language),
+                            build_tts(ProviderSpec(kind="tts", provider="piper")))
+
+                s2s, lines = await asyncio.to_thread(build)
+                return CallSession(config=self.config, transport=transport, s2s=s2s, lines_tts=lines, hooks=hooks,
+                                   key_ids={"speech_to_speech": "1"})
             stt, llm, tts = openai_services(self.base_url, stt=self.stt)
             if self.stt_factory is not None:
                 stt = self.stt_factory()

@@ -37,6 +37,8 @@ from pipecat.frames.frames import (
     TTSTextFrame,
     UserBackchannelFrame,
     UserSpeakingFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -104,6 +106,8 @@ class CallUsage:
     llm_output_tokens: dict[str, int] = field(default_factory=dict)
     tts_characters: dict[str, int] = field(default_factory=dict)
     clip_plays: int = 0
+    # Speech to speech: {metric (registry KINDS["speech_to_speech"]): {model: tokens}}.
+    s2s_tokens: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         usage = {
@@ -112,15 +116,33 @@ class CallUsage:
             "llm_input_tokens": dict(self.llm_input_tokens),
             "llm_output_tokens": dict(self.llm_output_tokens),
             "tts_characters": dict(self.tts_characters),
+            **{metric: dict(per_model) for metric, per_model in self.s2s_tokens.items()},
         }
         if self.clip_plays:
             usage["clip_plays"] = self.clip_plays
         return usage
 
+    def add_s2s_tokens(self, model: str, tokens) -> None:
+        """One response's LLMTokenUsage from a speech-to-speech model, by modality."""
+        audio_in, audio_out = tokens.input_audio_tokens or 0, tokens.output_audio_tokens or 0
+        for metric, value in (("s2s_input_audio_tokens", audio_in), ("s2s_output_audio_tokens", audio_out),
+                              ("s2s_input_text_tokens", max(0, (tokens.prompt_tokens or 0) - audio_in)),
+                              ("s2s_output_text_tokens", max(0, (tokens.completion_tokens or 0) - audio_out))):
+            per_model = self.s2s_tokens.setdefault(metric, {})
+            per_model[model] = per_model.get(model, 0) + value
+
 
 class CallTracer:
-    def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = ""):
+    def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = "",
+                 s2s_name: str = "", speech_stop_secs: float = 0.0):
+        """`s2s_name`: a speech-to-speech service (no STT/LLM/TTS): its VAD's turn stops (reported
+        `speech_stop_secs` after the caller went quiet) open turns, its transcripts of the caller
+        (pushed upstream) fill them, its usage is billed by modality, and the local voice of the
+        fixed lines (`tts_name`) is not billed."""
         self._on_turn = on_turn
+        self._s2s_name = s2s_name
+        self._speech_stop_secs = speech_stop_secs
+        self._awaiting_transcript: TurnTrace | None = None
         # Several when the LLM has a standby service (key failover): any of them is "the LLM".
         self._llm_names = (llm_name,) if isinstance(llm_name, str) else tuple(llm_name)
         self._tts_name = tts_name
@@ -278,6 +300,31 @@ class CallTracer:
                 turn.speech_end_mono = now
             self._vad_stopped_at = None
 
+    def _s2s_caller_frame(self, frame: Frame) -> None:
+        """A speech-to-speech call: the turn opens when the model's VAD ends the caller's speech
+        (the answer is on its way); the transcript may come before or after its first audio."""
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self.last_activity = time.monotonic()
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            now = time.monotonic()
+            self.last_activity = now
+            turn = self._open_turn()
+            turn.speech_end_mono = now - self._speech_stop_secs
+            self._vad_stopped_at = now
+            self._awaiting_transcript = turn
+        elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
+            now = time.monotonic()
+            self.last_activity = now
+            turn = self._awaiting_transcript
+            if turn is None:  # a model that reports no turn stops (Gemini Live): the words start the turn
+                turn = self._current
+                if turn is None or turn.bot_text or turn.agent_audio_started:
+                    turn = self._open_turn()
+            turn.user_text = f"{turn.user_text} {frame.text.strip()}".strip()
+            if turn is self._awaiting_transcript and self._vad_stopped_at is not None:
+                turn.stt_final_ms = _ms(now - self._vad_stopped_at)
+            self._awaiting_transcript = None
+
     def _agent_frame(self, frame: Frame) -> None:
         if isinstance(frame, BotSpeakingFrame):
             self.last_activity = time.monotonic()
@@ -305,6 +352,10 @@ class CallTracer:
                 turn.llm_ttft_ms = _ms(data.value)
             elif data.processor == self._tts_name and turn.tts_ttfb_ms is None and data.value > 0:
                 turn.tts_ttfb_ms = _ms(data.value)
+        elif isinstance(data, LLMUsageMetricsData) and self._s2s_name and data.processor == self._s2s_name:
+            self.usage.add_s2s_tokens(data.model or "unknown", data.value)
+        elif isinstance(data, TTSUsageMetricsData) and self._s2s_name:
+            return  # a speech-to-speech call's fixed lines are the local voice: nothing to bill
         elif isinstance(data, LLMUsageMetricsData):
             model = data.model or "unknown"
             usage = self.usage
@@ -328,6 +379,9 @@ _CALLER_FRAMES = (
 )
 
 
+_S2S_CALLER_FRAMES = (UserStartedSpeakingFrame, UserStoppedSpeakingFrame, TranscriptionFrame)
+
+
 class _CallerSide(FrameProcessor):
     def __init__(self, tracer: CallTracer):
         super().__init__(name="trace-caller", enable_direct_mode=True)
@@ -335,7 +389,10 @@ class _CallerSide(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
-        if direction == FrameDirection.DOWNSTREAM:
+        if self._tracer._s2s_name:  # turn stops come down from the aggregator, transcripts up from the model
+            if isinstance(frame, _S2S_CALLER_FRAMES):
+                self._tracer._s2s_caller_frame(frame)
+        elif direction == FrameDirection.DOWNSTREAM:
             self._tracer._caller_frame(frame)
         await self.push_frame(frame, direction)
 

@@ -193,6 +193,8 @@ PROVIDER_VENDOR_MODULES = env.list("PROVIDER_VENDOR_MODULES", default=[
     "apps.providers.vendors.elevenlabs",
     "apps.providers.vendors.cartesia",
     "apps.providers.vendors.piper",
+    "apps.providers.vendors.openai_realtime",
+    "apps.providers.vendors.gemini_live",
 ])
 
 # The agency's own vendor prices, over the list prices in the vendor modules (apps/providers/prices.py):

@@ -137,6 +137,19 @@ def test_agents_list(client, acme_token, acme_number):
     [agent] = response.json()
     assert (agent["id"], agent["name"], agent["version"], agent["stt_provider"], agent["tts_provider"]) == (
         acme_number.agent_id, "Reception", 1, "deepgram", "piper")
+    assert (agent["pipeline_mode"], agent["s2s_provider"]) == ("cascade", "")
+
+
+def test_agents_list_says_which_agents_are_speech_to_speech(client, tenant_a, acme_token):
+    from apps.agents.services import agent_save
+    from apps.providers.models import ProviderAccount
+
+    with tenant_context(tenant_a):
+        ProviderAccount.objects.create(provider="openai_realtime", api_key="sk-rt")
+        agent = agent_save(name="Realtime", pipeline_mode="speech_to_speech", s2s_provider="openai_realtime",
+                           s2s_settings={"model": "gpt-realtime"})
+    [listed] = [a for a in client.get("/api/v1/agents", **bearer(acme_token)).json() if a["id"] == agent.pk]
+    assert (listed["pipeline_mode"], listed["s2s_provider"]) == ("speech_to_speech", "openai_realtime")
 
 
 def test_outbound_is_idempotent_through_the_twilio_double(client, tenant_a, acme_token, acme_number, twilio_double):

@@ -15,8 +15,8 @@ from apps.providers import registry
 from apps.providers.prices import provider_cost
 
 OUTSIDE = "apps.providers.tests.vendor_modules.outside"
-BUNDLED = ["azure_openai", "bedrock", "cartesia", "deepgram", "elevenlabs", "gemini", "openai", "openai_compatible",
-           "piper", "sarvam", "speechmatics"]
+BUNDLED = ["azure_openai", "bedrock", "cartesia", "deepgram", "elevenlabs", "gemini", "gemini_live", "openai",
+           "openai_compatible", "openai_realtime", "piper", "sarvam", "speechmatics"]
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def vendor_modules():
 def test_the_vendor_list_is_the_settings_line():
     assert settings.PROVIDER_VENDOR_MODULES == [f"apps.providers.vendors.{name}" for name in (
         "deepgram", "openai", "openai_compatible", "azure_openai", "gemini", "bedrock", "speechmatics", "sarvam",
-        "elevenlabs", "cartesia", "piper")]
+        "elevenlabs", "cartesia", "piper", "openai_realtime", "gemini_live")]
     assert sorted(registry.vendors()) == BUNDLED
     assert "outside" not in registry.vendors()
 
@@ -49,7 +49,8 @@ def test_a_vendor_module_the_project_does_not_ship_registers_through_settings(ve
     assert sorted(registry.vendors()) == sorted([*BUNDLED, "outside"])
     assert ("outside", "Outside Speech") in registry.vendor_choices("stt")
     assert registry.vendor_choices("embeddings") == [("outside", "Outside Speech")]
-    assert registry.vendor_choices("speech_to_speech") == []
+    assert registry.vendor_choices("speech_to_speech") == [("openai_realtime", "OpenAI Realtime"),
+                                                           ("gemini_live", "Google Gemini Live")]
 
     registry.settings_validate(kind="stt", provider="outside", settings={"model": "o-1", "beam": 4})
     with pytest.raises(ApplicationError) as error:
@@ -116,6 +117,10 @@ def test_kinds_are_a_table_with_disjoint_metrics():
     ("openai", "llm", ("llm_input_tokens", "llm_output_tokens", "llm_cached_tokens")),
     ("elevenlabs", "tts", ("tts_characters",)),
     ("piper", "tts", ("tts_characters",)),
+    ("openai_realtime", "speech_to_speech",
+     ("s2s_input_audio_tokens", "s2s_output_audio_tokens", "s2s_input_text_tokens", "s2s_output_text_tokens")),
+    ("gemini_live", "speech_to_speech",
+     ("s2s_input_audio_tokens", "s2s_output_audio_tokens", "s2s_input_text_tokens", "s2s_output_text_tokens")),
 ])
 def test_each_vendor_says_what_it_bills(provider, kind, metrics):
     assert registry.vendor_metrics(provider, kind) == metrics

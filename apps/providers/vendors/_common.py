@@ -16,6 +16,8 @@ LANGUAGE = Setting(str, help="BCP-47, e.g. en or en-US")
 STT_METRICS = ("stt_seconds",)
 LLM_METRICS = ("llm_input_tokens", "llm_output_tokens", "llm_cached_tokens")
 TTS_METRICS = ("tts_characters",)
+# Speech to speech bills tokens by modality (audio costs several times text): in this order.
+S2S_METRICS = ("s2s_input_audio_tokens", "s2s_output_audio_tokens", "s2s_input_text_tokens", "s2s_output_text_tokens")
 
 
 def pipecat_settings(service_cls, values: dict, **renames):

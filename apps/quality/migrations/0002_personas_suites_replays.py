@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0005_agent_require_green_suite'),
+        ('agents', '0006_agent_require_green_suite'),
         ('calls', '0005_turn_end_of_turn'),
         ('quality', '0001_initial'),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenancy', '0004_audit_log'),
+        ('tenancy', '0005_client_branding'),
     ]
 
     operations = [

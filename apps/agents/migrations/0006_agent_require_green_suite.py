@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0004_turn_taking'),
+        ('agents', '0005_agent_stt_dictionary'),
     ]
 
     operations = [
