@@ -45,12 +45,17 @@ class AgentConfig(models.Model):
     # The conversation as a graph (apps/agents/graph.schema.json). The global node's prompt is
     # `system_prompt`, the start node's greeting is `greeting` (agent_save keeps them in step).
     graph = models.JSONField(default=dict, blank=True)
+    # Outbound calls: ask the carrier for answering-machine detection and listen to the callee's first
+    # words (apps.voice.voicemail); on a machine, say `voicemail_message` after the beep and hang up.
+    voicemail_detection = models.BooleanField(default=False)
+    voicemail_message = models.TextField(blank=True)
 
     CONFIG_FIELDS = (
         "greeting", "system_prompt", "language", "stt_provider", "stt_settings", "llm_provider", "llm_settings",
         "tts_provider", "tts_settings", "vad_stop_secs", "allow_interruptions", "interrupt_after_words",
         "acknowledgements", "end_of_turn_model", "idle_timeout_secs", "max_call_secs",
         "end_call_phrases", "tools", "transfer_number", "fallback_line", "graph",
+        "voicemail_detection", "voicemail_message",
     )
 
     class Meta:

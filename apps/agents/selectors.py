@@ -59,6 +59,9 @@ class AgentRuntimeConfig:
     # {"caller": {"number": ...}, "call": {"direction": ..., ...}}; `now` is filled in during the call.
     variables: dict = field(default_factory=dict)
     time_zone: str = "UTC"
+    # Outbound: listen for an answering machine; on one, say this after the beep and hang up.
+    voicemail_detection: bool = False
+    voicemail_message: str = ""
 
 
 def agent_get(*, agent_id: int) -> Agent:
@@ -184,6 +187,8 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
                                                     for tool in node.get("tools") or [] if tool.startswith("mcp:")}),
         variables=call_variables(call=call) if call is not None else {},
         time_zone=str(getattr(client, "timezone", "") or "UTC"),
+        voicemail_detection=bool(version.voicemail_detection),
+        voicemail_message=version.voicemail_message or "",
     )
 
 

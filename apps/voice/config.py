@@ -47,3 +47,11 @@ class VoiceConfig:
     mcp_servers: tuple[dict, ...] = ()  # {"name", "url", "headers", "timeout_secs"}: nodes list "mcp:<name>"
     variables: dict = field(default_factory=dict)  # {"caller": {"number": ...}, "call": {...}}
     time_zone: str = "UTC"
+    # Outbound calls with voicemail detection (apps.voice.voicemail): classify the callee's first words;
+    # on a machine wait for the greeting to end, say `voicemail_message`, hang up (end reason voicemail).
+    voicemail_detection: bool = False
+    voicemail_message: str = ""
+    # How long the callee must stay quiet after a machine greeting before the message (the beep is short).
+    voicemail_quiet_secs: float = 1.0
+    # How long the classifier listens to the callee before deciding "human" (seconds since the call started).
+    voicemail_listen_secs: float = 8.0

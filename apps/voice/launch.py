@@ -46,6 +46,10 @@ def voice_config(runtime) -> VoiceConfig:
         mcp_servers=tuple(runtime.mcp_servers),
         variables=runtime.variables,
         time_zone=runtime.time_zone,
+        # Only an outbound call can reach someone's voicemail.
+        voicemail_detection=bool(runtime.voicemail_detection
+                                 and (runtime.variables or {}).get("call", {}).get("direction") == "outbound"),
+        voicemail_message=runtime.voicemail_message,
     )
 
 

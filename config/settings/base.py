@@ -177,6 +177,7 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=Fals
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com")
 PLIVO_API_BASE_URL = env.str("PLIVO_API_BASE_URL", default="https://api.plivo.com")
+VONAGE_API_BASE_URL = env.str("VONAGE_API_BASE_URL", default="https://api.nexmo.com")
 
 # Provider vendors (apps/providers/registry.py): one module per vendor, each exposing VENDOR = Vendor(...).
 # Adding a vendor is its module plus its line here (or the whole list, comma-separated, in the environment).
