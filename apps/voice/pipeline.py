@@ -74,6 +74,7 @@ def build_pipeline(
     tracer: CallTracer,
     end_phrases: FrameProcessor,
     watchdog: FrameProcessor,
+    voicemail: FrameProcessor | None = None,
 ) -> Pipeline:
     # One Silero model per process, calls' windows scored in batches (apps.voice.vad).
     vad = SharedSileroVADAnalyzer(params=VADParams(stop_secs=config.vad_stop_secs))
@@ -94,6 +95,8 @@ def build_pipeline(
             # transport's audio task rather than through a queue and task of its own.
             VADProcessor(vad_analyzer=vad, enable_direct_mode=True),
             stt,  # each speech segment becomes a final transcript
+            # Outbound with voicemail detection: a machine's greeting is heard here and goes no further.
+            *([voicemail] if voicemail is not None else []),
             backchannels,  # "mm-hmm" while the agent talks: no turn, no answer, kept in the context
             DTMFAggregator(timeout=1.0),  # keypad digits become caller text "DTMF: 5"
             tracer.caller_side(),  # trace: end of speech, transcript, STT latency, acknowledgements

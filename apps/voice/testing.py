@@ -61,6 +61,9 @@ class RecordingHooks:
     async def on_vendor_error(self, *, key_id, error):
         self.events.append(("vendor_error", key_id))
 
+    async def on_answered_by(self, answered_by: str):
+        self.events.append(("answered_by", answered_by))
+
     async def on_recording(self, wav: bytes, transcript: str):
         self.recording, self.transcript = wav, transcript
 
@@ -74,8 +77,10 @@ class PlainMediaServer:
     """A websockets server doing what the Channels consumer does, minus Django:
     every connection is one call with `config`, services from `base_url`."""
 
-    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio"):
-        """`carrier`: a media-stream protocol object, or a registered carrier's name."""
+    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", hooks_factory=None):
+        """`carrier`: a media-stream protocol object, or a registered carrier's name.
+        `hooks_factory`: makes each call's hooks (default RecordingHooks)."""
+        self.hooks_factory = hooks_factory or RecordingHooks
         self.base_url = base_url
         self.config = config
         if isinstance(carrier, str):
@@ -102,7 +107,7 @@ class PlainMediaServer:
         await self._server.wait_closed()
 
     async def _handle(self, ws):
-        hooks = RecordingHooks()
+        hooks = self.hooks_factory()
         self.hooks.append(hooks)
 
         async def start_session(start: StreamStart, transport: MediaStreamTransport) -> CallSession:
