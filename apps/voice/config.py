@@ -55,3 +55,5 @@ class VoiceConfig:
     voicemail_quiet_secs: float = 1.0
     # How long the classifier listens to the callee before deciding "human" (seconds since the call started).
     voicemail_listen_secs: float = 8.0
+    # Ask the call's LLM when the rules cannot tell a greeting from a person (settings.VOICEMAIL_LLM_CLASSIFIER).
+    voicemail_llm: bool = False

@@ -50,6 +50,7 @@ def voice_config(runtime) -> VoiceConfig:
         voicemail_detection=bool(runtime.voicemail_detection
                                  and (runtime.variables or {}).get("call", {}).get("direction") == "outbound"),
         voicemail_message=runtime.voicemail_message,
+        voicemail_llm=settings.VOICEMAIL_LLM_CLASSIFIER,
     )
 
 

@@ -43,7 +43,7 @@ from apps.voice.processors.watchdog import ProviderWatchdog
 from apps.voice.tools import register_tools, tools_schema
 from apps.voice.trace import CallTracer
 from apps.voice.transport import MediaStreamTransport
-from apps.voice.voicemail import VoicemailDetector
+from apps.voice.voicemail import VoicemailDetector, classify_with_llm
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ class CallSession:
         self.voicemail = VoicemailDetector(
             listen_secs=config.voicemail_listen_secs, quiet_secs=config.voicemail_quiet_secs,
             on_verdict=self._on_voicemail_verdict, on_greeting_over=self._leave_voicemail,
+            second_opinion=(lambda text: classify_with_llm(llm, text)) if config.voicemail_llm else None,
         ) if config.voicemail_detection else None
         self._carrier_poll: asyncio.Task | None = None
         # The transport records and reports sent agent audio itself (no processors for either).

@@ -19,6 +19,7 @@ agent's voicemail message and hangs up with end reason "voicemail".
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,8 @@ from pipecat.frames.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+logger = logging.getLogger(__name__)
 
 HUMAN = "human"
 MACHINE = "machine"
@@ -59,6 +62,29 @@ def _normalised(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text).split())
 
 
+LLM_INSTRUCTION = (
+    "You screen outbound phone calls. You are told what was heard when the callee picked up. Answer with one "
+    "word: machine (a voicemail greeting, an answering machine, a mailbox), human (a person talking), or unsure."
+)
+
+
+async def classify_with_llm(llm, text: str, *, timeout_secs: float = 2.0) -> str | None:
+    """A second opinion when the rules cannot tell: one out-of-pipeline inference on the
+    call's own LLM service (built through the provider registry). None when it is unsure,
+    slow or failing: the call goes on as if it had not been asked."""
+    from pipecat.processors.aggregators.llm_context import LLMContext
+
+    context = LLMContext(messages=[{"role": "user", "content": f'Heard when the callee picked up: "{text}"'}])
+    try:
+        answer = await asyncio.wait_for(
+            llm.run_inference(context, max_tokens=3, system_instruction=LLM_INSTRUCTION), timeout_secs)
+    except Exception:  # noqa: BLE001 - a second opinion, never a reason to fail the call
+        logger.warning("voicemail: the LLM could not classify the greeting", exc_info=True)
+        return None
+    word = (answer or "").strip().lower()
+    return MACHINE if word.startswith("machine") else HUMAN if word.startswith("human") else None
+
+
 def classify_greeting(text: str) -> str | None:
     """HUMAN, MACHINE, or None when the words so far do not tell."""
     heard = _normalised(text)
@@ -81,7 +107,10 @@ class VoicemailDetector(FrameProcessor):
     def __init__(self, *, listen_secs: float, quiet_secs: float,
                  on_verdict: Callable[[str, str], Awaitable[None]], on_greeting_over: Callable[[], Awaitable[None]],
                  max_greeting_secs: float = 30.0,
-                 classify: Callable[[str], str | None] = classify_greeting):
+                 classify: Callable[[str], str | None] = classify_greeting,
+                 second_opinion: Callable[[str], Awaitable[str | None]] | None = None):
+        """`second_opinion(text)`: asked (awaited, the transcript held meanwhile) when the rules
+        cannot tell, e.g. `classify_with_llm` on the call's LLM."""
         super().__init__(name="voicemail-detector", enable_direct_mode=True)
         self._listen_secs = listen_secs
         self._quiet_secs = quiet_secs
@@ -89,6 +118,7 @@ class VoicemailDetector(FrameProcessor):
         self._on_verdict = on_verdict
         self._on_greeting_over = on_greeting_over
         self._classify = classify
+        self._second_opinion = second_opinion
         self._heard = ""
         self._started: float | None = None
         self._verdict: str | None = None
@@ -115,6 +145,8 @@ class VoicemailDetector(FrameProcessor):
         elif isinstance(frame, TranscriptionFrame) and self._verdict is None:
             self._heard = f"{self._heard} {frame.text}".strip()
             verdict = self._classify(self._heard)
+            if verdict is None and self._second_opinion is not None and self._within_listening():
+                verdict = await self._second_opinion(self._heard)
             if verdict is None and self._started is not None and time.monotonic() - self._started > self._listen_secs:
                 verdict = UNKNOWN
             if verdict is not None:
@@ -122,6 +154,9 @@ class VoicemailDetector(FrameProcessor):
         if self._verdict == MACHINE and isinstance(frame, TranscriptionFrame | InterimTranscriptionFrame):
             return  # a recording: nobody to answer
         await self.push_frame(frame, direction)
+
+    def _within_listening(self) -> bool:
+        return self._started is None or time.monotonic() - self._started <= self._listen_secs
 
     async def machine_detected(self, source: str = "carrier") -> None:
         """The carrier's answering-machine detection said so first."""

@@ -111,3 +111,28 @@ async def test_the_carriers_machine_verdict_alone_leaves_the_message(double):
     assert hooks.events.count(("carrier_asked",)) == 1  # asked until it answered
     assert ("answered_by", "machine") not in hooks.events  # the carrier's own verdict is already on the record
     assert [r["text"] for r in double.requests_of("speech")] == ["Hi, Acme Dental here.", MESSAGE]
+
+
+async def test_the_llm_second_opinion_is_asked_when_the_rules_cannot_tell(double):
+    # "Yes, that works for me." tells the rules nothing; the call's LLM (the double) says "machine".
+    double.rules.insert(0, Rule(when="Heard when the callee picked up", reply="machine"))
+    config = VoiceConfig(greeting="Hi, Acme Dental here.", vad_stop_secs=0.5, voicemail_detection=True,
+                         voicemail_message=MESSAGE, voicemail_llm=True)
+    server = await PlainMediaServer(base_url=double.base_url, config=config).start()
+    caller = TwilioCaller(server.url)
+    started = time.monotonic()
+    await caller.connect()
+    await caller.wait_for_agent_audio(after=started, timeout=10)
+    await caller.wait_for_agent_quiet(quiet_secs=0.6)
+    utterance = await caller.say(read_wav(FIXTURES_DIR / "yes.wav")[0], "yes.wav")
+    await utterance.done.wait()
+    await caller.wait_closed(timeout=15)
+    hooks = server.hooks[0]
+    await asyncio.wait_for(hooks.ended.wait(), 15)
+    await server.stop()
+
+    assert hooks.end["end_reason"] == "voicemail"
+    assert ("answered_by", "machine") in hooks.events
+    [asked] = double.requests_of("chat")
+    assert asked["user_text"] == f'Heard when the callee picked up: "{TRANSCRIPTS["yes.wav"]}"'
+    assert [r["text"] for r in double.requests_of("speech")] == ["Hi, Acme Dental here.", MESSAGE]
