@@ -77,6 +77,13 @@ class AgentForm(forms.Form):
     transfer_number = forms.CharField(max_length=32, required=False, help_text="E.164, e.g. +14155550100.")
     fallback_line = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
                                     help_text="Said when the agent cannot run (no provider key free, an outage).")
+    voicemail_detection = forms.BooleanField(
+        required=False, initial=False, label="Detect voicemail on outbound calls",
+        help_text="The carrier's answering-machine detection plus the callee's first words: on a machine the agent "
+                  "waits for the beep, leaves the voicemail message and hangs up (outcome: voicemail).")
+    voicemail_message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=1000, label="Voicemail message",
+        help_text="Said after the beep (blank: hang up without a message). May use {{variables}}.")
 
     def __init__(self, *args, keep_language: str | None = None, **kwargs):
         from apps.agents.selectors import http_tool_shapes, mcp_server_names

@@ -60,11 +60,17 @@ class AgentConfig(models.Model):
     # post-correction of each transcript (apps/voice/processors/stt_dictionary.py).
     stt_dictionary = models.JSONField(default=list, blank=True)
 
+    # Outbound calls: ask the carrier for answering-machine detection and listen to the callee's first
+    # words (apps.voice.voicemail); on a machine, say `voicemail_message` after the beep and hang up.
+    voicemail_detection = models.BooleanField(default=False)
+    voicemail_message = models.TextField(blank=True)
+
     CONFIG_FIELDS = (
         "greeting", "system_prompt", "language", "stt_provider", "stt_settings", "llm_provider", "llm_settings",
         "tts_provider", "tts_settings", "pipeline_mode", "s2s_provider", "s2s_settings", "vad_stop_secs",
         "allow_interruptions", "interrupt_after_words", "acknowledgements", "end_of_turn_model", "idle_timeout_secs",
         "max_call_secs", "end_call_phrases", "tools", "transfer_number", "fallback_line", "graph", "stt_dictionary",
+        "voicemail_detection", "voicemail_message",
     )
 
     class Meta:

@@ -68,6 +68,9 @@ class AgentRuntimeConfig:
     # audio loaded before the call starts; and the STT dictionary (apps/agents/models.py).
     clips: tuple[dict, ...] = ()
     stt_dictionary: tuple[str, ...] = ()
+    # Outbound: listen for an answering machine; on one, say this after the beep and hang up.
+    voicemail_detection: bool = False
+    voicemail_message: str = ""
 
 
 def agent_get(*, agent_id: int) -> Agent:
@@ -202,6 +205,8 @@ def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client
         time_zone=str(getattr(client, "timezone", "") or "UTC"),
         clips=clips_for_runtime(agent_id=version.agent_id),
         stt_dictionary=tuple(version.stt_dictionary or ()),
+        voicemail_detection=bool(version.voicemail_detection),
+        voicemail_message=version.voicemail_message or "",
     )
 
 

@@ -116,6 +116,9 @@ def _stt_dictionary_problem(terms) -> str | None:
     return None
 
 
+VOICEMAIL_MESSAGE_MAX_CHARS = 1000
+
+
 def _turn_taking_problems(config: dict) -> dict[str, str]:
     errors: dict[str, str] = {}
     words = _number(config.get("interrupt_after_words"))
@@ -132,9 +135,15 @@ def _turn_taking_problems(config: dict) -> dict[str, str]:
         errors["acknowledgements"] = "Acknowledgement words must not be blank."
     elif any(len(word) > ACKNOWLEDGEMENT_MAX_CHARS for word in words_list):
         errors["acknowledgements"] = f"Each acknowledgement must be at most {ACKNOWLEDGEMENT_MAX_CHARS} characters."
-    for flag in ("allow_interruptions", "end_of_turn_model"):
-        if not isinstance(config.get(flag), bool):
+    for flag in ("allow_interruptions", "end_of_turn_model", "voicemail_detection"):
+        if not isinstance(config.get(flag, False), bool):
             errors[flag] = "Must be on or off (true or false)."
+    message = config.get("voicemail_message", "")
+    if not isinstance(message, str):
+        errors["voicemail_message"] = "The voicemail message must be text."
+    elif len(message) > VOICEMAIL_MESSAGE_MAX_CHARS:
+        errors["voicemail_message"] = (f"The voicemail message must be at most {VOICEMAIL_MESSAGE_MAX_CHARS} "
+                                       f"characters, not {len(message)}.")
     return errors
 
 

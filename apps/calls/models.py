@@ -39,6 +39,13 @@ class Call(models.Model):
         UNKNOWN_NUMBER = "unknown_number", "Unknown number"
         # The process running the call died; the sweeper ended it at its last known moment.
         LOST = "lost", "Lost (runtime died)"
+        # An outbound call reached an answering machine: the agent left its voicemail message (if any).
+        VOICEMAIL = "voicemail", "Voicemail"
+
+    class AnsweredBy(models.TextChoices):
+        HUMAN = "human", "Human"
+        MACHINE = "machine", "Machine"
+        UNKNOWN = "unknown", "Unknown"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     direction = models.CharField(max_length=10, choices=Direction.choices)
@@ -76,6 +83,9 @@ class Call(models.Model):
     # A speech-to-speech agent's one stage (its stt/llm/tts fields stay empty).
     s2s_provider = models.CharField(max_length=40, blank=True, default="")
     s2s_key_id = models.CharField(max_length=40, blank=True, default="")
+    # Outbound: who picked up, by the carrier's answering-machine detection or the runtime's
+    # classifier of the callee's first words ("" when nobody asked).
+    answered_by = models.CharField(max_length=10, choices=AnsweredBy.choices, blank=True)
     transferred_to = models.CharField(max_length=32, blank=True)
     transferred_at = models.DateTimeField(null=True, blank=True)
     # Outbound: one call per campaign contact / caller-supplied key.

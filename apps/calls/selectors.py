@@ -217,3 +217,8 @@ def call_recent(*, limit: int = 50, failed_only: bool = False) -> list[Call]:
     if failed_only:
         calls = calls.filter(end_reason__in=FAILED_END_REASONS)
     return list(calls[:limit])
+
+
+def call_answered_by(*, call_id) -> str:
+    """Who answered an outbound call so far (Call.AnsweredBy value, "" when nobody said)."""
+    return Call.objects.filter(pk=call_id).values_list("answered_by", flat=True).first() or ""

@@ -374,10 +374,10 @@ def call_carrier_status_update(*, call_id, carrier_status: str, duration_secs: i
     from apps.telephony.carriers import status_from_carrier
 
     call = _get_for_update(call_id)
-    call.carrier_status = carrier_status
+    call.carrier_status = carrier_status[:32]
     if duration_secs is not None:
         call.carrier_duration_secs = duration_secs
-    status = status_from_carrier(carrier_status)
+    status = status_from_carrier(carrier_status, carrier=call.carrier or "twilio")
     if not call.is_ended and status in (Call.Status.RINGING, Call.Status.IN_PROGRESS):
         call.status = status
     call.save()
@@ -389,6 +389,22 @@ def call_carrier_status_update(*, call_id, carrier_status: str, duration_secs: i
         return _end(call, end_reason=reason, error="", usage={})
     if status == Call.Status.COMPLETED and call.answered_at is None:
         return _end(call, end_reason=Call.EndReason.CALLER_HUNG_UP, error="", usage={})
+    return call
+
+
+@transaction.atomic
+def call_answered_by_record(*, call_id, answered_by: str) -> Call:
+    """Who picked up an outbound call (Call.AnsweredBy: human / machine / unknown), from the
+    carrier's answering-machine detection or the runtime's classifier. A definite verdict is
+    not overwritten by "unknown"; a later definite one replaces it (the carrier heard more)."""
+    if answered_by not in Call.AnsweredBy.values:
+        raise ApplicationError(f"Unknown answered_by {answered_by!r}; use one of {sorted(Call.AnsweredBy.values)}")
+    call = _get_for_update(call_id)
+    if answered_by == Call.AnsweredBy.UNKNOWN and call.answered_by:
+        return call
+    if call.answered_by != answered_by:
+        call.answered_by = answered_by
+        call.save(update_fields=["answered_by"])
     return call
 
 

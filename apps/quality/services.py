@@ -115,11 +115,16 @@ def qa_sampled(*, call_id, percent: int) -> bool:
 
 
 def _looks_like_voicemail(call, turns) -> bool:
-    """The carrier's answering-machine verdict when it gave one, else a greeting that
-    sounds like a mailbox in the caller's first two turns."""
+    """The call ended at a voicemail, or the carrier's (or the runtime's) answering-machine
+    verdict when there is one, else a greeting that sounds like a mailbox in the caller's
+    first two turns."""
+    if getattr(call, "end_reason", "") == "voicemail":
+        return True
     answered_by = str(getattr(call, "answered_by", "") or "")
     if answered_by.startswith("machine") or answered_by == "fax":
         return True
+    if answered_by == "human":
+        return False
     heard = " ".join(turn.user_text.lower() for turn in turns[:2])
     return any(phrase in heard for phrase in VOICEMAIL_PHRASES)
 

@@ -17,6 +17,8 @@ class PhoneNumber(models.Model):
     account_sid = models.CharField(max_length=100, blank=True)
     # Twilio / Plivo auth token, Vonage signature secret, Telnyx API key: encrypted.
     auth_token = EncryptedTextField(blank=True)
+    # Vonage: the application's private key (PEM) that signs REST requests (dial, hang-up, transfer): encrypted.
+    api_private_key = EncryptedTextField(blank=True)
     # Telnyx: the base64 ed25519 public key that signs its webhooks (not secret).
     webhook_public_key = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)

@@ -41,3 +41,12 @@ def phone_number_signers(*, carrier: str) -> list[PhoneNumber]:
         if len(signers) >= MAX_SIGNERS:
             break
     return list(signers.values())
+
+
+def phone_number_for_carrier_call(*, carrier: str, carrier_call_id: str) -> PhoneNumber | None:
+    """The number of this client's call that `carrier` knows as `carrier_call_id` (None: no such call)."""
+    from apps.calls.models import Call
+
+    call = (Call.objects.select_related("phone_number").filter(carrier=carrier, carrier_call_id=carrier_call_id)
+            .exclude(phone_number=None).first())
+    return call.phone_number if call else None

@@ -37,8 +37,39 @@ def telephony_stream_url(*, carrier: str) -> str:
     return "wss://" + http.removeprefix("https://") if http.startswith("https://") else "ws://" + http.removeprefix("http://")
 
 
+def _call_webhook_url(*, call: Call, url_name: str) -> str:
+    return client_url(connection.tenant, reverse(f"telephony:{url_name}", args=[call.pk])) if url_name else ""
+
+
 def telephony_status_callback_url(*, call: Call) -> str:
-    return client_url(connection.tenant, reverse("telephony:twilio_status", args=[call.pk]))
+    """The call's carrier's per-call status webhook (statuses and answering-machine results)."""
+    return _call_webhook_url(call=call, url_name=carrier_get(call.carrier).status_webhook)
+
+
+def telephony_answer_url(*, call: Call) -> str:
+    """Where the carrier fetches the outbound call's markup once answered ("": the dial carries it)."""
+    return _call_webhook_url(call=call, url_name=carrier_get(call.carrier).answer_webhook)
+
+
+def telephony_outbound_answered(*, call: Call, carrier_call_id: str):
+    """The callee answered an outbound call whose carrier fetches its markup then (Plivo, Vonage):
+    the carrier's id of the answered leg is recorded (Plivo's CallUUID replaces the request id)
+    and a fresh stream token minted. None: the call is over or already streaming (a replayed
+    or late webhook), answered with the carrier's reject."""
+    from apps.telephony.webhooks import StreamAnswer
+
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().get(pk=call.pk)
+        if locked.is_ended or locked.answered_at is not None:
+            logger.warning("%s answer webhook for outbound call %s, which is %s: rejected", locked.carrier, locked.pk,
+                           "over" if locked.is_ended else "already streaming")
+            return None
+        if carrier_call_id and locked.carrier_call_id != carrier_call_id:
+            locked.carrier_call_id = carrier_call_id[:100]
+            locked.save(update_fields=["carrier_call_id"])
+    return StreamAnswer(stream_url=telephony_stream_url(carrier=locked.carrier), call_id=str(locked.pk),
+                        token=stream_token_mint(schema=connection.schema_name, call_id=str(locked.pk)),
+                        carrier_call_id=locked.carrier_call_id)
 
 
 @dataclass(frozen=True)
@@ -108,7 +139,9 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
     """Place an outbound call from `phone_number` to `to_number`, its audio
     streamed to the agent. Idempotent per `idempotency_key` (e.g.
     "campaign:<id>:contact:<id>"): a second request returns the same call and
-    does not dial again."""
+    does not dial again. Refused (ApplicationError, nothing recorded or dialled) for
+    a suspended client or one at its hard usage cap. With the agent's voicemail
+    detection on, the carrier is asked for answering-machine detection."""
     agent = agent or phone_number.agent
     if agent is None or agent.current_version is None:
         raise ApplicationError("This number has no agent: assign one before calling out.")
@@ -117,6 +150,19 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
         raise ApplicationError(f"Outbound calls through {carrier.label} are not supported yet.")
     if not connection.tenant.is_active:
         raise ApplicationError("This client is suspended: outbound calls are paused.", status_code=403)
+    existing = Call.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing  # the same request again: the call it placed (or refused), never a second dial
+    from apps.calls import services as call_services  # looked up when called: one switch for every door
+
+    if call_services.usage_cap_reached(client=connection.tenant):
+        from apps.billing.selectors import usage_cap_status
+
+        reason = usage_cap_status(client=connection.tenant).message
+        raise ApplicationError(
+            "This client has reached its hard usage cap for the month: outbound calls are refused and nothing was "
+            "dialled." + (f" {reason}" if reason else ""),
+            details={"reason": "usage_cap", "to_number": to_number}, status_code=403)
     try:
         with transaction.atomic():
             call, created = call_create_outbound(phone_number=phone_number, to_number=to_number, agent=agent,
@@ -137,6 +183,8 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
                 number=number, to_number=to_number, stream_url=telephony_stream_url(carrier=carrier.name),
                 call_id=str(call.pk), token=stream_token_mint(schema=connection.schema_name, call_id=str(call.pk)),
                 status_callback=telephony_status_callback_url(call=locked),
+                answer_url=telephony_answer_url(call=locked),
+                machine_detection=bool(agent.current_version.voicemail_detection),
             )
         except ProviderError as error:  # recorded below, outside the row lock
             failure = error
@@ -151,7 +199,7 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
 
 def telephony_hang_up(*, call: Call) -> None:
     """Ask the call's carrier to end it through its REST API (Twilio calls.update,
-    Telnyx Call Control hangup, Plivo Call DELETE); the runtime records call_end
+    Telnyx Call Control hangup, Plivo Call DELETE, Vonage PUT hangup); the runtime records call_end
     itself. A call the carrier had already ended is not an error. Failures are
     ProviderError (retryable for 429/5xx/unreachable)."""
     if not call.carrier_call_id:
@@ -161,7 +209,8 @@ def telephony_hang_up(*, call: Call) -> None:
 
 
 def telephony_transfer(*, call: Call, to_number: str) -> Call:
-    """Bridge the caller to a person (Twilio: TwiML <Dial>; Telnyx: Call Control transfer)."""
+    """Bridge the caller to a person (Twilio: TwiML <Dial>; Telnyx: Call Control transfer; Plivo: the A leg
+    to XML that dials; Vonage: PUT transfer to an NCCO that connects)."""
     if not to_number:
         raise ApplicationError("No transfer number is set for this agent.")
     if not call.carrier_call_id:

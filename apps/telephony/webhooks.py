@@ -225,3 +225,37 @@ def inbound(request, *, carrier: str, to_number: object, verify: Verify, rest: C
         stream_url=stream_url(carrier), call_id=call_pk, carrier_call_id=call_id,
         token=stream_token_mint(schema=connection.schema_name, call_id=call_pk),
     ))
+
+
+# -- outbound calls: the per-call webhooks (status, answering machine, answer) ------------------
+
+def outbound_call_signed(request, *, carrier: str, call_id, verify: Verify):
+    """A webhook about one of this client's outbound calls (its id in the URL we gave the
+    carrier): the call, verified with its number's credentials and refused when replayed.
+    Returns (call, signature), or the HttpResponse to answer (404 no such call, 403)."""
+    from django.http import HttpResponseNotFound
+
+    from apps.calls.models import Call
+
+    call = Call.objects.select_related("phone_number").filter(pk=call_id, carrier=carrier).first()
+    if call is None or call.phone_number is None:
+        return HttpResponseNotFound("no such call", content_type="text/plain")
+    signature = verify(call.phone_number)
+    if signature is None:
+        return forbidden(request, carrier)
+    if not first_delivery(carrier=carrier, signature=signature):
+        return forbidden(request, carrier, "replayed signature (nonce seen before)")
+    return call, signature
+
+
+def duration_of(value: object) -> int | None:
+    """A carrier's call duration in whole seconds, or None when absent or not a small number."""
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    return int(text) if text.isdigit() and len(text) < 9 else None
+
+
+def status_text(value: object, *, what: str = "status") -> str:
+    """A carrier's status word, shape-checked (printable ASCII, short)."""
+    if not isinstance(value, str) or not (value.isascii() and value.isprintable() and len(value) <= 40):
+        raise BadWebhook(f"{what} malformed")
+    return value

@@ -170,9 +170,9 @@ class ProviderKeyAuditMixin(AuditedAdminMixin):
 class PhoneNumberAuditMixin(AuditedAdminMixin):
     """Phone numbers edited in the client admin (they have no service of their own)."""
 
-    audit_fields = ("number", "label", "agent", "carrier", "account_sid", "auth_token", "webhook_public_key",
+    audit_fields = ("number", "label", "agent", "carrier", "account_sid", "auth_token", "api_private_key", "webhook_public_key",
                     "is_active")
-    audit_secret_fields = ("auth_token",)
+    audit_secret_fields = ("auth_token", "api_private_key")
 
     def audit_event(self, obj, created, changes):
         return AuditEvent.PHONE_NUMBER_CHANGED if changes else None

@@ -56,3 +56,13 @@ class VoiceConfig:
     stt_dictionary_boosted: bool = False
     # One speech-to-speech model instead of STT -> LLM -> TTS (apps.voice.pipeline.build_s2s_pipeline).
     speech_to_speech: bool = False
+    # Outbound calls with voicemail detection (apps.voice.voicemail): classify the callee's first words;
+    # on a machine wait for the greeting to end, say `voicemail_message`, hang up (end reason voicemail).
+    voicemail_detection: bool = False
+    voicemail_message: str = ""
+    # How long the callee must stay quiet after a machine greeting before the message (the beep is short).
+    voicemail_quiet_secs: float = 1.0
+    # How long the classifier listens to the callee before deciding "human" (seconds since the call started).
+    voicemail_listen_secs: float = 8.0
+    # Ask the call's LLM when the rules cannot tell a greeting from a person (settings.VOICEMAIL_LLM_CLASSIFIER).
+    voicemail_llm: bool = False

@@ -50,6 +50,11 @@ def voice_config(runtime) -> VoiceConfig:
         stt_dictionary=tuple(runtime.stt_dictionary),
         stt_dictionary_boosted=_boosts(runtime.stt.provider),
         speech_to_speech=runtime.s2s is not None,
+        # Only an outbound call can reach someone's voicemail.
+        voicemail_detection=bool(runtime.voicemail_detection
+                                 and (runtime.variables or {}).get("call", {}).get("direction") == "outbound"),
+        voicemail_message=runtime.voicemail_message,
+        voicemail_llm=settings.VOICEMAIL_LLM_CLASSIFIER,
     )
 
 

@@ -77,6 +77,7 @@ def build_pipeline(
     end_phrases: FrameProcessor,
     watchdog: FrameProcessor,
     clips: ClipPlayer,
+    voicemail: FrameProcessor | None = None,
 ) -> Pipeline:
     # One Silero model per process, calls' windows scored in batches (apps.voice.vad).
     vad = SharedSileroVADAnalyzer(params=VADParams(stop_secs=config.vad_stop_secs))
@@ -99,6 +100,8 @@ def build_pipeline(
             stt,  # each speech segment becomes a final transcript
             # The agent's dictionary corrects near misses ("kayc" -> "KYC") unless the STT vendor boosted it.
             SttDictionaryCorrector(terms=() if config.stt_dictionary_boosted else config.stt_dictionary),
+            # Outbound with voicemail detection: a machine's greeting is heard here and goes no further.
+            *([voicemail] if voicemail is not None else []),
             backchannels,  # "mm-hmm" while the agent talks: no turn, no answer, kept in the context
             DTMFAggregator(timeout=1.0),  # keypad digits become caller text "DTMF: 5"
             tracer.caller_side(),  # trace: end of speech, transcript, STT latency, acknowledgements

@@ -77,6 +77,18 @@ class TenantCallHooks:
 
         await self._in_own_thread(call_recording_save, call_id=self.call_id, wav_bytes=wav, transcript=transcript)
 
+    async def on_answered_by(self, answered_by: str) -> None:
+        """The runtime's classifier heard who picked up (outbound voicemail detection)."""
+        from apps.calls.services import call_answered_by_record
+
+        await self._in_tenant(call_answered_by_record, call_id=self.call_id, answered_by=answered_by)
+
+    async def carrier_answered_by(self) -> str:
+        """The carrier's answering-machine verdict so far, as its status webhook recorded it."""
+        from apps.calls.selectors import call_answered_by
+
+        return await self._in_tenant(call_answered_by, call_id=self.call_id)
+
     async def on_end(self, *, end_reason: str, error: str, usage: dict) -> None:
         from apps.calls.services import call_stream_end
 

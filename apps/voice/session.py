@@ -6,7 +6,9 @@ hooks are where the records are written and the carrier is told to hang up or
 transfer, each time after the agent's last words have played.
 
 End reasons: caller_hung_up, agent_ended (end_call tool or an end-call phrase),
-transfer, idle_timeout, max_duration, error (provider or protocol; `error` says what).
+transfer, idle_timeout, max_duration, voicemail (an outbound call reached an answering
+machine: the message was left after the greeting), error (provider or protocol; `error`
+says what).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from apps.voice.processors.watchdog import ProviderWatchdog
 from apps.voice.tools import register_tools, tools_schema
 from apps.voice.trace import CallTracer
 from apps.voice.transport import MediaStreamTransport
+from apps.voice.voicemail import VoicemailDetector, classify_with_llm
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,9 @@ IDLE_TIMEOUT = "idle_timeout"
 MAX_DURATION = "max_duration"
 PROVIDER_ERROR = "error"  # `error` says which provider and what
 PROTOCOL_ERROR = "error"  # malformed / oversized / foreign media messages
+VOICEMAIL = "voicemail"  # an answering machine took the call (apps.voice.voicemail)
+# While voicemail detection listens, how often the carrier's verdict is read from the record.
+CARRIER_VERDICT_POLL_SECS = 1.0
 
 # A pre-call fetch or tool call still running after this long plays the hold clip ("One moment").
 HOLD_AFTER_SECS = 0.3
@@ -67,7 +73,7 @@ def _key_cannot_serve(report) -> bool:
 
 
 # After these the carrier leg is still up and we must hang it up ourselves.
-_WE_HANG_UP = {AGENT_HANGUP, END_PHRASE, IDLE_TIMEOUT, MAX_DURATION, PROVIDER_ERROR}
+_WE_HANG_UP = {AGENT_HANGUP, END_PHRASE, IDLE_TIMEOUT, MAX_DURATION, PROVIDER_ERROR, VOICEMAIL}
 
 
 class CallHooks(Protocol):
@@ -91,6 +97,12 @@ class CallHooks(Protocol):
     async def on_key_failover(self, *, kind: str, from_key: str | None, to_key: str) -> bool: ...
 
     async def on_end(self, *, end_reason: str, error: str, usage: dict) -> None: ...
+
+    # Optional (outbound voicemail detection): record who answered ("human" / "machine" / "unknown"),
+    # and read the carrier's answering-machine verdict so far ("" while it has none).
+    async def on_answered_by(self, answered_by: str) -> None: ...
+
+    async def carrier_answered_by(self) -> str: ...
 
 
 @dataclass
@@ -188,6 +200,13 @@ class CallSession:
             )
             for function in self._http_schemas():
                 service.register_function(function.name, self._http_tool_function)
+        # Outbound voicemail detection: the callee's first words (and the carrier's verdict).
+        self.voicemail = VoicemailDetector(
+            listen_secs=config.voicemail_listen_secs, quiet_secs=config.voicemail_quiet_secs,
+            on_verdict=self._on_voicemail_verdict, on_greeting_over=self._leave_voicemail,
+            second_opinion=(lambda text: classify_with_llm(llm, text)) if config.voicemail_llm else None,
+        ) if config.voicemail_detection else None
+        self._carrier_poll: asyncio.Task | None = None
         # The transport records and reports sent agent audio itself (no processors for either).
         transport.on_audio_sent(self.tracer.agent_audio_sent)
         # Unless the turn strategies listen to it (Smart Turn, barge-in by words),
@@ -214,6 +233,7 @@ class CallSession:
             ),
             watchdog=ProviderWatchdog(timeout_secs=config.provider_timeout_secs, on_timeout=self._provider_failed),
             clips=self.clips,
+            voicemail=self.voicemail,
         )
         self.worker = PipelineWorker(
             pipeline,
@@ -250,6 +270,8 @@ class CallSession:
             for timer in (self._max_duration_timer, self._idle_timer, self._heartbeat_timer, self._restore_timer):
                 if timer is not None:
                     timer.cancel()
+            if self._carrier_poll is not None:
+                self._carrier_poll.cancel()
         return await self._wrap_up()
 
     async def feed(self, message: str | bytes) -> None:
@@ -303,6 +325,8 @@ class CallSession:
         if self.config.heartbeat_secs and hasattr(self.hooks, "on_heartbeat"):
             self._heartbeat_timer = loop.call_later(self.config.heartbeat_secs, self._heartbeat)
         await self._call_hook(self.hooks.on_answered())
+        if self.voicemail is not None and hasattr(self.hooks, "carrier_answered_by"):
+            self._carrier_poll = loop.create_task(self._poll_carrier_verdict())
         if self.graph is not None:
             try:
                 await self._start_graph(worker)
@@ -510,6 +534,36 @@ class CallSession:
     async def _transfer(self, to_number: str, *, line: str = "") -> None:
         self._transfer_to = to_number
         await self.end(TRANSFERRED, say=line or self.config.transfer_line)
+
+    # -- voicemail (outbound) ----------------------------------------------------------------
+
+    async def _poll_carrier_verdict(self) -> None:
+        """While the detector has no verdict, read the carrier's answering-machine result
+        (its status webhook writes it to the record) off the audio path, once a second."""
+        deadline = time.monotonic() + max(self.config.voicemail_listen_secs * 4, 30.0)
+        while time.monotonic() < deadline and self.voicemail.verdict is None and self._end_reason is None:
+            await asyncio.sleep(CARRIER_VERDICT_POLL_SECS)
+            verdict = await self._call_hook(self.hooks.carrier_answered_by())
+            if verdict == "machine":
+                await self.voicemail.machine_detected("carrier")
+            elif verdict == "human":
+                return  # the transcript may still tell a mailbox the carrier took for a person
+
+    async def _on_voicemail_verdict(self, verdict: str, source: str) -> None:
+        if source == "transcript" and hasattr(self.hooks, "on_answered_by"):
+            await self._call_hook(self.hooks.on_answered_by(verdict))
+        if verdict != "machine" or self._end_reason is not None:
+            return
+        logger.info("voicemail: an answering machine picked up (%s); waiting for its greeting to end", source)
+        # Stop the agent mid-sentence (and any reply being written): a recording is not listening.
+        await self.worker.queue_frame(InterruptionFrame())
+
+    async def _leave_voicemail(self) -> None:
+        """The machine's greeting (and its beep) is over: the message, then hang up."""
+        message = self.config.voicemail_message
+        if message and self.graph is not None:
+            message = self.graph.render(message)
+        await self.end(VOICEMAIL, say=message)
 
     async def _on_turn(self, turn: dict) -> None:
         await self._call_hook(self.hooks.on_turn(turn))

@@ -74,6 +74,9 @@ class RecordingHooks:
     async def on_vendor_error(self, *, key_id, error):
         self.events.append(("vendor_error", key_id))
 
+    async def on_answered_by(self, answered_by: str):
+        self.events.append(("answered_by", answered_by))
+
     async def on_recording(self, wav: bytes, transcript: str):
         self.recording, self.transcript = wav, transcript
 
@@ -88,12 +91,14 @@ class PlainMediaServer:
     every connection is one call with `config`, services from `base_url`."""
 
     def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", stt: str = "openai",
-                 stt_factory=None, s2s_provider: str = ""):
+                 stt_factory=None, s2s_provider: str = "", hooks_factory=None):
         """`carrier`: a media-stream protocol object, or a registered carrier's name; `stt`: "openai"
         (segment transcription) or "deepgram" (streaming, interim results); `stt_factory()`: the STT
         service to use instead of either (e.g. one built by the provider registry). `s2s_provider`
         (with `config.speech_to_speech`): the speech-to-speech vendor at `base_url`, built by its
-        vendor module (settings {"model": "gpt-realtime"}), the fixed lines in Piper's voice."""
+        vendor module (settings {"model": "gpt-realtime"}), the fixed lines in Piper's voice.
+        `hooks_factory`: makes each call's hooks (default RecordingHooks)."""
+        self.hooks_factory = hooks_factory or RecordingHooks
         self.base_url = base_url
         self.stt = stt
         self.stt_factory = stt_factory
@@ -123,7 +128,7 @@ class PlainMediaServer:
         await self._server.wait_closed()
 
     async def _handle(self, ws):
-        hooks = RecordingHooks()
+        hooks = self.hooks_factory()
         self.hooks.append(hooks)
 
         async def start_session(start: StreamStart, transport: MediaStreamTransport) -> CallSession:

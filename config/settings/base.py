@@ -151,6 +151,8 @@ CELERY_TIMEZONE = "UTC"
 
 # How long an LLM may stay silent before the caller hears the agent's fallback line.
 VOICE_PROVIDER_TIMEOUT_SECS = env.float("VOICE_PROVIDER_TIMEOUT_SECS", default=8.0)
+# Outbound voicemail detection: ask the call's LLM when the rules cannot tell a mailbox greeting from a person.
+VOICEMAIL_LLM_CLASSIFIER = env.bool("VOICEMAIL_LLM_CLASSIFIER", default=False)
 # Threads (each with its own database connection) for the database work of live calls in one web
 # process (apps/core/tenant_db.py): a call's write never queues behind another call's.
 CALL_DB_THREADS = env.int("CALL_DB_THREADS", default=16)
@@ -178,6 +180,7 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=Fals
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com")
 PLIVO_API_BASE_URL = env.str("PLIVO_API_BASE_URL", default="https://api.plivo.com")
+VONAGE_API_BASE_URL = env.str("VONAGE_API_BASE_URL", default="https://api.nexmo.com")
 
 # Provider vendors (apps/providers/registry.py): one module per vendor, each exposing VENDOR = Vendor(...).
 # Adding a vendor is its module plus its line here (or the whole list, comma-separated, in the environment).

@@ -4,6 +4,7 @@ Speaks the real wire protocol over a real socket, so the production provider
 code (Pipecat's OpenAI services, pointed here by `base_url`) is what runs:
 
 - POST /v1/chat/completions   SSE streaming, tool calls, usage chunk; scripted by rules
+                              (`"stream": false`: one JSON completion of the rule's reply)
 - POST /v1/audio/transcriptions  multipart WAV in, {"text": ...} out (looked up in a TranscriptBook;
                               `mishears` words come out wrong unless the `prompt` names them)
 - POST /v1/audio/speech       24 kHz 16-bit PCM out (OpenAI's `pcm` format): a tone whose
@@ -226,10 +227,21 @@ class OpenAIDouble:
                 status=rule.status, headers=rule.headers,
             )
 
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         model = body.get("model", "double")
+        if body.get("stream") is False:  # a one-shot completion (Pipecat's run_inference)
+            if delay:
+                await asyncio.sleep(delay)
+            prompt_tokens = sum(_word_count(_content_text(m.get("content"))) for m in messages)
+            return web.json_response({
+                "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": reply}}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _word_count(reply),
+                          "total_tokens": prompt_tokens + _word_count(reply)},
+            })
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
 
         async def send(choices: list, usage: dict | None = None):
             chunk = {

@@ -191,6 +191,25 @@ def test_outbound_from_another_clients_number_is_404_and_dials_nothing(client, t
         assert Call.objects.count() == 0
 
 
+def test_outbound_at_the_hard_usage_cap_is_refused_with_the_reason_and_dials_nothing(
+        client, tenant_a, acme_token, acme_number, twilio_double, monkeypatch):
+    # Billing's selector is the door to its ledger; here it reports the hard cap (its own tests cover the sums).
+    from apps.billing import selectors
+    from apps.billing.selectors import CapStatus
+
+    monkeypatch.setattr(selectors, "usage_cap_status",
+                        lambda *, client, at=None: CapStatus("hard", "Monthly limit of 500 minutes reached."))
+    payload = {"to": "+15557770000", "from_number": "+15550001000", "idempotency_key": "crm-cap"}
+    response = client.post("/api/v1/calls/outbound", payload, content_type="application/json", **bearer(acme_token))
+    assert response.status_code == 403
+    assert response.json()["error"] == (
+        "This client has reached its hard usage cap for the month: outbound calls are refused and nothing was "
+        "dialled. Monthly limit of 500 minutes reached.")
+    assert twilio_double.requests == []
+    with tenant_context(tenant_a):
+        assert Call.objects.count() == 0
+
+
 def test_outbound_with_a_bad_key_dials_nothing(client, tenant_a, acme_number, twilio_double):
     payload = {"to": "+15557770000", "from_number": "+15550001000", "idempotency_key": "crm-1"}
     response = client.post("/api/v1/calls/outbound", payload, content_type="application/json",

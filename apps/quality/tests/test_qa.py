@@ -1,6 +1,7 @@
 """Post-call QA and extraction against the OpenAI-compatible double (real HTTP)."""
 import json
 import uuid
+from decimal import Decimal
 
 import pytest
 from django_tenants.utils import tenant_context
@@ -236,3 +237,19 @@ def test_the_sweep_requeues_post_call_work_only_for_calls_without_call_ended(ten
         sent = set(WebhookEvent.objects.filter(type="call.ended").values_list("dedupe_key", flat=True))
         assert sent == {f"call.ended:{missed.pk}", f"call.ended:{done.pk}"}
         assert qa_post_call_requeue_missed(now=now) == 0
+
+
+@pytest.mark.parametrize(("end_reason", "answered_by", "said", "reason"), [
+    ("voicemail", "", "Hello?", "reached a voicemail"),  # the runtime left a message: a mailbox, whatever was heard
+    ("caller_hung_up", "machine", "Hello?", "reached a voicemail"),
+    # A person who says the callee "is not available" was a person (the runtime's or carrier's verdict).
+    ("caller_hung_up", "human", "He is not available right now, can I take a message?", ""),
+])
+def test_voicemail_skip_follows_the_calls_end_and_who_answered(end_reason, answered_by, said, reason):
+    from apps.calls.models import Call, Turn
+    from apps.quality.models import QAConfig
+    from apps.quality.services import qa_skip_reason
+
+    call = Call(direction="outbound", end_reason=end_reason, answered_by=answered_by, duration_secs=Decimal("30"))
+    config = QAConfig(enabled=True, sample_rate_percent=100, min_duration_secs=10, skip_voicemail=True)
+    assert qa_skip_reason(call=call, config=config, turns=[Turn(index=0, user_text=said)]) == reason

@@ -42,10 +42,16 @@ class Carrier:
     # What the carrier charges us (apps.providers.prices reads it).
     prices: Mapping = field(default_factory=dict)
     # REST actions, keyword-only: hang_up(number=, carrier_call_id=), transfer(number=, carrier_call_id=,
-    # to_number=), dial(number=, to_number=, stream_url=, call_id=, token=, status_callback=) -> carrier call id.
+    # to_number=), dial(number=, to_number=, stream_url=, call_id=, token=, status_callback=, answer_url=,
+    # machine_detection=) -> carrier call id. `status_callback`: this carrier's per-call status webhook
+    # (`status_webhook`, also where answering-machine results go); `answer_url`: its outbound answer webhook
+    # (`answer_webhook`) for carriers that fetch the call's markup when the callee answers (else "").
     hang_up: Callable | None = None
     transfer: Callable | None = None
     dial: Callable | None = None
+    # URL names (under "telephony:") of the per-call webhooks of outbound calls, each taking `call_id`.
+    status_webhook: str = ""
+    answer_webhook: str = ""
     # Dotted path of the caller double speaking this carrier's media wire format (devtools.doubles).
     caller_double: str = ""
 

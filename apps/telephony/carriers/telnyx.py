@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from pipecat.serializers.telnyx import TelnyxFrameSerializer
 
 from apps.billing.pricing import VendorPrice
+from apps.core.errors import ProviderError
 from apps.telephony.carriers import COMMON_STATUSES
 from apps.telephony.carriers._rest import rest_request
 from apps.telephony.carriers.registry import Carrier, Webhook
@@ -37,7 +38,9 @@ from apps.telephony.webhooks import (
     delivery_forget,
     e164,
     inbound,
+    outbound_call_signed,
     signed_number,
+    status_text,
     xml,
 )
 from apps.voice.media_protocol import (
@@ -58,6 +61,19 @@ logger = logging.getLogger(__name__)
 PRICES = {"carrier_seconds": {"voice-inbound": VendorPrice.of("0.0035", per=60, increment=60),
                               "voice-outbound": VendorPrice.of("0.0070", per=60, increment=60)},
           "phone_number_months": {"local": VendorPrice.of("1.00")}}
+
+# Call Control: its events and hang-up causes (call.hangup's payload.hangup_cause) in the status
+# vocabulary, beside TeXML's Twilio-compatible statuses.
+STATUSES = {
+    **COMMON_STATUSES,
+    "normal_clearing": "completed", "time_limit": "completed", "user_busy": "busy", "timeout": "no_answer",
+    "no_answer": "no_answer", "call_rejected": "failed", "not_found": "failed", "unallocated_number": "failed",
+    "unspecified": "failed", "originator_cancel": "canceled",
+}
+# Call Control answering-machine results (call.machine[.premium].detection.ended) → Call.answered_by.
+ANSWERED_BY = {"human": "human", "human_residence": "human", "human_business": "human", "machine": "machine",
+               "fax_detected": "machine", "not_sure": "unknown", "silence": "unknown"}
+AMD_MODE = "detect_beep"  # machine or human, then call.machine.greeting.ended when the beep comes
 
 MAX_SKEW_SECS = 300
 ALREADY_ENDED = "90018"  # Telnyx error code: "Call has already ended"
@@ -219,6 +235,58 @@ def transfer(*, number, carrier_call_id: str, to_number: str) -> None:
                  headers=_headers(number.auth_token), json={"to": to_number})
 
 
+def dial(*, number, to_number: str, stream_url: str, call_id: str, token: str, status_callback: str,
+         answer_url: str = "", machine_detection: bool = False) -> str:
+    """Call Control Dial from the number's connection (PhoneNumber.account_sid), streaming both
+    ways (RTP, PCMU) to our websocket once answered, our call id and stream token in
+    client_state, every event of the call to its status webhook; returns the call_control_id."""
+    body = {"connection_id": number.account_sid, "to": to_number, "from": number.number,
+            "stream_url": stream_url, "stream_track": "inbound_track", "stream_bidirectional_mode": "rtp",
+            "stream_bidirectional_codec": "PCMU", "client_state": client_state(call_id, token),
+            "webhook_url": status_callback, "webhook_url_method": "POST"}
+    if machine_detection:
+        body["answering_machine_detection"] = AMD_MODE
+    response = rest_request("Telnyx", "POST", _api("/calls"), ok={200, 201}, headers=_headers(number.auth_token),
+                            json=body)
+    try:
+        return carrier_call_id(response.json()["data"]["call_control_id"], what="call_control_id")
+    except (ValueError, KeyError, TypeError, BadWebhook) as error:
+        raise ProviderError(f"Telnyx answered the dial without a call_control_id: {response.text[:200]}",
+                            retryable=False) from error
+
+
+@csrf_exempt
+@require_POST
+def status_webhook(request, call_id):
+    """Call Control events of one outbound call (the dial's webhook_url): initiated, answered,
+    hang-up with its cause, answering-machine results."""
+    from apps.calls.services import call_answered_by_record, call_carrier_status_update
+
+    try:
+        event_type, payload = _call_control_event(request.body)
+    except BadWebhook as error:
+        return bad_request(request, "telnyx", error)
+    signed = outbound_call_signed(request, carrier="telnyx", call_id=call_id, verify=lambda number: verify(
+        request=request, public_key_b64=number.webhook_public_key))
+    if isinstance(signed, HttpResponse):
+        return signed
+    call, _ = signed
+    try:
+        if event_type.startswith("call.machine.") and event_type.endswith(".detection.ended"):
+            result = status_text(payload.get("result", ""), what="payload.result")
+            call_answered_by_record(call_id=call.pk, answered_by=ANSWERED_BY.get(result, "unknown"))
+        elif event_type.startswith("call.machine.") and event_type.endswith(".greeting.ended"):
+            call_answered_by_record(call_id=call.pk, answered_by="machine")  # a greeting (and a beep) means a machine
+        elif event_type in ("call.initiated", "call.answered"):
+            call_carrier_status_update(call_id=call.pk, carrier_status=event_type.removeprefix("call."))
+        elif event_type == "call.hangup":
+            cause = status_text(payload.get("hangup_cause") or "unspecified", what="payload.hangup_cause")
+            call_carrier_status_update(call_id=call.pk, carrier_status=cause)
+    except BadWebhook as error:
+        return bad_request(request, "telnyx", error)
+    return HttpResponse(status=200)
+
+
 # -- media stream ------------------------------------------------------------------------------
 
 def _client_state_parameters(value: object) -> dict[str, str]:
@@ -286,10 +354,13 @@ CARRIER = Carrier(
     label="Telnyx",
     media=TelnyxMediaStreams(),
     webhooks=(Webhook("voice/", texml_webhook, "telnyx_voice"),
-              Webhook("call-control/", call_control_webhook, "telnyx_call_control")),
-    statuses=COMMON_STATUSES,
+              Webhook("call-control/", call_control_webhook, "telnyx_call_control"),
+              Webhook("status/<uuid:call_id>/", status_webhook, "telnyx_status")),
+    statuses=STATUSES,
     prices=PRICES,
     hang_up=hang_up,
     transfer=transfer,
+    dial=dial,
+    status_webhook="telnyx_status",
     caller_double="devtools.doubles.carrier_callers.TelnyxCaller",
 )

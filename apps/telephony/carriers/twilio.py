@@ -9,7 +9,7 @@ back) and a webhook replayed after its call ended is rejected (no stream, no tok
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseNotFound
+from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pipecat.serializers.twilio import TwilioFrameSerializer
@@ -27,9 +27,11 @@ from apps.telephony.webhooks import (
     bad_request,
     caller_number,
     carrier_call_id,
-    forbidden,
+    duration_of,
     inbound,
+    outbound_call_signed,
     signed_urls,
+    status_text,
     xml,
 )
 from apps.voice.media_protocol import (
@@ -114,27 +116,34 @@ def voice_webhook(request):
     )
 
 
+# Twilio's AnsweredBy (answering-machine detection) → Call.answered_by.
+ANSWERED_BY = {"human": "human", "machine_start": "machine", "machine_end_beep": "machine",
+               "machine_end_silence": "machine", "machine_end_other": "machine", "fax": "machine",
+               "unknown": "unknown"}
+
+
 @csrf_exempt
 @require_POST
 def status_webhook(request, call_id):
-    from apps.calls.selectors import call_get
-    from apps.calls.services import call_carrier_status_update
-    from apps.core.errors import NotFound
+    """The call's status callback, and its asynchronous AMD callback (AnsweredBy)."""
+    from apps.calls.services import call_answered_by_record, call_carrier_status_update
 
+    signed = outbound_call_signed(
+        request, carrier="twilio", call_id=call_id,
+        verify=lambda number: verify(request=request, urls=signed_urls(request), auth_token=number.auth_token))
+    if isinstance(signed, HttpResponse):
+        return signed
+    call, _ = signed
     try:
-        call = call_get(call_id=call_id)
-    except NotFound:
-        return HttpResponseNotFound("no such call")
-    auth_token = call.phone_number.auth_token if call.phone_number else ""
-    if verify(request=request, urls=signed_urls(request), auth_token=auth_token) is None:
-        return forbidden(request, "twilio")
-    status = request.POST.get("CallStatus", "")
-    duration = request.POST.get("CallDuration")
-    if not (status.isascii() and status.isprintable() and len(status) <= 32):
-        return bad_request(request, "twilio", BadWebhook("CallStatus malformed"))
+        if "AnsweredBy" in request.POST:
+            answered_by = ANSWERED_BY.get(status_text(request.POST["AnsweredBy"], what="AnsweredBy"), "unknown")
+            call_answered_by_record(call_id=call.pk, answered_by=answered_by)
+            return HttpResponse(status=204)
+        status = status_text(request.POST.get("CallStatus", ""), what="CallStatus")
+    except BadWebhook as error:
+        return bad_request(request, "twilio", error)
     call_carrier_status_update(call_id=call.pk, carrier_status=status,
-                               duration_secs=int(duration) if duration and duration.isdigit() and len(duration) < 9
-                               else None)
+                               duration_secs=duration_of(request.POST.get("CallDuration")))
     return HttpResponse(status=204)
 
 
@@ -178,13 +187,19 @@ def transfer(*, number, carrier_call_id: str, to_number: str) -> None:
         raise classify_error(exc) from exc
 
 
-def dial(*, number, to_number: str, stream_url: str, call_id: str, token: str, status_callback: str) -> str:
-    """Place an outbound call whose audio streams to us; returns its CallSid. Failures: ProviderError."""
+def dial(*, number, to_number: str, stream_url: str, call_id: str, token: str, status_callback: str,
+         answer_url: str = "", machine_detection: bool = False) -> str:
+    """Place an outbound call whose audio streams to us; returns its CallSid. Failures: ProviderError.
+    With `machine_detection`, asynchronous AMD that waits for the end of a machine's greeting
+    (MachineDetection=DetectMessageEnd, AsyncAmd): the stream starts at once and AnsweredBy
+    arrives at the status callback."""
+    amd = {"machine_detection": "DetectMessageEnd", "async_amd": "true", "async_amd_status_callback": status_callback,
+           "async_amd_status_callback_method": "POST"} if machine_detection else {}
     try:
         created = rest_client(account_sid=number.account_sid, auth_token=number.auth_token).calls.create(
             to=to_number, from_=number.number, twiml=stream_twiml(stream_url=stream_url, call_id=call_id, token=token),
             status_callback=status_callback, status_callback_event=["initiated", "ringing", "answered", "completed"],
-            status_callback_method="POST",
+            status_callback_method="POST", **amd,
         )
     except Exception as exc:  # noqa: BLE001 - classified
         raise classify_error(exc) from exc
@@ -233,5 +248,6 @@ CARRIER = Carrier(
     hang_up=hang_up,
     transfer=transfer,
     dial=dial,
+    status_webhook="twilio_status",
     caller_double="devtools.doubles.twilio_caller.TwilioCaller",
 )

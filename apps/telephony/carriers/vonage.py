@@ -17,6 +17,11 @@ without whitespace. We require:
   request with neither may omit it, and may only carry the hash of nothing.
 - `application_id`, when present and the number has one (PhoneNumber.account_sid),
   equal to it.
+
+REST (settings.VONAGE_API_BASE_URL): create call (POST /v1/calls, answer_url → our per-call
+outbound answer webhook, event_url → its status webhook, advanced machine detection when
+asked), hang-up and transfer (PUT /v1/calls/{uuid}), each authorised by a JWT (RS256) that
+the application's private key (PhoneNumber.api_private_key) signs.
 """
 from __future__ import annotations
 
@@ -24,13 +29,17 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 
 import jwt
-from django.http import HttpResponseNotFound, JsonResponse
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from pipecat.serializers.vonage import VonageFrameSerializer
 
+from apps.core.errors import ProviderError
+from apps.telephony.carriers._rest import rest_request
 from apps.telephony.carriers.registry import Carrier, Webhook
 from apps.telephony.webhooks import (
     Answers,
@@ -39,7 +48,10 @@ from apps.telephony.webhooks import (
     bad_request,
     caller_number,
     carrier_call_id,
+    duration_of,
     inbound,
+    outbound_call_signed,
+    status_text,
 )
 from apps.voice.media_protocol import (
     StreamMessage,
@@ -61,6 +73,10 @@ STATUSES = {
     "busy": "busy", "timeout": "no_answer", "unanswered": "no_answer", "failed": "failed",
     "rejected": "failed", "cancelled": "canceled",
 }
+# Machine detection results, sent to the event webhook as a status.
+ANSWERED_BY = {"human": "human", "machine": "machine"}
+AMD = {"behavior": "continue", "mode": "detect_beep", "beep_timeout": 45}
+JWT_TTL_SECS = 300
 
 MAX_SKEW_SECS = 300
 _EMPTY_HASHES = frozenset({hashlib.sha256(b"").hexdigest(), hashlib.sha256(b"{}").hexdigest()})
@@ -161,6 +177,115 @@ def answer_webhook(request):
     )
 
 
+def _verify_with(request):
+    return lambda number: verify(request=request, signature_secret=number.auth_token,
+                                 application_id=number.account_sid)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def outbound_answer_webhook(request, call_id):
+    """The callee answered one of our outbound calls: the NCCO that streams it to the agent."""
+    from apps.telephony.services import telephony_outbound_answered
+
+    try:
+        params = _params(request)
+    except BadWebhook as error:
+        return bad_request(request, "vonage", error)
+    signed = outbound_call_signed(request, carrier="vonage", call_id=call_id, verify=_verify_with(request))
+    if isinstance(signed, HttpResponse):
+        return signed
+    call, _ = signed
+    try:
+        call_uuid = carrier_call_id(params.get("uuid"), what="uuid")
+    except BadWebhook as error:
+        return bad_request(request, "vonage", error)
+    answer = telephony_outbound_answered(call=call, carrier_call_id=call_uuid)
+    return ANSWERS.reject() if answer is None else ANSWERS.stream(answer)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def status_webhook(request, call_id):
+    """The call's event webhook: statuses (started ... completed) and machine detection
+    (status human / machine)."""
+    from apps.calls.services import call_answered_by_record, call_carrier_status_update
+
+    try:
+        params = _params(request)
+    except BadWebhook as error:
+        return bad_request(request, "vonage", error)
+    signed = outbound_call_signed(request, carrier="vonage", call_id=call_id, verify=_verify_with(request))
+    if isinstance(signed, HttpResponse):
+        return signed
+    call, _ = signed
+    if "status" not in params:
+        return HttpResponse(status=204)  # transfer / input events: nothing of ours
+    try:
+        status = status_text(params["status"])
+    except BadWebhook as error:
+        return bad_request(request, "vonage", error)
+    if status in ANSWERED_BY:
+        call_answered_by_record(call_id=call.pk, answered_by=ANSWERED_BY[status])
+    else:
+        call_carrier_status_update(call_id=call.pk, carrier_status=status, duration_secs=duration_of(params.get("duration")))
+    return HttpResponse(status=204)
+
+
+# -- REST --------------------------------------------------------------------------------------
+
+def rest_token(*, application_id: str, private_key: str, now: float | None = None) -> str:
+    """The Voice API's bearer token: a JWT (RS256) signed with the application's private key."""
+    if not (application_id and private_key):
+        raise ProviderError("This Vonage number has no application id or private key for REST calls.",
+                            retryable=False)
+    issued = int(now or time.time())
+    try:
+        return jwt.encode({"application_id": application_id, "iat": issued, "exp": issued + JWT_TTL_SECS,
+                           "jti": str(uuid.uuid4())}, private_key, algorithm="RS256")
+    except (ValueError, TypeError, jwt.PyJWTError) as error:
+        raise ProviderError(f"The Vonage private key cannot sign: {error}", retryable=False) from error
+
+
+def _rest(method: str, path: str, *, number, body: dict, ok: set[int], gone=lambda response: False):
+    token = rest_token(application_id=number.account_sid, private_key=number.api_private_key)
+    return rest_request("Vonage", method, settings.VONAGE_API_BASE_URL.rstrip("/") + path, ok=ok, gone=gone,
+                        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, json=body)
+
+
+def hang_up(*, number, carrier_call_id: str) -> None:
+    """PUT {"action": "hangup"} (204); 404 means the call had already ended."""
+    _rest("PUT", f"/v1/calls/{carrier_call_id}", number=number, body={"action": "hangup"}, ok={200, 204},
+          gone=lambda response: response.status_code == 404)
+
+
+def transfer(*, number, carrier_call_id: str, to_number: str) -> None:
+    """PUT a transfer to an inline NCCO that connects the person's phone (204)."""
+    ncco = [{"action": "connect", "from": number.number.lstrip("+"),
+             "endpoint": [{"type": "phone", "number": to_number.lstrip("+")}]}]
+    _rest("PUT", f"/v1/calls/{carrier_call_id}", number=number, ok={200, 204},
+          body={"action": "transfer", "destination": {"type": "ncco", "ncco": ncco}})
+
+
+def dial(*, number, to_number: str, stream_url: str, call_id: str, token: str, status_callback: str,
+         answer_url: str = "", machine_detection: bool = False) -> str:
+    """Create call (201): Vonage fetches `answer_url` (GET, signed) once answered, events go to
+    `status_callback`; with `machine_detection`, advanced machine detection (continue,
+    detect_beep). Returns the call's uuid."""
+    body = {"to": [{"type": "phone", "number": to_number.lstrip("+")}],
+            "from": {"type": "phone", "number": number.number.lstrip("+")},
+            "answer_url": [answer_url], "answer_method": "GET",
+            "event_url": [status_callback], "event_method": "POST"}
+    if machine_detection:
+        body["advanced_machine_detection"] = dict(AMD)
+    response = _rest("POST", "/v1/calls", number=number, body=body, ok={200, 201})
+    try:
+        return carrier_call_id(response.json()["uuid"], what="uuid")
+    except (ValueError, KeyError, TypeError, BadWebhook) as error:
+        raise ProviderError(f"Vonage answered the call request without a uuid: {response.text[:200]}",
+                            retryable=False) from error
+
+
 # -- media stream ------------------------------------------------------------------------------
 
 class VonageAudioConnector:
@@ -212,8 +337,15 @@ CARRIER = Carrier(
     name="vonage",
     label="Vonage",
     media=VonageAudioConnector(),
-    webhooks=(Webhook("answer/", answer_webhook, "vonage_answer"),),
+    webhooks=(Webhook("answer/", answer_webhook, "vonage_answer"),
+              Webhook("outbound/<uuid:call_id>/", outbound_answer_webhook, "vonage_outbound"),
+              Webhook("status/<uuid:call_id>/", status_webhook, "vonage_status")),
     statuses=STATUSES,
     prices=PRICES,
+    hang_up=hang_up,
+    transfer=transfer,
+    dial=dial,
+    status_webhook="vonage_status",
+    answer_webhook="vonage_outbound",
     caller_double="devtools.doubles.carrier_callers.VonageCaller",
 )

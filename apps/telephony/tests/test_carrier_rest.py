@@ -6,7 +6,7 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from apps.calls.services import call_create_inbound
-from apps.core.errors import ApplicationError, ProviderError
+from apps.core.errors import ProviderError
 from apps.telephony.models import PhoneNumber
 from apps.telephony.services import telephony_hang_up, telephony_transfer
 from devtools.doubles.carrier_rest import CarrierRestDouble
@@ -19,6 +19,7 @@ def rest(settings):
     with CarrierRestDouble() as double:
         settings.TELNYX_API_BASE_URL = double.url
         settings.PLIVO_API_BASE_URL = double.url
+        settings.VONAGE_API_BASE_URL = double.url
         yield double
 
 
@@ -65,8 +66,10 @@ def test_carrier_refusals_are_classified(tenant_a, rest, status, retryable):
     assert (refused.value.retryable, refused.value.details) == (retryable, {"status": status})
 
 
-def test_carrier_without_a_hang_up_says_what_to_do(tenant_a, rest):
+def test_a_vonage_number_without_a_private_key_says_what_is_missing(tenant_a, rest):
     call = _call(tenant_a, carrier="vonage", number="+15550005000", carrier_call_id="vonage-uuid")
-    with tenant_context(tenant_a), pytest.raises(ApplicationError, match="Vonage calls cannot be hung up from here yet"):
+    with tenant_context(tenant_a), pytest.raises(ProviderError,
+                                                 match="no application id or private key for REST calls") as refused:
         telephony_hang_up(call=call)
+    assert refused.value.retryable is False
     assert rest.requests == []

@@ -116,3 +116,31 @@ def test_unsigned_status_callback_is_403_and_changes_nothing(client, tenant_a, a
     with tenant_context(tenant_a):
         call = Call.objects.get(pk=call.pk)
         assert (call.status, call.carrier_status, call.ended_at) == ("queued", "", None)
+
+
+def test_voicemail_detection_asks_twilio_for_async_amd_and_its_callback_records_who_answered(
+        client, tenant_a, acme_number, twilio_double):
+    from apps.agents.services import agent_save
+
+    with tenant_context(tenant_a):
+        agent_save(agent=acme_number.agent, voicemail_detection=True, voicemail_message="Call us back.")
+        acme_number.refresh_from_db()
+        call = telephony_call_outbound(phone_number=acme_number, to_number="+15557770000", idempotency_key="k-amd")
+    status_url = f"http://acme.localhost:8000/telephony/twilio/status/{call.pk}/"
+    form = twilio_double.requests[0].form
+    assert {key: form[key] for key in ("MachineDetection", "AsyncAmd", "AsyncAmdStatusCallback",
+                                       "AsyncAmdStatusCallbackMethod")} == {
+        "MachineDetection": ["DetectMessageEnd"], "AsyncAmd": ["true"], "AsyncAmdStatusCallback": [status_url],
+        "AsyncAmdStatusCallbackMethod": ["POST"]}
+    response = _status(client, call, {"CallSid": call.carrier_call_id, "AnsweredBy": "machine_end_beep",
+                                      "MachineDetectionDuration": "4210"})
+    assert response.status_code == 204
+    with tenant_context(tenant_a):
+        call = Call.objects.get(pk=call.pk)
+        assert (call.answered_by, call.status, call.ended_at) == ("machine", "queued", None)
+
+
+def test_without_voicemail_detection_no_amd_is_asked(tenant_a, acme_number, twilio_double):
+    with tenant_context(tenant_a):
+        telephony_call_outbound(phone_number=acme_number, to_number="+15557770000", idempotency_key="k-no-amd")
+    assert "MachineDetection" not in twilio_double.requests[0].form
