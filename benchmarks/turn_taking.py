@@ -1,6 +1,6 @@
 """Turn taking over the carrier protocol: today's settings beside the new ones, same run.
 
-    .venv/bin/python benchmarks/turn_taking.py [--repeats 2] [--write]
+    .venv/bin/python benchmarks/turn_taking.py [--repeats 2] [--stt openai|deepgram] [--write]
 
 Every trial is one call: a Twilio Media Streams caller (devtools.doubles.twilio_caller)
 on a real websocket to the production bridge, session and pipeline (apps.voice.testing
@@ -17,6 +17,10 @@ double, caller lines made with Piper (offline) and taught to the double's STT.
   two"). Premature = the agent's audio began before the caller's last word.
 - voice-to-voice: ordinary questions (the shared caller fixtures), caller's last audible
   frame -> first audible agent frame.
+
+`--stt openai` (default): OpenAI's STT, which transcribes a finished speech segment, so barge-in
+counts words by time. `--stt deepgram`: Pipecat's Deepgram service streaming to the double's
+`/v1/listen` (devtools.doubles.deepgram_listen), whose interim results let barge-in count words.
 
 Not a test: it prints the figures and, with --write, appends them to benchmarks/RESULTS.md.
 """
@@ -55,6 +59,8 @@ LONG_GREETING = " ".join(["We are open from nine to five on Saturday."] * 6)
 OFFSETS = (0.8, 1.6, 2.4)  # seconds into the agent's answer when the caller speaks
 LEAD_SECS = 0.2  # apps.voice.testing.caller_line's silence before the first word
 
+STT = {"name": "openai"}  # set by --stt
+
 SETTINGS = {
     "today": {"interrupt_after_words": 0, "end_of_turn_model": False},
     "new": {},  # VoiceConfig's defaults: after 2 words, Smart Turn + transcript check
@@ -87,7 +93,8 @@ async def _call(double, settings: dict, **config):
     from apps.voice.testing import PlainMediaServer
     from devtools.doubles.twilio_caller import TwilioCaller
 
-    server = await PlainMediaServer(base_url=double.base_url, config=VoiceConfig(**settings, **config)).start()
+    server = await PlainMediaServer(base_url=double.base_url, config=VoiceConfig(**settings, **config),
+                                    stt=STT["name"]).start()
     caller = TwilioCaller(server.url)
     await caller.connect()
     return server, caller
@@ -203,7 +210,8 @@ def report(figures: dict[str, Figures], command: str) -> str:
         "",
         f"Command: `{command}`  ",
         "One call per trial over Twilio Media Streams (PlainMediaServer: the production bridge, session and "
-        "pipeline; OpenAI-compatible double; Piper caller lines, 8 kHz). \"today\" = interruptions at any "
+        f"pipeline; OpenAI-compatible double; STT: {STT['name']}; Piper caller lines, 8 kHz). "
+        "\"today\" = interruptions at any "
         "speech, end of turn at the VAD's 0.5 s pause; \"new\" = VoiceConfig defaults (interrupt after 2 words, "
         "acknowledgements never interrupt, Smart Turn + transcript check, 1.5 s longest pause).",
         "",
@@ -243,8 +251,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=1, help="each phrase this many times per setting "
                                "(1: about 4 minutes)")
+    parser.add_argument("--stt", choices=("openai", "deepgram"), default="openai",
+                        help="segment STT (openai) or streaming STT with interim results (deepgram)")
     parser.add_argument("--write", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     args = parser.parse_args()
+    STT["name"] = args.stt
     # The voice runtime needs no Django (apps.voice.testing runs it bare).
     from loguru import logger
 
