@@ -6,7 +6,7 @@ header, JSON body) and answers like the carrier:
 - Telnyx: dial POST /v2/calls 200 {"data": {"call_control_id": "v3:double-<n>", ...}};
   actions POST /v2/calls/<id>/actions/<action> 200 {"data": {"result": "ok"}}.
 - Plivo: make call POST /v1/Account/<auth id>/Call/ 201 {"request_uuid": ...}; transfer
-  POST /v1/Account/<auth id>/Call/<uuid>/ 202; hang-up DELETE .../Call/<uuid>/ 204.
+  POST /v1/Account/<auth id>/Call/<uuid>/ 202; hang-up DELETE /v1/Account/<auth id>/Call/<uuid>/ 204.
 - Vonage: create call POST /v1/calls 201 {"uuid": ..., "status": "started", ...};
   hang-up / transfer PUT /v1/calls/<uuid> 204.
 
