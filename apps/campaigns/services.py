@@ -54,7 +54,8 @@ EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.PA
 FINISHED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
 # An end_call reason that means "do not call me again".
 DO_NOT_CALL_REASON = re.compile(
-    r"\b(do\s*n[o']?t\s+call|don'?t\s+call|stop\s+calling|never\s+call|no\s+more\s+calls|remove\s+(me|my\s+number)"
+    r"\b(do\s*n[o']?t\s+call|don'?t\s+call|not\s+to\s+(be\s+)?call|stop\s+calling|never\s+call|no\s+more\s+calls"
+    r"|remove\s+(me|my\s+number)"
     r"|take\s+me\s+off|opt(ed)?[\s-]?out|unsubscribe|do[\s-]not[\s-]call)", re.IGNORECASE)
 # Outcomes that say nothing about the health of the dialling (left out of the circuit breaker).
 _BREAKER_IGNORES = (Outcome.NOT_DIALLED, Outcome.DO_NOT_CALL, Outcome.CANCELLED, Outcome.EXPIRED)
@@ -83,8 +84,10 @@ def e164(number, *, region: str | None = None) -> str:
         parsed = phonenumbers.parse(text, region or None)
     except phonenumbers.NumberParseException:
         raise ApplicationError(f"{text!r} is not a phone number (use E.164, e.g. +14155550100).") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ApplicationError(f"{text!r} is not a valid phone number.")
+    # Possible (right length for its country), as for agents' transfer numbers: the carrier is the
+    # judge of whether it is assigned.
+    if not phonenumbers.is_possible_number(parsed):
+        raise ApplicationError(f"{text!r} is not a valid phone number (wrong length for its country code).")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -473,7 +476,7 @@ def campaign_settle(*, campaign_id: int, now: datetime | None = None) -> dict:
                                                                                                       flat=True))
     for attempt_id in ended:
         with transaction.atomic():
-            attempt = (CampaignAttempt.objects.select_for_update(skip_locked=True)
+            attempt = (CampaignAttempt.objects.select_for_update(skip_locked=True, of=("self",))
                        .select_related("call", "contact", "campaign").filter(pk=attempt_id, settled_at__isnull=True)
                        .first())
             if attempt is None:
@@ -774,6 +777,12 @@ def _dial_one(*, client, campaign: Campaign, contact: CampaignContact, caller_id
         call = Call.objects.filter(idempotency_key=attempt.idempotency_key).first()
         counts["carrier_errors"] += 1
         logger.info("campaign %s contact %s: carrier refused the dial: %s", campaign.pk, contact.pk, error.message)
+        with transaction.atomic():
+            CampaignAttempt.objects.filter(pk=attempt.pk).update(call=call)
+            CampaignContact.objects.filter(pk=contact.pk, status=CampaignContact.Status.DIALLING).update(
+                status=CampaignContact.Status.CALLING, lease_owner="", lease_expires_at=None,
+                updated_at=timezone.now())
+        return True
     except ApplicationError as error:  # the platform refused (suspended, cap, no agent): stop for now
         call = Call.objects.filter(idempotency_key=attempt.idempotency_key).first()
         if call is None:
@@ -853,6 +862,7 @@ def _dispatch_loop(*, client, campaign: Campaign, owner: str, budget: float, cou
                     for left in contacts[index:]:
                         _release(left, owner=owner, next_attempt_at=left.next_attempt_at)
                     return
+                dial_started = time.monotonic()
                 try:
                     done = _dial_one(client=client, campaign=campaign, contact=contact, caller_ids=caller_ids,
                                      owner=owner, counts=counts)
@@ -862,7 +872,8 @@ def _dispatch_loop(*, client, campaign: Campaign, owner: str, budget: float, cou
                     _stop(client=client, campaign_id=campaign.pk, message=stop.args[0])
                     return
                 if done:
-                    next_slot = max(next_slot + interval, time.monotonic() - interval)
+                    # Dial starts are at least 1/cps apart: the rate never exceeds the setting.
+                    next_slot = dial_started + interval
                     break
                 # Every caller ID dialled its share this second: wait for the next one.
                 next_slot = math.floor(time.time()) + 1 - time.time() + time.monotonic()
