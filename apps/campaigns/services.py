@@ -49,7 +49,6 @@ from apps.core.errors import ApplicationError, NotFound, ProviderError
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_CONTACT = (CampaignContact.Status.DIALLING, CampaignContact.Status.CALLING)
 EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED)
 FINISHED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
 # An end_call reason that means "do not call me again".
@@ -662,11 +661,15 @@ class _Capacity:
 def _capacity(campaign: Campaign) -> _Capacity:
     from apps.calls.models import Call
 
-    live_since = timezone.now() - timedelta(days=1)
-    campaign_active = CampaignContact.objects.filter(campaign=campaign, status__in=ACTIVE_CONTACT).count()
+    now = timezone.now()
+    # A contact whose dialer died (lease expired) holds no line: it is waiting to be claimed again.
+    held = (Q(status=CampaignContact.Status.CALLING)
+            | Q(status=CampaignContact.Status.DIALLING, lease_expires_at__gte=now))
+    campaign_active = CampaignContact.objects.filter(held, campaign=campaign).count()
     live_calls = Call.objects.filter(direction=Call.Direction.OUTBOUND, ended_at__isnull=True,
-                                     created_at__gte=live_since)
-    dialling = CampaignContact.objects.filter(status=CampaignContact.Status.DIALLING).count()
+                                     created_at__gte=now - timedelta(days=1))
+    dialling = CampaignContact.objects.filter(status=CampaignContact.Status.DIALLING,
+                                              lease_expires_at__gte=now).count()
     client_active = live_calls.count() + dialling
     per_account = {(row["phone_number__carrier"], row["phone_number__account_sid"]): row["n"]
                    for row in live_calls.values("phone_number__carrier", "phone_number__account_sid")
