@@ -373,7 +373,9 @@ def _resume(campaign: Campaign) -> None:
     campaign.status = (Campaign.Status.SCHEDULED if campaign.starts_at and campaign.starts_at > timezone.now()
                        else Campaign.Status.RUNNING)
     campaign.pause_kind, campaign.pause_reason = "", ""
-    campaign.save(update_fields=["status", "pause_kind", "pause_reason", "updated_at"])
+    if campaign.status == Campaign.Status.RUNNING and campaign.started_at is None:
+        campaign.started_at = timezone.now()
+    campaign.save(update_fields=["status", "pause_kind", "pause_reason", "started_at", "updated_at"])
 
 
 @transaction.atomic

@@ -29,10 +29,9 @@ CONTACTS = [f"+1555888{index:04d}" for index in range(6)]
 
 @pytest.fixture
 def acme(committed_db, redis_clean):
-    from apps.tenancy.models import Client
-
     from apps.agents.models import Agent
     from apps.providers.models import ProviderAccount
+    from apps.tenancy.models import Client
 
     connection.close()
     client = Client.objects.get(slug="acme")
