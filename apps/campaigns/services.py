@@ -31,8 +31,8 @@ from decimal import Decimal, InvalidOperation
 
 import phonenumbers
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.campaigns.models import (
@@ -432,28 +432,33 @@ def outcome_of_call(call) -> str:
     return Outcome.COMPLETED if call.answered_at else Outcome.FAILED
 
 
-def _contact_after(contact: CampaignContact, *, campaign: Campaign, outcome: str, ended_at: datetime) -> None:
-    """Where a contact goes after one attempt's outcome (the contact row is locked)."""
+def _contact_after(contact: CampaignContact, *, campaign: Campaign, outcome: str, ended_at: datetime,
+                   same_outcome: int) -> None:
+    """Where a contact goes after one attempt's outcome (the contact row is locked); `same_outcome`:
+    how many of its attempts, this one included, ended that way."""
     policy = (campaign.retry_policy or {}).get(outcome) if outcome in RETRYABLE_OUTCOMES else None
     contact.lease_expires_at, contact.lease_owner = None, ""
     if outcome == Outcome.NOT_DIALLED and campaign.status not in FINISHED:
         contact.status, contact.next_attempt_at = CampaignContact.Status.QUEUED, None
         return
-    if policy and campaign.status not in FINISHED:
-        used = contact.attempt_rows.filter(outcome=outcome).count()
-        if used <= policy["attempts"]:
-            contact.status, contact.outcome = CampaignContact.Status.QUEUED, outcome
-            contact.next_attempt_at = ended_at + timedelta(minutes=policy["delay_minutes"])
-            return
+    if policy and campaign.status not in FINISHED and same_outcome <= policy["attempts"]:
+        contact.status, contact.outcome = CampaignContact.Status.QUEUED, outcome
+        contact.next_attempt_at = ended_at + timedelta(minutes=policy["delay_minutes"])
+        return
     contact.status, contact.outcome, contact.next_attempt_at = CampaignContact.Status.DONE, outcome, None
     if outcome == Outcome.NOT_DIALLED:
         contact.outcome = Outcome.CANCELLED
 
 
+UNCONFIRMED_ERROR = "the dialer stopped before the carrier confirmed this dial; the contact is queued again"
+SETTLE_BATCH = 500
+
+
 def campaign_settle(*, campaign_id: int, now: datetime | None = None) -> dict:
-    """Give each attempt whose call ended its outcome and move its contact on. Attempts whose
-    call never reached the carrier (no carrier id, no status from it) after
-    CAMPAIGN_UNCONFIRMED_DIAL_SECS are ended and their contacts queued again. Idempotent."""
+    """Give each attempt whose call ended its outcome and move its contact on, in batches (a few
+    queries per batch, whatever its size). Attempts whose call never reached the carrier (no
+    carrier id, no status from it) after CAMPAIGN_UNCONFIRMED_DIAL_SECS are ended and their
+    contacts queued again. Idempotent; concurrent settlers skip each other's rows."""
     from apps.calls.models import Call
     from apps.calls.selectors import call_end_call_reasons
     from apps.calls.services import call_end
@@ -467,38 +472,44 @@ def campaign_settle(*, campaign_id: int, now: datetime | None = None) -> dict:
                                             call__created_at__lt=unconfirmed_before)
              .values_list("call_id", flat=True))
     for call_id in list(stale):
-        call_end(call_id=call_id, end_reason=Call.EndReason.FAILED, usage={},
-                 error="the dialer stopped before the carrier confirmed this dial; the contact is queued again")
-    ended = list(CampaignAttempt.objects.filter(campaign_id=campaign_id, settled_at__isnull=True,
-                                                call__ended_at__isnull=False).values_list("pk", flat=True))
-    if not ended:
-        return counts
-    reasons = call_end_call_reasons(call_ids=CampaignAttempt.objects.filter(pk__in=ended).values_list("call_id",
-                                                                                                      flat=True))
-    for attempt_id in ended:
+        call_end(call_id=call_id, end_reason=Call.EndReason.FAILED, usage={}, error=UNCONFIRMED_ERROR)
+    while True:
         with transaction.atomic():
-            attempt = (CampaignAttempt.objects.select_for_update(skip_locked=True, of=("self",))
-                       .select_related("call", "contact", "campaign").filter(pk=attempt_id, settled_at__isnull=True)
-                       .first())
-            if attempt is None:
-                continue
-            contact = CampaignContact.objects.select_for_update().get(pk=attempt.contact_id)
-            call = attempt.call
-            outcome = outcome_of_call(call)
-            if call.error and call.error.startswith("the dialer stopped before"):
-                outcome = Outcome.NOT_DIALLED
-            attempt.outcome, attempt.settled_at, attempt.error = outcome, now, call.error[:2000]
-            attempt.save(update_fields=["outcome", "settled_at", "error"])
-            _contact_after(contact, campaign=attempt.campaign, outcome=outcome, ended_at=call.ended_at or now)
-            reason = reasons.get(call.pk, "")
-            if outcome == Outcome.COMPLETED and DO_NOT_CALL_REASON.search(reason):
-                do_not_call_add(number=contact.phone_number, source=DoNotCallEntry.Source.CALL,
-                                reason=f"The agent ended the call: {reason}", call_id=call.pk)
-                counts["do_not_call"] += 1
-            contact.save()
-            counts["settled"] += 1
-            counts["not_dialled"] += outcome == Outcome.NOT_DIALLED
-    return counts
+            attempts = list(CampaignAttempt.objects.select_for_update(skip_locked=True, of=("self",))
+                            .select_related("call").filter(campaign_id=campaign_id, settled_at__isnull=True,
+                                                           call__ended_at__isnull=False)
+                            .order_by("pk")[:SETTLE_BATCH])
+            if not attempts:
+                return counts
+            campaign = Campaign.objects.get(pk=campaign_id)
+            contact_ids = {attempt.contact_id for attempt in attempts}
+            contacts = {contact.pk: contact for contact in
+                        CampaignContact.objects.select_for_update().filter(pk__in=contact_ids)}
+            same = {(contact_id, outcome): n for contact_id, outcome, n in
+                    CampaignAttempt.objects.filter(contact_id__in=contact_ids, settled_at__isnull=False)
+                    .values_list("contact_id", "outcome").annotate(n=Count("pk")).values_list("contact_id",
+                                                                                             "outcome", "n")}
+            outcomes = {attempt.pk: (Outcome.NOT_DIALLED if attempt.call.error == UNCONFIRMED_ERROR
+                                     else outcome_of_call(attempt.call)) for attempt in attempts}
+            reasons = call_end_call_reasons(call_ids=[attempt.call_id for attempt in attempts
+                                                      if outcomes[attempt.pk] == Outcome.COMPLETED])
+            for attempt in attempts:
+                call, contact, outcome = attempt.call, contacts[attempt.contact_id], outcomes[attempt.pk]
+                attempt.outcome, attempt.settled_at, attempt.error = outcome, now, call.error[:2000]
+                same[(contact.pk, outcome)] = same.get((contact.pk, outcome), 0) + 1
+                _contact_after(contact, campaign=campaign, outcome=outcome, ended_at=call.ended_at or now,
+                               same_outcome=same[(contact.pk, outcome)])
+                contact.updated_at = now
+                reason = reasons.get(call.pk, "")
+                if outcome == Outcome.COMPLETED and DO_NOT_CALL_REASON.search(reason):
+                    do_not_call_add(number=contact.phone_number, source=DoNotCallEntry.Source.CALL,
+                                    reason=f"The agent ended the call: {reason}", call_id=call.pk)
+                    counts["do_not_call"] += 1
+                counts["not_dialled"] += outcome == Outcome.NOT_DIALLED
+            CampaignAttempt.objects.bulk_update(attempts, ["outcome", "settled_at", "error"])
+            CampaignContact.objects.bulk_update(list(contacts.values()), [
+                "status", "outcome", "next_attempt_at", "lease_expires_at", "lease_owner", "updated_at"])
+            counts["settled"] += len(attempts)
 
 
 # --- the dialer: gate --------------------------------------------------------------------------------
@@ -645,12 +656,6 @@ def contact_claim(*, campaign_id: int, limit: int, owner: str, zones: list[str],
     return list(CampaignContact.objects.filter(pk__in=ids).order_by("row_number", "id"))
 
 
-def _release(contact: CampaignContact, *, owner: str, next_attempt_at: datetime | None = None) -> None:
-    CampaignContact.objects.filter(pk=contact.pk, status=CampaignContact.Status.DIALLING, lease_owner=owner).update(
-        status=CampaignContact.Status.QUEUED, lease_owner="", lease_expires_at=None,
-        next_attempt_at=next_attempt_at, updated_at=timezone.now())
-
-
 @dataclass
 class _Capacity:
     """The dispatcher's view of the concurrency caps, refreshed per batch."""
@@ -688,7 +693,7 @@ class _CallerIds:
     concurrency cap and it has not dialled CAMPAIGN_NUMBER_CALLS_PER_SECOND times this second
     (a Redis counter shared by every dialer of the client)."""
 
-    def __init__(self, campaign: Campaign, capacity: _Capacity):
+    def __init__(self, campaign: Campaign, capacity: _Capacity, *, expected: int = 1):
         self.numbers = list(campaign.numbers.filter(is_active=True).order_by("pk"))
         self.by_number = {number.number: number for number in self.numbers}
         self.capacity = capacity
@@ -697,6 +702,9 @@ class _CallerIds:
         self.rotation_key = f"sb:campaign-rotation:{self.schema}:{campaign.pk}"
         self.per_second = int(_setting("CAMPAIGN_NUMBER_CALLS_PER_SECOND", 1))
         self.account_cap = int(_setting("CAMPAIGN_MAX_CONCURRENT_PER_CARRIER_ACCOUNT", 100))
+        # The rotation's place, reserved for the whole batch in one round trip (dialers share it).
+        expected = max(1, expected)
+        self.turn = int(self.redis.incrby(self.rotation_key, expected)) - expected
 
     def _account_free(self, number) -> bool:
         return self.capacity.per_account.get((number.carrier, number.account_sid), 0) < self.account_cap
@@ -720,7 +728,7 @@ class _CallerIds:
             return number
         if not self.numbers:
             return None
-        start = int(self.redis.incr(self.rotation_key)) - 1
+        start, self.turn = self.turn, self.turn + 1
         for offset in range(len(self.numbers)):
             number = self.numbers[(start + offset) % len(self.numbers)]
             if self._account_free(number) and self._take_second(number):
@@ -732,76 +740,82 @@ class _CallerIds:
         self.capacity.per_account[key] = self.capacity.per_account.get(key, 0) + 1
 
 
-def _attempt_for(contact: CampaignContact, campaign: Campaign) -> CampaignAttempt:
-    """The contact's open attempt (a dialer died during it: same key, no second dial), else a new one."""
-    open_attempt = CampaignAttempt.objects.filter(contact=contact, settled_at__isnull=True).order_by("-number").first()
-    if open_attempt is not None:
-        return open_attempt
-    number = contact.attempts + 1
-    try:
-        with transaction.atomic():
-            attempt = CampaignAttempt.objects.create(
-                campaign=campaign, contact=contact, number=number,
-                idempotency_key=f"campaign:{campaign.pk}:contact:{contact.pk}:attempt:{number}")
-            CampaignContact.objects.filter(pk=contact.pk).update(attempts=number)
-    except IntegrityError:  # another dialer holding an expired lease got there first
-        attempt = CampaignAttempt.objects.get(contact=contact, number=number)
-    contact.attempts = number
-    return attempt
+def _attempts_open(contacts: list[CampaignContact], campaign: Campaign) -> dict[int, CampaignAttempt]:
+    """Each claimed contact's open attempt: the one a dead dialer left (same key: no second dial),
+    else a new one. Committed before any dial, in three queries for the whole batch."""
+    existing = set(CampaignAttempt.objects.filter(contact__in=contacts, settled_at__isnull=True)
+                   .values_list("contact_id", flat=True))
+    fresh = [CampaignAttempt(campaign=campaign, contact=contact, number=contact.attempts + 1,
+                             idempotency_key=f"campaign:{campaign.pk}:contact:{contact.pk}:attempt:{contact.attempts + 1}")
+             for contact in contacts if contact.pk not in existing]
+    with transaction.atomic():
+        # ignore_conflicts: another dialer (holding an expired lease) made the same attempt: same key.
+        CampaignAttempt.objects.bulk_create(fresh, ignore_conflicts=True)
+        attempts = {attempt.contact_id: attempt for attempt in
+                    CampaignAttempt.objects.filter(contact__in=contacts, settled_at__isnull=True)}
+        for contact in contacts:
+            contact.attempts = attempts[contact.pk].number
+        CampaignContact.objects.bulk_update(contacts, ["attempts"])
+    return attempts
 
 
 class _StopDialling(Exception):
     """The campaign must stop dialling for now (paused, refused by the platform)."""
 
 
-def _dial_one(*, client, campaign: Campaign, contact: CampaignContact, caller_ids: _CallerIds, owner: str,
-              counts: dict) -> bool:
-    """Dial one claimed contact. False when no caller ID may dial this second (the contact
-    stays claimed: the caller waits and tries again)."""
-    from apps.calls.models import Call
-    from apps.telephony.services import telephony_call_outbound
+@dataclass
+class _Batch:
+    """What one claimed batch did; written back in one transaction when it ends (a dialer that dies
+    first leaves its contacts under leases: re-claimed, same keys, their Calls found, not re-dialled)."""
 
-    if DoNotCallEntry.objects.filter(number=contact.phone_number).exists():
+    owner: str
+    dialled: list = field(default_factory=list)  # (attempt, call, from_number)
+    skipped: list = field(default_factory=list)  # contact ids on the do-not-call list
+
+    def write(self, *, left: list[CampaignContact]) -> None:
+        now = timezone.now()
         with transaction.atomic():
-            CampaignContact.objects.filter(pk=contact.pk, lease_owner=owner).update(
+            for attempt, call, from_number in self.dialled:
+                attempt.call, attempt.from_number = call, from_number or attempt.from_number
+            CampaignAttempt.objects.bulk_update([attempt for attempt, _call, _number in self.dialled],
+                                                ["call", "from_number"])
+            mine = CampaignContact.objects.filter(status=CampaignContact.Status.DIALLING, lease_owner=self.owner)
+            mine.filter(pk__in=[attempt.contact_id for attempt, _call, _number in self.dialled]).update(
+                status=CampaignContact.Status.CALLING, lease_owner="", lease_expires_at=None, updated_at=now)
+            mine.filter(pk__in=self.skipped).update(
                 status=CampaignContact.Status.DONE, outcome=Outcome.DO_NOT_CALL, lease_owner="",
-                lease_expires_at=None, next_attempt_at=None, updated_at=timezone.now())
-        counts["do_not_call"] += 1
-        return True
-    attempt = _attempt_for(contact, campaign)
+                lease_expires_at=None, next_attempt_at=None, updated_at=now)
+            mine.filter(pk__in=[contact.pk for contact in left]).update(
+                status=CampaignContact.Status.QUEUED, lease_owner="", lease_expires_at=None, updated_at=now)
+        self.dialled, self.skipped = [], []
+
+
+def _dial_one(*, campaign: Campaign, contact: CampaignContact, attempt: CampaignAttempt, caller_ids: _CallerIds,
+              batch: _Batch, counts: dict) -> bool:
+    """Dial one claimed contact. False when no caller ID may dial this second (the caller waits)."""
+    from apps.calls.models import Call
+    from apps.telephony import services as telephony
+
     number = caller_ids.take(preferred=attempt.from_number)
     if number is None:
         return False
-    if not attempt.from_number:
-        CampaignAttempt.objects.filter(pk=attempt.pk).update(from_number=number.number)
     try:
-        call = telephony_call_outbound(phone_number=number, to_number=contact.phone_number,
-                                       idempotency_key=attempt.idempotency_key, agent=campaign.agent,
-                                       variables=contact.variables)
-    except ProviderError as error:  # the carrier refused: the call is recorded as failed
+        call = telephony.telephony_call_outbound(phone_number=number, to_number=contact.phone_number,
+                                                 idempotency_key=attempt.idempotency_key, agent=campaign.agent,
+                                                 variables=contact.variables)
+    except ProviderError as error:  # the carrier refused: the call is recorded as failed, settled next turn
         call = Call.objects.filter(idempotency_key=attempt.idempotency_key).first()
         counts["carrier_errors"] += 1
         logger.info("campaign %s contact %s: carrier refused the dial: %s", campaign.pk, contact.pk, error.message)
-        with transaction.atomic():
-            CampaignAttempt.objects.filter(pk=attempt.pk).update(call=call)
-            CampaignContact.objects.filter(pk=contact.pk, status=CampaignContact.Status.DIALLING).update(
-                status=CampaignContact.Status.CALLING, lease_owner="", lease_expires_at=None,
-                updated_at=timezone.now())
+        batch.dialled.append((attempt, call, number.number))
         return True
     except ApplicationError as error:  # the platform refused (suspended, cap, no agent): stop for now
         call = Call.objects.filter(idempotency_key=attempt.idempotency_key).first()
-        if call is None:
-            CampaignAttempt.objects.filter(pk=attempt.pk, call__isnull=True).delete()
-            CampaignContact.objects.filter(pk=contact.pk).update(attempts=F("attempts") - 1)
-            _release(contact, owner=owner)
-        else:
-            CampaignAttempt.objects.filter(pk=attempt.pk).update(call=call)
+        if call is not None:
+            batch.dialled.append((attempt, call, number.number))
         raise _StopDialling(error.message) from error
     caller_ids.count(number)
-    with transaction.atomic():
-        CampaignAttempt.objects.filter(pk=attempt.pk).update(call=call)
-        CampaignContact.objects.filter(pk=contact.pk, status=CampaignContact.Status.DIALLING).update(
-            status=CampaignContact.Status.CALLING, lease_owner="", lease_expires_at=None, updated_at=timezone.now())
+    batch.dialled.append((attempt, call, number.number))
     counts["dialled"] += 1
     return True
 
@@ -857,31 +871,41 @@ def _dispatch_loop(*, client, campaign: Campaign, owner: str, budget: float, cou
         contacts = contact_claim(campaign_id=campaign.pk, limit=batch_size, owner=owner, zones=zones, now=now)
         if not contacts:
             return
-        caller_ids = _CallerIds(campaign, capacity)
-        for index, contact in enumerate(contacts):
-            while True:
-                wait = next_slot - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                if time.monotonic() >= deadline:
-                    for left in contacts[index:]:
-                        _release(left, owner=owner, next_attempt_at=left.next_attempt_at)
-                    return
-                dial_started = time.monotonic()
-                try:
-                    done = _dial_one(client=client, campaign=campaign, contact=contact, caller_ids=caller_ids,
-                                     owner=owner, counts=counts)
-                except _StopDialling as stop:
-                    for left in contacts[index + 1:]:
-                        _release(left, owner=owner, next_attempt_at=left.next_attempt_at)
-                    _stop(client=client, campaign_id=campaign.pk, message=stop.args[0])
-                    return
-                if done:
-                    # Dial starts are at least 1/cps apart: the rate never exceeds the setting.
-                    next_slot = dial_started + interval
-                    break
-                # Every caller ID dialled its share this second: wait for the next one.
-                next_slot = math.floor(time.time()) + 1 - time.time() + time.monotonic()
+        batch = _Batch(owner=owner)
+        blocked = set(DoNotCallEntry.objects.filter(number__in=[c.phone_number for c in contacts])
+                      .values_list("number", flat=True))
+        batch.skipped = [contact.pk for contact in contacts if contact.phone_number in blocked]
+        counts["do_not_call"] += len(batch.skipped)
+        contacts = [contact for contact in contacts if contact.phone_number not in blocked]
+        attempts = _attempts_open(contacts, campaign) if contacts else {}
+        caller_ids = _CallerIds(campaign, capacity, expected=len(contacts))
+        try:
+            for index, contact in enumerate(contacts):
+                while True:
+                    wait = next_slot - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    if time.monotonic() >= deadline:
+                        batch.write(left=contacts[index:])
+                        return
+                    dial_started = time.monotonic()
+                    try:
+                        done = _dial_one(campaign=campaign, contact=contact, attempt=attempts[contact.pk],
+                                         caller_ids=caller_ids, batch=batch, counts=counts)
+                    except _StopDialling as stop:
+                        batch.write(left=[c for c in contacts[index:]
+                                          if c.pk not in {a.contact_id for a, _call, _n in batch.dialled}])
+                        _stop(client=client, campaign_id=campaign.pk, message=stop.args[0])
+                        return
+                    if done:
+                        # Dial starts are at least 1/cps apart: the rate never exceeds the setting.
+                        next_slot = dial_started + interval
+                        break
+                    # Every caller ID dialled its share this second: wait for the next one.
+                    next_slot = math.floor(time.time()) + 1 - time.time() + time.monotonic()
+        finally:
+            if batch.dialled or batch.skipped:
+                batch.write(left=[])
 
 
 def _stop(*, client, campaign_id: int, message: str) -> None:
