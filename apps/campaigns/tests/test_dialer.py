@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 from apps.agents.selectors import agent_runtime_config
 from apps.calls.models import Call
 from apps.calls.services import call_answered, call_carrier_status_update, call_end, call_turn_record
-from apps.campaigns.models import CampaignAttempt, CampaignContact, DoNotCallEntry, Outcome
+from apps.campaigns.models import Campaign, CampaignAttempt, CampaignContact, DoNotCallEntry, Outcome
 from apps.campaigns.services import (
     campaign_cancel,
     campaign_contacts_import,
@@ -271,4 +271,33 @@ def test_the_hard_usage_cap_pauses_and_lifting_it_resumes(setup, twilio_double, 
         assert (counts["status"], counts["dialled"]) == ("running", 1)
         campaign.refresh_from_db()
         assert (campaign.status, campaign.pause_kind, campaign.pause_reason) == ("running", "", "")
+    assert twilio_double.dials == {"+15557770001": 1}
+
+
+def test_a_dial_that_never_reached_the_carrier_is_found_then_placed_again_once_unconfirmed(setup, twilio_double):
+    from apps.calls.services import call_create_outbound
+    from apps.campaigns.services import _attempts_open, contact_claim
+
+    with tenant_context(setup["client"]):
+        campaign = _campaign(setup, "phone_number\n+15557770001\n", calls_per_second=10)
+        contact = _contact(campaign, "+15557770001")
+        # A worker claimed the contact, committed attempt 1 and its Call, and died before the HTTP request.
+        assert [c.pk for c in contact_claim(campaign_id=campaign.pk, limit=5, owner="dead-worker", zones=[""],
+                                            lease_secs=0)] == [contact.pk]
+        attempt = _attempts_open([contact], Campaign.objects.get(pk=campaign.pk))[contact.pk]
+        call, _ = call_create_outbound(phone_number=setup["numbers"][0], to_number=contact.phone_number,
+                                       agent=setup["agent"], idempotency_key=attempt.idempotency_key)
+        # The next turn claims it again (expired lease): same key, the existing Call, no dial.
+        _dispatch(setup, campaign)
+        contact.refresh_from_db()
+        assert (contact.status, contact.attempts, twilio_double.dials) == ("calling", 1, {})
+        assert CampaignAttempt.objects.get(contact=contact).call_id == call.pk
+        # No carrier id and no status callback for CAMPAIGN_UNCONFIRMED_DIAL_SECS: never placed; dial again.
+        counts = _dispatch(setup, campaign, now=timezone.now() + timedelta(seconds=601))
+        assert (counts["settled"], counts["dialled"]) == (1, 1)
+        assert list(CampaignAttempt.objects.filter(contact=contact).values_list("number", "outcome")) == [
+            (1, "not_dialled"), (2, "")]
+        call.refresh_from_db()
+        assert (call.end_reason, call.error) == ("failed", "the dialer stopped before the carrier confirmed this "
+                                                           "dial; the contact is queued again")
     assert twilio_double.dials == {"+15557770001": 1}
