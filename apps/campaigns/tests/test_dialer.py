@@ -92,14 +92,12 @@ def test_concurrency_cap_and_calls_per_second_hold(setup, twilio_double):
     rows = "".join(f"+1555777{index:04d}\n" for index in range(6))
     with tenant_context(setup["client"]):
         campaign = _campaign(setup, "phone_number\n" + rows, max_concurrent=3, calls_per_second=2)
-        started = timezone.now()
         assert _dispatch(setup, campaign)["dialled"] == 3  # the cap, not the budget, stops it
         dialled = list(Call.objects.filter(idempotency_key__startswith=f"campaign:{campaign.pk}:")
                        .order_by("created_at").values_list("created_at", flat=True))  # the dial moments
         assert len(dialled) == 3
         # 2 per second: the third dial comes at least ~1 s after the first.
         assert (dialled[2] - dialled[0]).total_seconds() >= 0.9
-        assert (dialled[0] - started).total_seconds() < 1.0
         for attempt in CampaignAttempt.objects.filter(campaign=campaign).select_related("call"):
             _answered_and_ended(attempt.call)
         assert _dispatch(setup, campaign)["dialled"] == 3
