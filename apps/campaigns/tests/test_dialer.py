@@ -299,3 +299,19 @@ def test_a_dial_that_never_reached_the_carrier_is_found_then_placed_again_once_u
         assert (call.end_reason, call.error) == ("failed", "the dialer stopped before the carrier confirmed this "
                                                            "dial; the contact is queued again")
     assert twilio_double.dials == {"+15557770001": 1}
+
+
+def test_the_tick_is_scheduled_per_client_and_its_task_dials(setup, twilio_double, celery_eager):
+    from django_celery_beat.models import PeriodicTask
+
+    from apps.campaigns.tasks import tick
+
+    with tenant_context(setup["client"]):
+        task = PeriodicTask.objects.get(name="campaigns: dialer tick")
+        assert (task.task, task.interval.every, task.interval.period, task.enabled) == (
+            "campaigns.tick", 5, "seconds", True)
+        campaign = _campaign(setup, "phone_number\n+15557770001\n")
+        assert tick.delay().get() == 1  # one campaign with work: its dispatcher turn ran (eagerly, here)
+        assert _contact(campaign, "+15557770001").status == "calling"
+    assert not PeriodicTask.objects.filter(task="campaigns.tick").exists()  # public schema: none
+    assert twilio_double.dials == {"+15557770001": 1}
