@@ -15,8 +15,8 @@ would run `campaigns.dispatch` turn after turn.
     DJANGO_SETTINGS_MODULE=config.settings.test .venv/bin/python benchmarks/campaign_dialer.py \
         [--contacts 10000] [--cps 50] [--max-concurrent 100] [--numbers 20] [--number-cps 5]
 
-Uses its own embedded PostgreSQL and Redis under var/campaign-bench and a client `bench_dialer`
-(created once; its campaign data is removed at the start of each run).
+Uses the embedded PostgreSQL and Redis of the checkout (config.devservices, development database, not the
+test database) and a client `bench_dialer` (created once; its campaign data is removed at the start of each run).
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ.setdefault("SWITCHBOARD_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "campaign-bench"))
 
 import logging  # noqa: E402
 
