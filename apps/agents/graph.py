@@ -30,6 +30,8 @@ BUILTIN_TOOLS = (TOOL_END_CALL, TOOL_TRANSFER)
 VARIABLE = re.compile(r"(\\?)\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
 # Every call has these (apps.agents.selectors.call_variables fills them).
 BUILTIN_VARIABLES = ("caller.number", "call.direction", "call.from_number", "call.to_number", "now")
+# `{{contact.<column>}}`: a campaign contact's extra CSV columns (empty on calls that have none).
+CONTACT_NAMESPACE = "contact"
 FUNCTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -101,7 +103,7 @@ def node_of_type(graph: dict, node_type: str) -> dict | None:
 
 def declared_variables(graph: dict) -> set[str]:
     """Built-ins, the variables the pre-call fetch promises and every node's extracted variables."""
-    names = set(BUILTIN_VARIABLES)
+    names = set(BUILTIN_VARIABLES) | {CONTACT_NAMESPACE}
     for node in graph.get("nodes") or []:
         fetch = node.get("pre_call_fetch") or {}
         names.update(name for name in fetch.get("variables") or [] if isinstance(name, str))
@@ -288,7 +290,7 @@ def graph_problems(graph, *, http_tools: dict[str, dict] | None = None, mcp_serv
             if not isinstance(item, dict) or not VARIABLE_NAME.fullmatch(str(item.get("name") or "")):
                 problems.append(GraphProblem(f"Node '{node_id}': each extracted variable needs a name of letters, "
                                              "digits and _.", node=node_id))
-            elif item["name"] in ("caller", "call", "now"):
+            elif item["name"] in ("caller", "call", "now", CONTACT_NAMESPACE):
                 problems.append(GraphProblem(f"Node '{node_id}': '{item['name']}' is a built-in variable.",
                                              node=node_id))
         fetch = node.get("pre_call_fetch")

@@ -146,11 +146,15 @@ def mcp_servers_for_runtime(*, names) -> tuple[dict, ...]:
 
 
 def call_variables(*, call) -> dict:
-    """The built-in variables of one call ({{caller.number}}, {{call.direction}}...)."""
+    """The built-in variables of one call ({{caller.number}}, {{call.direction}}...) and
+    {{contact.<column>}}: the campaign contact's extra CSV columns ({} on other calls)."""
     caller = call.from_number if call.direction == "inbound" else call.to_number
+    contact = getattr(call, "variables", None)
     return {"caller": {"number": caller or ""},
             "call": {"direction": call.direction, "from_number": call.from_number or "",
-                     "to_number": call.to_number or ""}}
+                     "to_number": call.to_number or ""},
+            "contact": {str(key): "" if value is None else str(value)
+                        for key, value in contact.items()} if isinstance(contact, dict) else {}}
 
 
 def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client=None) -> AgentRuntimeConfig:

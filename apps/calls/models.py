@@ -90,6 +90,8 @@ class Call(models.Model):
     transferred_at = models.DateTimeField(null=True, blank=True)
     # Outbound: one call per campaign contact / caller-supplied key.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # A campaign contact's extra CSV columns: `{{contact.<column>}}` in the agent's prompts and lines.
+    variables = models.JSONField(default=dict, blank=True)
     recording = models.FileField(upload_to="recordings/", blank=True, max_length=300)
     transcript = models.FileField(upload_to="transcripts/", blank=True, max_length=300)
 

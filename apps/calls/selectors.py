@@ -222,3 +222,17 @@ def call_recent(*, limit: int = 50, failed_only: bool = False) -> list[Call]:
 def call_answered_by(*, call_id) -> str:
     """Who answered an outbound call so far (Call.AnsweredBy value, "" when nobody said)."""
     return Call.objects.filter(pk=call_id).values_list("answered_by", flat=True).first() or ""
+
+
+def call_end_call_reasons(*, call_ids) -> dict:
+    """{call id: the reason the agent gave its `end_call` tool} for those of `call_ids`
+    that the agent ended with one (campaigns read it for "don't call me again")."""
+    from apps.agents.graph import TOOL_END_CALL
+    from apps.calls.models import ToolCall
+
+    reasons = {}
+    for call_id, arguments in ToolCall.objects.filter(call_id__in=list(call_ids), name=TOOL_END_CALL).values_list(
+            "call_id", "arguments"):
+        if isinstance(arguments, dict) and arguments.get("reason"):
+            reasons[call_id] = str(arguments["reason"])
+    return reasons

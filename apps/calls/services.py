@@ -116,7 +116,8 @@ def call_refused_record(*, carrier: str, to_number: str, from_number: str, carri
     )
 
 
-def call_create_outbound(*, phone_number, to_number: str, agent, idempotency_key: str) -> tuple[Call, bool]:
+def call_create_outbound(*, phone_number, to_number: str, agent, idempotency_key: str,
+                         variables: dict | None = None) -> tuple[Call, bool]:
     """Record an outbound call before the carrier is asked; (call, created).
     Idempotent per key. Used by apps.telephony.services.telephony_call_outbound."""
     call, created = Call.objects.get_or_create(
@@ -124,7 +125,7 @@ def call_create_outbound(*, phone_number, to_number: str, agent, idempotency_key
         defaults=dict(
             direction=Call.Direction.OUTBOUND, from_number=phone_number.number, to_number=to_number,
             carrier=phone_number.carrier, phone_number=phone_number, agent=agent,
-            agent_version=agent.current_version, status=Call.Status.QUEUED,
+            agent_version=agent.current_version, status=Call.Status.QUEUED, variables=dict(variables or {}),
         ),
     )
     return call, created

@@ -21,4 +21,5 @@ urlpatterns = [
     path("api-keys/", include("apps.api.urls")),
     path("quality/", include("apps.quality.urls")),
     path("webhooks/", include("apps.webhooks.urls")),
+    path("campaigns/", include("apps.campaigns.urls")),
 ]

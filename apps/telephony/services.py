@@ -135,13 +135,15 @@ def _carrier_for(call: Call, action: str):
     return number, act
 
 
-def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempotency_key: str, agent=None) -> Call:
+def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempotency_key: str, agent=None,
+                            variables: dict | None = None) -> Call:
     """Place an outbound call from `phone_number` to `to_number`, its audio
     streamed to the agent. Idempotent per `idempotency_key` (e.g.
     "campaign:<id>:contact:<id>"): a second request returns the same call and
     does not dial again. Refused (ApplicationError, nothing recorded or dialled) for
     a suspended client or one at its hard usage cap. With the agent's voicemail
-    detection on, the carrier is asked for answering-machine detection."""
+    detection on, the carrier is asked for answering-machine detection. `variables`: the
+    campaign contact's columns ({{contact.<column>}})."""
     agent = agent or phone_number.agent
     if agent is None or agent.current_version is None:
         raise ApplicationError("This number has no agent: assign one before calling out.")
@@ -166,7 +168,7 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
     try:
         with transaction.atomic():
             call, created = call_create_outbound(phone_number=phone_number, to_number=to_number, agent=agent,
-                                                 idempotency_key=idempotency_key)
+                                                 idempotency_key=idempotency_key, variables=variables)
     except IntegrityError:  # a concurrent request with the same key won
         call, created = Call.objects.get(idempotency_key=idempotency_key), False
     if not created:

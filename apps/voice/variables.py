@@ -11,7 +11,7 @@ from apps.agents.graph import VARIABLE, render, variables_in
 
 __all__ = ["VARIABLE", "render", "variables_in", "now_text", "merge_fetched", "with_defaults"]
 
-PROTECTED = ("caller", "call", "now")
+PROTECTED = ("caller", "call", "now", "contact")
 
 
 def now_text(time_zone: str) -> str:

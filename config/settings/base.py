@@ -63,6 +63,7 @@ TENANT_APPS = [
     "apps.calls",
     "apps.quality",
     "apps.webhooks",
+    "apps.campaigns",
     "apps.portal",
     "apps.api",
 ]
@@ -175,6 +176,18 @@ WEBHOOK_RETRY_MAX_SECS = env.float("WEBHOOK_RETRY_MAX_SECS", default=6 * 3600.0)
 WEBHOOK_TIMEOUT_SECS = env.float("WEBHOOK_TIMEOUT_SECS", default=10.0)
 WEBHOOK_RECORDING_URL_TTL_SECS = env.int("WEBHOOK_RECORDING_URL_TTL_SECS", default=7 * 86400)
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+
+# Campaigns' dialer (apps/campaigns/services.py): each dispatcher turn dials for up to
+# CAMPAIGN_DISPATCH_BUDGET_SECS (beat enqueues one every CAMPAIGN_TICK_SECS per campaign); a claimed
+# contact's lease; how long a dial may stay unconfirmed by the carrier before it counts as never
+# placed; calls per second per caller-ID number; live-call caps per client and per carrier account.
+CAMPAIGN_DISPATCH_BUDGET_SECS = env.float("CAMPAIGN_DISPATCH_BUDGET_SECS", default=4.0)
+CAMPAIGN_LEASE_SECS = env.float("CAMPAIGN_LEASE_SECS", default=60.0)
+CAMPAIGN_UNCONFIRMED_DIAL_SECS = env.float("CAMPAIGN_UNCONFIRMED_DIAL_SECS", default=600.0)
+CAMPAIGN_NUMBER_CALLS_PER_SECOND = env.int("CAMPAIGN_NUMBER_CALLS_PER_SECOND", default=1)
+CAMPAIGN_MAX_CONCURRENT_PER_CLIENT = env.int("CAMPAIGN_MAX_CONCURRENT_PER_CLIENT", default=50)
+CAMPAIGN_MAX_CONCURRENT_PER_CARRIER_ACCOUNT = env.int("CAMPAIGN_MAX_CONCURRENT_PER_CARRIER_ACCOUNT", default=100)
+CAMPAIGN_CSV_MAX_ROWS = env.int("CAMPAIGN_CSV_MAX_ROWS", default=100_000)
 
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")

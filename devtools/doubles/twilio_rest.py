@@ -1,10 +1,16 @@
 """A Twilio REST API double: a real HTTP server on 127.0.0.1 that the twilio SDK
 reaches when settings.TWILIO_API_BASE_URL points at it. It records every request
-(method, path, basic-auth user, form fields) and answers like Twilio."""
+(method, path, basic-auth user, form fields) and answers like Twilio. `dials` counts the
+calls created per To number (a dialer test asserts no number was dialled twice);
+`dial_delay_secs` holds each create that long after counting it (the carrier has placed the call,
+the dialer has not heard back: a worker killed then must not dial again)."""
 from __future__ import annotations
 
 import base64
 import re
+import threading
+import time
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -25,6 +31,9 @@ class TwilioRestDouble(LoopbackRestDouble):
         self.requests: list[RecordedRequest] = []
         self.fail_with: tuple[int, dict] | None = None  # (status, body) to answer the next create with
         self._count = 0
+        self.dials: Counter = Counter()
+        self.dial_delay_secs = 0.0
+        self._lock = threading.Lock()
 
     def respond(self, method, path, headers, raw):
         form = parse_qs(raw.decode(), keep_blank_values=True)
@@ -35,8 +44,13 @@ class TwilioRestDouble(LoopbackRestDouble):
         if create and self.fail_with:
             return Reply(*self.fail_with)
         if create:
-            self._count += 1
-            return Reply(201, {"sid": f"CA{self._count:032d}", "account_sid": create.group(1), "status": "queued",
+            with self._lock:  # the server is threaded: concurrent dials get distinct sids
+                self._count += 1
+                count = self._count
+                self.dials[form["To"][0]] += 1
+            if self.dial_delay_secs:
+                time.sleep(self.dial_delay_secs)
+            return Reply(201, {"sid": f"CA{count:032d}", "account_sid": create.group(1), "status": "queued",
                                "to": form["To"][0], "from": form["From"][0]})
         if update:
             return Reply(200, {"sid": update.group(2), "account_sid": update.group(1),
