@@ -49,6 +49,9 @@ from pipecat.metrics.metrics import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 TurnCallback = Callable[[dict], Awaitable[None]]
+# Sees a turn's state each time it changes (a browser test call's live transcript and latencies);
+# called on the pipeline's task, so it must only hand the dict over (never wait).
+LiveCallback = Callable[[dict], None]
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -110,8 +113,10 @@ class CallUsage:
 
 
 class CallTracer:
-    def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = ""):
+    def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = "",
+                 on_live: LiveCallback | None = None):
         self._on_turn = on_turn
+        self._on_live = on_live
         # Several when the LLM has a standby service (key failover): any of them is "the LLM".
         self._llm_names = (llm_name,) if isinstance(llm_name, str) else tuple(llm_name)
         self._tts_name = tts_name
@@ -163,6 +168,7 @@ class CallTracer:
             return
         self._current = None
         turn.ended_at = _now_iso()
+        self._live(turn)
         if turn.user_text:
             self.transcript_lines.append(f"Caller: {turn.user_text}")
         if turn.bot_text:
@@ -171,6 +177,10 @@ class CallTracer:
         task = asyncio.get_running_loop().create_task(self._on_turn(turn.as_dict()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _live(self, turn: TurnTrace) -> None:
+        if self._on_live is not None:
+            self._on_live(turn.as_dict())
 
     def record_tool_call(self, *, name: str, arguments: dict, result, duration_secs: float, error: str = "") -> None:
         self.current.tool_calls.append(
@@ -196,6 +206,7 @@ class CallTracer:
         """Text spoken outside the LLM (greeting, fallback line, goodbye)."""
         turn = self.current
         turn.bot_text = f"{turn.bot_text} {text}".strip()
+        self._live(turn)
 
     async def finish(self) -> None:
         """Close the last turn and wait until every turn has been handed over."""
@@ -218,6 +229,7 @@ class CallTracer:
             turn.agent_audio_started = True
             if turn.speech_end_mono is not None:
                 turn.voice_to_voice_ms = _ms(time.monotonic() - turn.speech_end_mono)
+            self._live(turn)
 
     def _caller_frame(self, frame: Frame) -> None:
         if not isinstance(frame, _CALLER_FRAMES):  # caller audio never gets here (it stops at STT)
@@ -245,6 +257,7 @@ class CallTracer:
             else:  # keypad digits: no speech, the "end of speech" is now
                 turn.speech_end_mono = now
             self._vad_stopped_at = None
+            self._live(turn)
 
     def _agent_frame(self, frame: Frame) -> None:
         if isinstance(frame, BotSpeakingFrame):
@@ -252,6 +265,7 @@ class CallTracer:
         elif isinstance(frame, TTSTextFrame):
             turn = self.current
             turn.bot_text = f"{turn.bot_text} {frame.text}".strip() if frame.text else turn.bot_text
+            self._live(turn)
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._bot_speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
