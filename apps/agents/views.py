@@ -321,7 +321,7 @@ def agent_voice_preview_view(request, agent_id: int):
                 settings_[setting] = value
     else:
         settings_ = dict(agent.tts_settings or {})
-    text = request.POST.get("text") or agent.greeting or DEFAULT_PREVIEW_TEXT
+    text = (request.POST.get("text") or "").strip() or agent.greeting or DEFAULT_PREVIEW_TEXT
     try:
         wav = provider_voice_preview(provider=provider, settings=settings_, text=text)
     except ApplicationError as exc:

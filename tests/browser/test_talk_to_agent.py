@@ -144,10 +144,10 @@ def test_preview_voice_in_the_agent_editor(page, shop, shop_agent):
         page.click("#preview-voice")
     response = answer.value
     assert (response.status, response.headers["content-type"]) == (200, "audio/wav")
-    with wave.open(io.BytesIO(response.body())) as wav:
-        assert (wav.getnchannels(), wav.getframerate()) == (1, 16000)
-        assert wav.getnframes() > 16000  # the greeting, over a second of speech
-    page.wait_for_function("document.getElementById('voice-preview').src.startsWith('blob:')")
+    # The page played what it got: the greeting, over a second of speech (Playwright keeps no body of a
+    # response the page read as a blob, so the player's own reading of the WAV is what is checked).
+    page.wait_for_function("document.getElementById('voice-preview').duration > 1")
+    assert page.evaluate("document.getElementById('voice-preview').src").startswith("blob:")
     assert page.is_visible("#voice-preview")
 
     # A voice the vendor does not know is refused with the reason, and nothing is saved.
