@@ -18,6 +18,7 @@ from apps.calls.models import Call, CallUsage
 from apps.calls.services import call_stream_end, call_stream_start, call_sweep, call_test_create, call_usage_ship
 from apps.calls.stream_tokens import stream_token_redeem
 from apps.core.errors import ApplicationError, PermissionDenied
+from apps.agents.tests.test_hostile_input import client_admin  # noqa: F401 (fixture: staff in the client admin)
 from apps.telephony.tests.conftest import make_agent
 
 pytestmark = pytest.mark.usefixtures("clean_leases")
@@ -155,3 +156,16 @@ def test_voice_preview_refuses_bad_settings_naming_them(client, tenant_a, agent,
     assert empty.status_code == 200
     long = client.post(url, {"tts_provider": "piper", "tts_settings": "{}", "text": "x" * 301}, **HOST)
     assert (long.status_code, long.json()["error"]) == (400, "A preview says at most 300 characters.")
+
+
+def test_agency_staff_talk_and_preview_from_the_client_admin(tenant_a, agent, client_admin):  # noqa: F811
+    """Staff who came through the support link find both on the agent's change page and may use them."""
+    page = client_admin.get(f"/admin/agents/agent/{agent.pk}/change/", **HOST).content.decode()
+    assert f'href="/agents/{agent.pk}/talk/"' in page
+    assert f'data-url="/agents/{agent.pk}/voice-preview/"' in page
+    response = client_admin.post(f"/agents/{agent.pk}/talk/start/", **HOST)
+    assert response.status_code == 200
+    with tenant_context(tenant_a):
+        assert Call.objects.get(pk=response.json()["call_id"]).is_test is True
+    preview = client_admin.post(f"/agents/{agent.pk}/voice-preview/", {"text": "Hi."}, **HOST)
+    assert (preview.status_code, preview["Content-Type"]) == (200, "audio/wav")  # the saved voice: Piper
