@@ -13,12 +13,12 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.agents.services import agent_draft_save
+from apps.agents.tests.test_hostile_input import client_admin  # noqa: F401 (fixture: staff in the client admin)
 from apps.billing.models import UsageEvent
 from apps.calls.models import Call, CallUsage
 from apps.calls.services import call_stream_end, call_stream_start, call_sweep, call_test_create, call_usage_ship
 from apps.calls.stream_tokens import stream_token_redeem
 from apps.core.errors import ApplicationError, PermissionDenied
-from apps.agents.tests.test_hostile_input import client_admin  # noqa: F401 (fixture: staff in the client admin)
 from apps.telephony.tests.conftest import make_agent
 
 pytestmark = pytest.mark.usefixtures("clean_leases")
@@ -158,7 +158,7 @@ def test_voice_preview_refuses_bad_settings_naming_them(client, tenant_a, agent,
     assert (long.status_code, long.json()["error"]) == (400, "A preview says at most 300 characters.")
 
 
-def test_agency_staff_talk_and_preview_from_the_client_admin(tenant_a, agent, client_admin):  # noqa: F811
+def test_agency_staff_talk_and_preview_from_the_client_admin(tenant_a, agent, client_admin):  # noqa: F811 (fixture)
     """Staff who came through the support link find both on the agent's change page and may use them."""
     page = client_admin.get(f"/admin/agents/agent/{agent.pk}/change/", **HOST).content.decode()
     assert f'href="/agents/{agent.pk}/talk/"' in page
