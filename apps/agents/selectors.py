@@ -157,6 +157,16 @@ def call_variables(*, call) -> dict:
                         for key, value in contact.items()} if isinstance(contact, dict) else {}}
 
 
+def agent_draft_version(*, agent: Agent) -> AgentVersion:
+    """The agent as its editor has it now, as an unsaved (never saved) version: the head's
+    settings (the last save) with the builder's unpublished draft graph when there is one.
+    What a browser test call runs; `agent_runtime_config` takes it like any version."""
+    config = agent.config_dict()
+    if agent.draft_graph is not None:
+        config["graph"] = agent.draft_graph
+    return AgentVersion(agent_id=agent.pk, number=0, name=agent.name, **config)
+
+
 def agent_runtime_config(*, agent_version: AgentVersion | int, call=None, client=None) -> AgentRuntimeConfig:
     """Everything the pipeline needs for one call, read from the agent version. Call
     inside the tenant schema. Only reads: the stages' specs carry vendor and settings

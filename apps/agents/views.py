@@ -6,7 +6,7 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -259,3 +259,71 @@ def mcp_server_edit_view(request, server_id: int | None = None):
     else:
         form = McpServerForm(initial=McpServerForm.initial_for(server) if server else None)
     return render(request, "agents/mcp_server_form.html", {"server": server, "form": form})
+
+
+# --- "Talk to this agent" (a browser test call) and the voice preview ----------------------------------------
+
+DEFAULT_PREVIEW_TEXT = "Hello! This is how I sound on the phone."
+
+
+@portal_login_required(admin_only=True)
+def agent_talk_view(request, agent_id: int):
+    """The browser test call's page: microphone and speaker on the agent's draft, the live
+    transcript and per-turn latencies (static/calls/test_call.js)."""
+    from apps.voice.browser_media import SAMPLE_RATE
+
+    agent = _agent_or_404(agent_id)
+    return render(request, "agents/agent_talk.html", {
+        "agent": agent, "has_draft": agent.draft_graph is not None, "sample_rate": SAMPLE_RATE,
+        "start_url": reverse("portal:agents:talk_start", args=[agent.pk]),
+    })
+
+
+@require_POST
+@portal_login_required(admin_only=True)
+def agent_talk_start_view(request, agent_id: int):
+    """Start a test call: the call id and the single-use token the page's websocket joins it with."""
+    from apps.calls.services import call_test_create
+    from apps.voice.browser_media import SAMPLE_RATE
+
+    agent = _agent_or_404(agent_id)
+    try:
+        ticket = call_test_create(client=request.tenant, agent=agent, user=request.user)
+    except ApplicationError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status_code)
+    return JsonResponse({
+        "call_id": ticket.call_id, "token": ticket.token, "ws_path": "/ws/test-call/", "sample_rate": SAMPLE_RATE,
+        "call_url": reverse("calls:detail", args=[ticket.call_id]),
+    })
+
+
+@require_POST
+@portal_login_required(admin_only=True)
+def agent_voice_preview_view(request, agent_id: int):
+    """A short sample in a voice, as a WAV: the editor's current (unsaved) voice fields
+    (tts_provider, tts_model, tts_voice, tts_settings as JSON), or the saved agent's when absent."""
+    from apps.providers.services import provider_voice_preview
+
+    agent = _agent_or_404(agent_id)
+    provider = request.POST.get("tts_provider") or agent.tts_provider
+    if "tts_provider" in request.POST:
+        try:
+            settings_ = json.loads(request.POST.get("tts_settings") or "{}")
+        except ValueError:
+            return JsonResponse({"error": "Other text-to-speech settings must be JSON.",
+                                 "details": {"tts_settings": "not JSON"}}, status=400)
+        if not isinstance(settings_, dict):
+            return JsonResponse({"error": "Other text-to-speech settings must be a JSON object.",
+                                 "details": {"tts_settings": "not an object"}}, status=400)
+        for field, setting in (("tts_model", "model"), ("tts_voice", "voice")):
+            value = (request.POST.get(field) or "").strip()
+            if value:
+                settings_[setting] = value
+    else:
+        settings_ = dict(agent.tts_settings or {})
+    text = (request.POST.get("text") or "").strip() or agent.greeting or DEFAULT_PREVIEW_TEXT
+    try:
+        wav = provider_voice_preview(provider=provider, settings=settings_, text=text)
+    except ApplicationError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status_code)
+    return HttpResponse(wav, content_type="audio/wav", headers={"Cache-Control": "no-store"})

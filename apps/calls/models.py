@@ -11,6 +11,8 @@ class Call(models.Model):
     class Direction(models.TextChoices):
         INBOUND = "inbound", "Inbound"
         OUTBOUND = "outbound", "Outbound"
+        # "Talk to this agent": the browser's microphone and speaker, no carrier leg.
+        WEB = "web", "Browser"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -92,6 +94,9 @@ class Call(models.Model):
     idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     # A campaign contact's extra CSV columns: `{{contact.<column>}}` in the agent's prompts and lines.
     variables = models.JSONField(default=dict, blank=True)
+    # A test call (the agent editor's "Talk to this agent"): recorded and traced like any call,
+    # never billed to the client (its usage stays out of the ledger; the agency sees it as test usage).
+    is_test = models.BooleanField(default=False)
     recording = models.FileField(upload_to="recordings/", blank=True, max_length=300)
     transcript = models.FileField(upload_to="transcripts/", blank=True, max_length=300)
 

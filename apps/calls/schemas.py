@@ -22,6 +22,7 @@ class CallOut(Schema):
     duration_secs: Decimal | None
     end_reason: str
     transferred_to: str
+    is_test: bool  # a browser test call ("Talk to this agent"): not billed
 
 
 class ToolCallOut(Schema):

@@ -206,10 +206,15 @@ FAILED_END_REASONS = (Call.EndReason.ERROR, Call.EndReason.LOST)
 
 
 def call_period_figures(*, start: datetime, end: datetime) -> dict:
-    """The current tenant's calls started in [start, end): count, minutes, failed (error / lost)."""
+    """The current tenant's calls started in [start, end): count, minutes, failed (error / lost), and
+    apart from those, its browser test calls ("Talk to this agent"; not billed to the client)."""
+    real, test = Q(is_test=False), Q(is_test=True)
     figures = Call.objects.filter(created_at__gte=start, created_at__lt=end).aggregate(
-        calls=Count("id"), seconds=Sum("duration_secs"), failed=Count("id", filter=Q(end_reason__in=FAILED_END_REASONS)))
-    return {"calls": figures["calls"], "minutes": _minutes(figures["seconds"]), "failed": figures["failed"]}
+        calls=Count("id", filter=real), seconds=Sum("duration_secs", filter=real),
+        failed=Count("id", filter=real & Q(end_reason__in=FAILED_END_REASONS)),
+        test_calls=Count("id", filter=test), test_seconds=Sum("duration_secs", filter=test))
+    return {"calls": figures["calls"], "minutes": _minutes(figures["seconds"]), "failed": figures["failed"],
+            "test_calls": figures["test_calls"], "test_minutes": _minutes(figures["test_seconds"])}
 
 
 def call_recent(*, limit: int = 50, failed_only: bool = False) -> list[Call]:

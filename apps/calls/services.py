@@ -131,6 +131,40 @@ def call_create_outbound(*, phone_number, to_number: str, agent, idempotency_key
     return call, created
 
 
+# The carrier field of a browser test call: no carrier leg, nothing to hang up or bill.
+BROWSER_CARRIER = "browser"
+
+
+@dataclass(frozen=True)
+class TestCallTicket:
+    """What the browser needs to open its media socket: the call and its single-use token."""
+
+    call_id: str
+    token: str
+
+
+def call_test_create(*, client, agent, user=None) -> TestCallTicket:
+    """A browser test call of `agent` ("Talk to this agent"): recorded and traced like a
+    phone call, runs the agent's draft (`agent_draft_version`: the last save plus the
+    builder's unpublished graph), marked `is_test` and never billed to the client. The
+    browser joins it with the returned single-use token (valid 120 s), as a carrier's
+    media stream would. `user`: who asked (kept in the log line)."""
+    from apps.calls.stream_tokens import stream_token_mint
+
+    if not client.is_active:
+        raise PermissionDenied("This client is suspended: its agents take no calls.")
+    if agent is None or agent.current_version_id is None:
+        raise ApplicationError("Save the agent once before talking to it.", details={"agent": "no saved version"})
+    with transaction.atomic(durable=True):
+        call = Call.objects.create(
+            direction=Call.Direction.WEB, carrier=BROWSER_CARRIER, agent=agent, is_test=True,
+            agent_version_id=agent.current_version_id, status=Call.Status.RINGING,
+        )
+    logger.info("test call %s of agent %s by %s", call.pk, agent.pk, getattr(user, "email", "?"))
+    return TestCallTicket(call_id=str(call.pk),
+                          token=stream_token_mint(schema=client.schema_name, call_id=str(call.pk)))
+
+
 @transaction.atomic
 def call_answered(*, call_id, stream_id: str = "", carrier_call_id: str = "") -> Call:
     """The media stream connected: the call is in progress. Idempotent."""
@@ -259,6 +293,7 @@ def _end(call: Call, *, end_reason: str, error: str, usage: dict, ended_at: date
     if call.duration_secs:
         rows.append(CallUsage(call=call, metric=f"call_seconds_{call.direction}", dimension="", provider=call.carrier,
                               quantity=call.duration_secs))
+    if call.duration_secs and call.direction != Call.Direction.WEB:  # a browser call has no carrier leg
         # What the carrier bills us for the leg (its price table rounds to its increments).
         rows.append(CallUsage(call=call, metric="carrier_seconds", dimension=f"voice-{call.direction}",
                               provider=call.carrier, quantity=call.duration_secs))
@@ -305,10 +340,12 @@ def call_usage_ship(*, client, call_id) -> int:
     """The outbox's delivery: send an ended call's usage rows to billing's ledger and
     mark the call shipped. Safe to repeat (the ledger's keys are per call, metric and
     dimension); a failure raises so the task retries."""
-    call = Call.objects.filter(pk=call_id).only("pk", "ended_at", "usage_reported_at").first()
+    call = Call.objects.filter(pk=call_id).only("pk", "ended_at", "usage_reported_at", "is_test").first()
     if call is None or call.ended_at is None or call.usage_reported_at is not None:
         return 0
-    recorded = _usage_to_ledger(call_id=call_id, client=client)
+    # A test call is not billed to the client: its usage stays in its CallUsage rows (the
+    # agency's test usage, apps.calls.selectors.test_usage_summary), never in the ledger.
+    recorded = 0 if call.is_test else _usage_to_ledger(call_id=call_id, client=client)
     Call.objects.filter(pk=call_id, usage_reported_at__isnull=True).update(usage_reported_at=timezone.now())
     return recorded
 
@@ -472,12 +509,12 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
     it with a policy code; the call is untouched). Any failure after that ends the
     call (end reason "error", leases released) and comes back as `CallStart.failure`
     so the caller still hears the agent's fallback line."""
-    from apps.agents.selectors import agent_runtime_config
+    from apps.agents.selectors import agent_draft_version, agent_runtime_config
 
     stream_token_redeem(token=token, schema=client.schema_name, call_id=str(call_id))
     with transaction.atomic(durable=True):
         try:
-            call = (Call.objects.select_for_update(of=("self",)).select_related("agent_version")
+            call = (Call.objects.select_for_update(of=("self",)).select_related("agent_version", "agent")
                     .get(pk=call_id))
         except (Call.DoesNotExist, ValueError, DjangoValidationError):
             raise NotFound("No such call.", details={"call_id": str(call_id)}) from None
@@ -491,7 +528,10 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
         call.status = Call.Status.IN_PROGRESS
         call.stream_id = stream_id[:100]
         call.carrier_call_id = call.carrier_call_id or carrier_call_id[:100]
-        runtime = agent_runtime_config(agent_version=call.agent_version, call=call, client=client)
+        # A test call runs the agent's draft (its last save plus the builder's unpublished graph).
+        version = (agent_draft_version(agent=call.agent) if call.is_test and call.agent is not None
+                   else call.agent_version)
+        runtime = agent_runtime_config(agent_version=version, call=call, client=client)
         try:
             runtime = _lease_runtime_keys(client=client, call=call, runtime=runtime)
         except ProviderError as error:
@@ -598,7 +638,8 @@ def call_sweep(*, client, now: datetime | None = None) -> dict:
                  error="the process running this call stopped; ended at its last heartbeat")
             counts["lost"] += 1
     unconnected = Call.objects.filter(ended_at__isnull=True, answered_at__isnull=True,
-                                      direction=Call.Direction.INBOUND, created_at__lt=now - UNCONNECTED_AFTER)
+                                      direction__in=(Call.Direction.INBOUND, Call.Direction.WEB),
+                                      created_at__lt=now - UNCONNECTED_AFTER)
     for call_id in unconnected.values_list("pk", flat=True):
         with transaction.atomic():
             call = Call.objects.select_for_update(skip_locked=True).filter(pk=call_id, ended_at__isnull=True).first()

@@ -77,7 +77,8 @@ class AgencyAdminSite(_LoginNextAdminSite):
 
         rows = agency_overview()
         totals = {"calls": sum(row.calls for row in rows), "minutes": sum(row.minutes for row in rows),
-                  "alerts": sum(len(row.alerts) for row in rows)}
+                  "alerts": sum(len(row.alerts) for row in rows),
+                  "test_minutes": sum(row.test_minutes for row in rows)}
         currencies = {row.currency for row in rows if row.currency}
         if len(currencies) == 1:  # revenue and margin add up only in one currency
             totals["currency"] = currencies.pop()

@@ -26,6 +26,9 @@ class ClientMonth:
     currency: str
     cap_percent: int | None
     alerts: tuple[str, ...] = field(default_factory=tuple)
+    # Browser test calls ("Talk to this agent"): not billed to the client, the agency's own cost.
+    test_calls: int = 0
+    test_minutes: Decimal = Decimal("0.0")
 
     @property
     def margin(self) -> Decimal | None:
@@ -67,6 +70,7 @@ def agency_overview(*, at: datetime | None = None) -> list[ClientMonth]:
             client=client, calls=figures["calls"], minutes=figures["minutes"], failed=figures["failed"],
             revenue=month.estimated_total, usage_amount=month.usage_amount, provider_cost=month.provider_cost,
             currency=month.currency, cap_percent=month.cap_percent, alerts=tuple(alerts),
+            test_calls=figures["test_calls"], test_minutes=figures["test_minutes"],
         ))
     return rows
 

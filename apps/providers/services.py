@@ -306,3 +306,34 @@ def provider_key_lease_ref(*, key_ref: str, call_id: str, max_secs: float = 3600
     model, pk = key_ref_parse(key_ref)
     account = model.objects.filter(pk=pk, is_active=True).first()
     return account is not None and _lease_one(account, call_id=call_id, max_secs=max_secs)
+
+
+# --- the agent editor's voice preview -----------------------------------------------------------------------
+
+VOICE_PREVIEW_MAX_CHARS = 300
+
+
+def provider_voice_preview(*, provider: str, settings: dict, text: str) -> bytes:
+    """`text` said by this TTS vendor and settings (a key of the client's or the agency's, not
+    leased: no call), as a 16 kHz mono WAV. Refuses an unknown vendor, settings it does not take,
+    a missing key, empty or over-long text; a vendor that fails is a ProviderError naming it."""
+    import asyncio
+
+    from apps.providers.registry import build_tts, provider_config_validate, provider_spec_for
+    from apps.voice.preview import PREVIEW_SAMPLE_RATE, VoicePreviewError, synthesize_preview
+
+    text = (text or "").strip()
+    if not text:
+        raise ApplicationError("Write something for the voice to say.", details={"text": "empty"})
+    if len(text) > VOICE_PREVIEW_MAX_CHARS:
+        raise ApplicationError(f"A preview says at most {VOICE_PREVIEW_MAX_CHARS} characters.",
+                               details={"text": f"{len(text)} characters"})
+    # Unknown vendor, one without TTS, settings it does not take, no usable key: refused, naming it.
+    provider_config_validate(kind="tts", provider=provider, settings=settings or {})
+    spec = provider_spec_for(kind="tts", provider=provider, settings=settings or {})
+    try:
+        tts = build_tts(spec, sample_rate=PREVIEW_SAMPLE_RATE)
+        return asyncio.run(synthesize_preview(tts, text))
+    except VoicePreviewError as error:
+        raise ProviderError(f"{provider} could not say the preview: {error}", retryable=True,
+                            details={"tts_provider": provider}) from None

@@ -150,9 +150,11 @@ class CallSession:
         self._key_ids = dict(key_ids or {})
         self._llm_standby, self._llm_standby_key = llm_standby, llm_standby_key
         llm_names = (llm.name,) if llm_standby is None else (llm.name, llm_standby.name)
+        # Hooks that show the call live (a browser test call) see each turn as it changes.
         self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm_names, tts_name=tts.name,
                                  s2s_name=s2s.name if s2s is not None else "",
-                                 speech_stop_secs=config.vad_stop_secs if s2s is not None else 0.0)
+                                 speech_stop_secs=config.vad_stop_secs if s2s is not None else 0.0,
+                                 on_live=getattr(hooks, "on_live", None))
         self._end_reason: str | None = None
         self._error = ""
         self._transfer_to = ""

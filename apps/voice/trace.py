@@ -51,6 +51,9 @@ from pipecat.metrics.metrics import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 TurnCallback = Callable[[dict], Awaitable[None]]
+# Sees a turn's state each time it changes (a browser test call's live transcript and latencies);
+# called on the pipeline's task, so it must only hand the dict over (never wait).
+LiveCallback = Callable[[dict], None]
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -134,12 +137,14 @@ class CallUsage:
 
 class CallTracer:
     def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = "",
-                 s2s_name: str = "", speech_stop_secs: float = 0.0):
+                 s2s_name: str = "", speech_stop_secs: float = 0.0,
+                 on_live: LiveCallback | None = None):
         """`s2s_name`: a speech-to-speech service (no STT/LLM/TTS): its VAD's turn stops (reported
         `speech_stop_secs` after the caller went quiet) open turns, its transcripts of the caller
         (pushed upstream) fill them, its usage is billed by modality, and the local voice of the
         fixed lines (`tts_name`) is not billed."""
         self._on_turn = on_turn
+        self._on_live = on_live
         self._s2s_name = s2s_name
         self._speech_stop_secs = speech_stop_secs
         self._awaiting_transcript: TurnTrace | None = None
@@ -196,6 +201,7 @@ class CallTracer:
             return
         self._current = None
         turn.ended_at = _now_iso()
+        self._live(turn)
         if turn.user_text:
             self.transcript_lines.append(f"Caller: {turn.user_text}")
         if turn.bot_text:
@@ -204,6 +210,10 @@ class CallTracer:
         task = asyncio.get_running_loop().create_task(self._on_turn(turn.as_dict()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _live(self, turn: TurnTrace) -> None:
+        if self._on_live is not None:
+            self._on_live(turn.as_dict())
 
     def record_tool_call(self, *, name: str, arguments: dict, result, duration_secs: float, error: str = "") -> None:
         self.current.tool_calls.append(
@@ -234,6 +244,7 @@ class CallTracer:
         """Text spoken outside the LLM (greeting, fallback line, goodbye)."""
         turn = self.current
         turn.bot_text = f"{turn.bot_text} {text}".strip()
+        self._live(turn)
 
     async def finish(self) -> None:
         """Close the last turn and wait until every turn has been handed over."""
@@ -258,6 +269,7 @@ class CallTracer:
             turn.agent_audio_started = True
             if turn.speech_end_mono is not None:
                 turn.voice_to_voice_ms = _ms(time.monotonic() - turn.speech_end_mono)
+            self._live(turn)
 
     def _open_turn_said_over_agent(self) -> None:
         if self._words_over_agent:
@@ -299,6 +311,7 @@ class CallTracer:
             else:  # keypad digits: no speech, the "end of speech" is now
                 turn.speech_end_mono = now
             self._vad_stopped_at = None
+            self._live(turn)
 
     def _s2s_caller_frame(self, frame: Frame) -> None:
         """A speech-to-speech call: the turn opens when the model's VAD ends the caller's speech
@@ -331,6 +344,7 @@ class CallTracer:
         elif isinstance(frame, TTSTextFrame):
             turn = self.current
             turn.bot_text = f"{turn.bot_text} {frame.text}".strip() if frame.text else turn.bot_text
+            self._live(turn)
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._bot_speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
