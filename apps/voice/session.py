@@ -38,6 +38,7 @@ from apps.voice.http_tools import pre_call_fetch, trimmed
 from apps.voice.pipeline import build_pipeline, listens_to_caller_audio
 from apps.voice.processors.end_phrases import EndPhraseDetector
 from apps.voice.processors.watchdog import ProviderWatchdog
+from apps.voice.telemetry import CallTelemetry, CallTraceSettings
 from apps.voice.tools import register_tools, tools_schema
 from apps.voice.trace import CallTracer
 from apps.voice.transport import MediaStreamTransport
@@ -111,11 +112,13 @@ class CallSession:
         key_ids: dict[str, str | None] | None = None,
         llm_standby=None,
         llm_standby_key: str | None = None,
+        trace: CallTraceSettings | None = None,
     ):
         """`key_ids`: the provider key ref each stage ("stt"/"llm"/"tts") was built with,
         so a vendor error can be reported against the key that failed. `llm_standby`: the
         same LLM built with another key (`llm_standby_key`): when the vendor throttles the
-        call's key, Pipecat's LLMSwitcher moves the call to it and the turn is asked again."""
+        call's key, Pipecat's LLMSwitcher moves the call to it and the turn is asked again.
+        `trace`: where this call's spans go (apps.voice.telemetry); None: not traced."""
         self.config = config
         self.transport = transport
         self.hooks = hooks
@@ -125,7 +128,10 @@ class CallSession:
         self._key_ids = dict(key_ids or {})
         self._llm_standby, self._llm_standby_key = llm_standby, llm_standby_key
         llm_names = (llm.name,) if llm_standby is None else (llm.name, llm_standby.name)
-        self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm_names, tts_name=tts.name)
+        # Spans (call → turn → stt/llm/tts/tool) only when the call has somewhere to send them.
+        self.telemetry = CallTelemetry(trace) if trace is not None and trace.destinations else None
+        self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm_names, tts_name=tts.name,
+                                 telemetry=self.telemetry)
         self._end_reason: str | None = None
         self._error = ""
         self._transfer_to = ""
@@ -200,7 +206,14 @@ class CallSession:
             enable_turn_tracking=False,
             check_dangling_tasks=False,
             idle_timeout_secs=None,  # see _check_idle
+            # Pipecat's service spans (stt/llm/tts); the call and turn spans are ours (apps.voice.telemetry).
+            enable_tracing=self.telemetry is not None,
+            conversation_id=trace.attributes.get("call.id") if self.telemetry is not None else None,
         )
+        if self.telemetry is not None:
+            # The worker makes a TracingContext only for its own turn observer, which counts turns
+            # unlike our Turn rows; hand it ours (pinned by apps/voice/tests/test_telemetry.py).
+            self.worker._tracing_context = self.telemetry.tracing_context
         self.worker.add_event_handler("on_pipeline_started", self._on_started)
         self.worker.add_event_handler("on_pipeline_error", self._on_error)
         self._aggregators = _AggregatorPair(pipeline)
@@ -214,6 +227,8 @@ class CallSession:
     # -- running -----------------------------------------------------------------------------
 
     async def run(self) -> CallOutcome:
+        if self.telemetry is not None:
+            self.telemetry.start()
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         await runner.add_workers(self.worker)
         try:
@@ -427,6 +442,8 @@ class CallSession:
         elif end_reason in _WE_HANG_UP or self._hang_up_anyway:
             await self._call_hook(self.hooks.hang_up())
         await self.tracer.finish()
+        if self.telemetry is not None:
+            self.telemetry.finish(end_reason=end_reason, error=self._error)
         if self.graph is not None:
             await self.graph.close()
         transcript = self.tracer.transcript

@@ -74,10 +74,12 @@ class PlainMediaServer:
     """A websockets server doing what the Channels consumer does, minus Django:
     every connection is one call with `config`, services from `base_url`."""
 
-    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio"):
-        """`carrier`: a media-stream protocol object, or a registered carrier's name."""
+    def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", trace=None):
+        """`carrier`: a media-stream protocol object, or a registered carrier's name.
+        `trace`: a function of the call's number (0, 1...) giving its CallTraceSettings (None: untraced)."""
         self.base_url = base_url
         self.config = config
+        self.trace = trace
         if isinstance(carrier, str):
             from apps.telephony.carriers.registry import CARRIERS  # the registry needs Django settings
 
@@ -107,7 +109,9 @@ class PlainMediaServer:
 
         async def start_session(start: StreamStart, transport: MediaStreamTransport) -> CallSession:
             stt, llm, tts = openai_services(self.base_url)
-            return CallSession(config=self.config, transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks)
+            trace = self.trace(len(self.hooks) - 1) if self.trace is not None else None
+            return CallSession(config=self.config, transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks,
+                               trace=trace)
 
         async def close(code: int):
             await ws.close(code)

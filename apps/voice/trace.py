@@ -110,8 +110,11 @@ class CallUsage:
 
 
 class CallTracer:
-    def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = ""):
+    def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = "",
+                 telemetry=None):
         self._on_turn = on_turn
+        # apps.voice.telemetry.CallTelemetry when the call is traced (spans per turn), else None.
+        self._telemetry = telemetry
         # Several when the LLM has a standby service (key failover): any of them is "the LLM".
         self._llm_names = (llm_name,) if isinstance(llm_name, str) else tuple(llm_name)
         self._tts_name = tts_name
@@ -155,6 +158,8 @@ class CallTracer:
         self._close_turn()
         self._current = TurnTrace(index=len(self._turns), node=self.node)
         self._turns.append(self._current)
+        if self._telemetry is not None:
+            self._telemetry.turn_opened(self._current.index)
         return self._current
 
     def _close_turn(self) -> None:
@@ -168,6 +173,8 @@ class CallTracer:
         if turn.bot_text:
             self.transcript_lines.append(f"Agent: {turn.bot_text.strip()}")
         self.transcript_lines.extend(f"Caller: {text}" for text in turn.backchannels)
+        if self._telemetry is not None:
+            self._telemetry.turn_closed(turn.as_dict())
         task = asyncio.get_running_loop().create_task(self._on_turn(turn.as_dict()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -176,6 +183,8 @@ class CallTracer:
         self.current.tool_calls.append(
             {"name": name, "arguments": arguments, "result": result, "duration_ms": _ms(duration_secs), "error": error}
         )
+        if self._telemetry is not None:
+            self._telemetry.tool_call(name=name, arguments=arguments, duration_secs=duration_secs, error=error)
 
     def set_node(self, node: str) -> None:
         """The call moved to `node`: this turn's answer and the next turns come from it."""
@@ -230,13 +239,14 @@ class CallTracer:
             self._pending_speech_end = now - (frame.stop_secs or 0.0)
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._vad_stopped_at = None
+            if self._telemetry is not None and _opens_new_turn(self._current):
+                # The STT span of this speech starts before its turn row: under the turn to come.
+                self._telemetry.expect_turn()
         elif isinstance(frame, UserBackchannelFrame):
             self.current.backchannels.append(frame.text)
         elif isinstance(frame, TranscriptionFrame) and frame.text.strip():
             turn = self._current
-            fresh = turn is not None and not turn.user_text and not turn.bot_text and not turn.agent_audio_started
-            still_talking = turn is not None and turn.user_text and not turn.agent_audio_started
-            if not (fresh or still_talking):
+            if _opens_new_turn(turn):
                 turn = self._open_turn()
             turn.user_text = f"{turn.user_text} {frame.text.strip()}".strip()
             if self._vad_stopped_at is not None:
@@ -282,6 +292,14 @@ class CallTracer:
         elif isinstance(data, STTUsageMetricsData):
             model = data.model or "unknown"
             self.usage.stt_secs[model] = self.usage.stt_secs.get(model, 0.0) + data.value.audio_seconds
+
+
+def _opens_new_turn(turn: TurnTrace | None) -> bool:
+    """Whether the caller's next transcript starts a turn of its own: unless the current
+    turn is still empty or the caller is still talking in it (no agent audio yet)."""
+    fresh = turn is not None and not turn.user_text and not turn.bot_text and not turn.agent_audio_started
+    still_talking = turn is not None and bool(turn.user_text) and not turn.agent_audio_started
+    return not (fresh or still_talking)
 
 
 _CALLER_FRAMES = (
