@@ -77,6 +77,10 @@ class Call(models.Model):
     transferred_at = models.DateTimeField(null=True, blank=True)
     # Outbound: one call per campaign contact / caller-supplied key.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # The call's OpenTelemetry trace (apps.voice.telemetry; the call's UUID as 32 hex digits) when it
+    # was traced, and its page in Langfuse when a Langfuse project received it.
+    trace_id = models.CharField(max_length=32, blank=True)
+    trace_url = models.URLField(max_length=500, blank=True)
     recording = models.FileField(upload_to="recordings/", blank=True, max_length=300)
     transcript = models.FileField(upload_to="transcripts/", blank=True, max_length=300)
 
