@@ -8,6 +8,8 @@ from apps.observability.models import LangfuseProject
 class LangfuseProjectForm(forms.ModelForm):
     """The secret key is never rendered back into the page; blank on edit keeps the stored one."""
 
+    host = forms.URLField(max_length=300, assume_scheme="https", initial="https://cloud.langfuse.com",
+                          help_text="Langfuse's base URL (cloud or self-hosted).")
     secret_key = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False,
                                  help_text="Langfuse → Settings → API keys (sk-lf-…). Leave blank to keep the current key.")
 
