@@ -171,6 +171,8 @@ OTEL_EXPORTER_OTLP_HEADERS = env.str("OTEL_EXPORTER_OTLP_HEADERS", default="")
 # The agency's Prometheus endpoint (/metrics on the agency host) answers only `Authorization: Bearer
 # <this>`; empty: the endpoint is off (404).
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# The Celery queues whose depth it reports (Redis list lengths).
+METRICS_CELERY_QUEUES = env.list("METRICS_CELERY_QUEUES", default=["celery"])
 
 # Carriers: one module each, exposing CARRIER (apps/telephony/carriers/registry.py).
 TELEPHONY_CARRIER_MODULES = ["apps.telephony.carriers.twilio", "apps.telephony.carriers.telnyx",
