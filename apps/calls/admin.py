@@ -41,11 +41,18 @@ class CallAdmin(admin.ModelAdmin):
     list_display = ("created_at", "direction", "from_number", "to_number", "agent_version", "status", "end_reason", "duration_secs")
     list_filter = ("direction", "status", "end_reason", "carrier")
     search_fields = ("from_number", "to_number", "carrier_call_id")
-    exclude = ("recording", "transcript")
+    exclude = ("recording", "transcript", "trace_url")
     inlines = [TurnInline, ToolCallInline, CallUsageInline]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Call._meta.fields if field.name not in self.exclude] + ["recording_player"]
+        return [field.name for field in Call._meta.fields if field.name not in self.exclude] + [
+            "recording_player", "trace_link"]
+
+    @admin.display(description="trace")
+    def trace_link(self, obj):
+        if obj.trace_url:
+            return format_html('<a href="{}" target="_blank" rel="noopener">Open in Langfuse</a>', obj.trace_url)
+        return obj.trace_id or "—"
 
     @admin.display(description="recording")
     def recording_player(self, obj):

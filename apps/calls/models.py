@@ -97,6 +97,10 @@ class Call(models.Model):
     # A test call (the agent editor's "Talk to this agent"): recorded and traced like any call,
     # never billed to the client (its usage stays out of the ledger; the agency sees it as test usage).
     is_test = models.BooleanField(default=False)
+    # The call's OpenTelemetry trace (apps.voice.telemetry; the call's UUID as 32 hex digits) when it
+    # was traced, and its page in Langfuse when a Langfuse project received it.
+    trace_id = models.CharField(max_length=32, blank=True)
+    trace_url = models.URLField(max_length=500, blank=True)
     recording = models.FileField(upload_to="recordings/", blank=True, max_length=300)
     transcript = models.FileField(upload_to="transcripts/", blank=True, max_length=300)
 

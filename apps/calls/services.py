@@ -474,6 +474,7 @@ class CallStart:
     runtime: AgentRuntimeConfig | None
     fallback_line: str
     failure: str = ""
+    trace: object = None  # apps.voice.telemetry.CallTraceSettings: where the call's spans go (None: untraced)
 
 
 def _runtime_stages(runtime: AgentRuntimeConfig) -> tuple[str, ...]:
@@ -543,11 +544,17 @@ def call_stream_start(*, client, call_id, stream_id: str, carrier_call_id: str, 
             spec = getattr(runtime, stage)
             setattr(call, f"{stage}_provider", spec.provider)
             setattr(call, f"{stage}_key_id", spec.key_id or "")
+        from apps.observability.selectors import call_trace_for
+
+        trace = call_trace_for(client=client, call=call)
+        if trace is not None:
+            call.trace_id, call.trace_url = trace.settings.trace_id, trace.url
         call.save()
         from apps.webhooks.tasks import call_started_later  # the call.started webhook, once this commits
 
         transaction.on_commit(lambda: call_started_later(call_id=call.pk, schema=client.schema_name), robust=True)
-    return CallStart(call_id=str(call.pk), runtime=_with_llm_standby(runtime), fallback_line=runtime.fallback_line)
+    return CallStart(call_id=str(call.pk), runtime=_with_llm_standby(runtime), fallback_line=runtime.fallback_line,
+                     trace=trace.settings if trace is not None else None)
 
 
 def _with_llm_standby(runtime: AgentRuntimeConfig) -> AgentRuntimeConfig:

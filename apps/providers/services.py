@@ -280,6 +280,9 @@ def provider_error_report(*, call_id, key_id: int | str | None, error, provider:
         provider_key_mark_rate_limited(account_id=key_id, cooldown_secs=report.cooldown_secs)
     logger.warning("call %s: %s error on key %s classified %s (%s, status %s): %s", call_id, provider or "vendor",
                    key_id, report.outcome, report.category, report.status_code, report.message)
+    from apps.observability.services import vendor_error_count  # the operators' errors-by-vendor figure
+
+    vendor_error_count(provider=provider, outcome=report.outcome)
     return report
 
 

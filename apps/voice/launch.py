@@ -116,6 +116,7 @@ async def session_for_call(*, started, transport: MediaStreamTransport, hooks, s
                 key_ids={"stt": runtime.stt.key_id, "llm": runtime.llm.key_id, "tts": runtime.tts.key_id},
                 llm_standby=llm_standby,
                 llm_standby_key=runtime.llm_standby.key_id if runtime.llm_standby is not None else None,
+                trace=getattr(started, "trace", None),
             )
     tts = await asyncio.to_thread(_build_fallback_tts, sample_rate)
     return FallbackSession(line=fallback_line, error=failure, transport=transport, tts=tts, hooks=hooks,

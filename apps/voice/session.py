@@ -41,6 +41,7 @@ from apps.voice.pipeline import build_pipeline, build_s2s_pipeline, listens_to_c
 from apps.voice.processors.clips import ClipFrame, ClipPlayer, clip_prompt, clips_from_config
 from apps.voice.processors.end_phrases import EndPhraseDetector
 from apps.voice.processors.watchdog import ProviderWatchdog
+from apps.voice.telemetry import CallTelemetry, CallTraceSettings
 from apps.voice.tools import register_tools, tools_schema
 from apps.voice.trace import CallTracer
 from apps.voice.transport import MediaStreamTransport
@@ -129,13 +130,15 @@ class CallSession:
         llm_standby_key: str | None = None,
         s2s=None,
         lines_tts=None,
+        trace: CallTraceSettings | None = None,
     ):
         """`key_ids`: the provider key ref each stage ("stt"/"llm"/"tts") was built with,
         so a vendor error can be reported against the key that failed. `llm_standby`: the
         same LLM built with another key (`llm_standby_key`): when the vendor throttles the
         call's key, Pipecat's LLMSwitcher moves the call to it and the turn is asked again.
         `s2s` (instead of stt, llm and tts): a speech-to-speech service that hears and speaks
-        (key_ids["speech_to_speech"]); `lines_tts` speaks the fixed lines (goodbye, fallback)."""
+        (key_ids["speech_to_speech"]); `lines_tts` speaks the fixed lines (goodbye, fallback).
+        `trace`: where this call's spans go (apps.voice.telemetry); None: not traced."""
         self.config = config
         self.transport = transport
         self.hooks = hooks
@@ -150,11 +153,13 @@ class CallSession:
         self._key_ids = dict(key_ids or {})
         self._llm_standby, self._llm_standby_key = llm_standby, llm_standby_key
         llm_names = (llm.name,) if llm_standby is None else (llm.name, llm_standby.name)
+        # Spans (call → turn → stt/llm/tts/tool) only when the call has somewhere to send them.
+        self.telemetry = CallTelemetry(trace) if trace is not None and trace.destinations else None
         # Hooks that show the call live (a browser test call) see each turn as it changes.
         self.tracer = CallTracer(on_turn=self._on_turn, llm_name=llm_names, tts_name=tts.name,
                                  s2s_name=s2s.name if s2s is not None else "",
                                  speech_stop_secs=config.vad_stop_secs if s2s is not None else 0.0,
-                                 on_live=getattr(hooks, "on_live", None))
+                                 on_live=getattr(hooks, "on_live", None), telemetry=self.telemetry)
         self._end_reason: str | None = None
         self._error = ""
         self._transfer_to = ""
@@ -250,7 +255,14 @@ class CallSession:
             enable_turn_tracking=False,
             check_dangling_tasks=False,
             idle_timeout_secs=None,  # see _check_idle
+            # Pipecat's service spans (stt/llm/tts); the call and turn spans are ours (apps.voice.telemetry).
+            enable_tracing=self.telemetry is not None,
+            conversation_id=trace.attributes.get("call.id") if self.telemetry is not None else None,
         )
+        if self.telemetry is not None:
+            # The worker makes a TracingContext only for its own turn observer, which counts turns
+            # unlike our Turn rows; hand it ours (pinned by apps/voice/tests/test_telemetry.py).
+            self.worker._tracing_context = self.telemetry.tracing_context
         self.worker.add_event_handler("on_pipeline_started", self._on_started)
         self.worker.add_event_handler("on_pipeline_error", self._on_error)
         self._aggregators = _AggregatorPair(pipeline)
@@ -264,6 +276,8 @@ class CallSession:
     # -- running -----------------------------------------------------------------------------
 
     async def run(self) -> CallOutcome:
+        if self.telemetry is not None:
+            self.telemetry.start()
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         await runner.add_workers(self.worker)
         try:
@@ -580,6 +594,8 @@ class CallSession:
         elif end_reason in _WE_HANG_UP or self._hang_up_anyway:
             await self._call_hook(self.hooks.hang_up())
         await self.tracer.finish()
+        if self.telemetry is not None:
+            self.telemetry.finish(end_reason=end_reason, error=self._error)
         if self.graph is not None:
             await self.graph.close()
         transcript = self.tracer.transcript

@@ -91,19 +91,21 @@ class PlainMediaServer:
     every connection is one call with `config`, services from `base_url`."""
 
     def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", stt: str = "openai",
-                 stt_factory=None, s2s_provider: str = "", hooks_factory=None):
+                 stt_factory=None, s2s_provider: str = "", hooks_factory=None, trace=None):
         """`carrier`: a media-stream protocol object, or a registered carrier's name; `stt`: "openai"
         (segment transcription) or "deepgram" (streaming, interim results); `stt_factory()`: the STT
         service to use instead of either (e.g. one built by the provider registry). `s2s_provider`
         (with `config.speech_to_speech`): the speech-to-speech vendor at `base_url`, built by its
         vendor module (settings {"model": "gpt-realtime"}), the fixed lines in Piper's voice.
-        `hooks_factory`: makes each call's hooks (default RecordingHooks)."""
+        `hooks_factory`: makes each call's hooks (default RecordingHooks). `trace`: a function of the call's
+        number (0, 1...) giving its CallTraceSettings (None: untraced)."""
         self.hooks_factory = hooks_factory or RecordingHooks
         self.base_url = base_url
         self.stt = stt
         self.stt_factory = stt_factory
         self.s2s_provider = s2s_provider
         self.config = config
+        self.trace = trace
         if isinstance(carrier, str):
             from apps.telephony.carriers.registry import CARRIERS  # the registry needs Django settings
 
@@ -149,7 +151,9 @@ class PlainMediaServer:
             stt, llm, tts = openai_services(self.base_url, stt=self.stt)
             if self.stt_factory is not None:
                 stt = self.stt_factory()
-            return CallSession(config=self.config, transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks)
+            trace = self.trace(len(self.hooks) - 1) if self.trace is not None else None
+            return CallSession(config=self.config, transport=transport, stt=stt, llm=llm, tts=tts, hooks=hooks,
+                               trace=trace)
 
         async def close(code: int):
             await ws.close(code)

@@ -138,13 +138,15 @@ class CallUsage:
 class CallTracer:
     def __init__(self, *, on_turn: TurnCallback, llm_name: str | tuple[str, ...] = "", tts_name: str = "",
                  s2s_name: str = "", speech_stop_secs: float = 0.0,
-                 on_live: LiveCallback | None = None):
+                 on_live: LiveCallback | None = None, telemetry=None):
         """`s2s_name`: a speech-to-speech service (no STT/LLM/TTS): its VAD's turn stops (reported
         `speech_stop_secs` after the caller went quiet) open turns, its transcripts of the caller
         (pushed upstream) fill them, its usage is billed by modality, and the local voice of the
         fixed lines (`tts_name`) is not billed."""
         self._on_turn = on_turn
         self._on_live = on_live
+        # apps.voice.telemetry.CallTelemetry when the call is traced (spans per turn), else None.
+        self._telemetry = telemetry
         self._s2s_name = s2s_name
         self._speech_stop_secs = speech_stop_secs
         self._awaiting_transcript: TurnTrace | None = None
@@ -193,6 +195,8 @@ class CallTracer:
         self._close_turn()
         self._current = TurnTrace(index=len(self._turns), node=self.node)
         self._turns.append(self._current)
+        if self._telemetry is not None:
+            self._telemetry.turn_opened(self._current.index)
         return self._current
 
     def _close_turn(self) -> None:
@@ -207,6 +211,8 @@ class CallTracer:
         if turn.bot_text:
             self.transcript_lines.append(f"Agent: {turn.bot_text.strip()}")
         self.transcript_lines.extend(f"Caller: {text}" for text in turn.backchannels)
+        if self._telemetry is not None:
+            self._telemetry.turn_closed(turn.as_dict())
         task = asyncio.get_running_loop().create_task(self._on_turn(turn.as_dict()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -219,6 +225,8 @@ class CallTracer:
         self.current.tool_calls.append(
             {"name": name, "arguments": arguments, "result": result, "duration_ms": _ms(duration_secs), "error": error}
         )
+        if self._telemetry is not None:
+            self._telemetry.tool_call(name=name, arguments=arguments, duration_secs=duration_secs, error=error)
 
     def record_clip(self, name: str, source: str) -> None:
         """A pre-recorded clip was played in this turn (metered as one clip play)."""
@@ -288,6 +296,9 @@ class CallTracer:
             self._pending_speech_end = now - (frame.stop_secs or 0.0)
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._vad_stopped_at = None
+            if self._telemetry is not None and _opens_new_turn(self._current):
+                # The STT span of this speech starts before its turn row: under the turn to come.
+                self._telemetry.expect_turn()
         elif isinstance(frame, InterimTranscriptionFrame):
             self._stt_streams = True
         elif isinstance(frame, UserBackchannelFrame):
@@ -300,9 +311,7 @@ class CallTracer:
                 self._words_over_agent.append(frame.text.strip())
                 return
             turn = self._current
-            fresh = turn is not None and not turn.user_text and not turn.bot_text and not turn.agent_audio_started
-            still_talking = turn is not None and turn.user_text and not turn.agent_audio_started
-            if not (fresh or still_talking):
+            if _opens_new_turn(turn):
                 turn = self._open_turn()
             turn.user_text = f"{turn.user_text} {frame.text.strip()}".strip()
             if self._vad_stopped_at is not None:
@@ -381,6 +390,14 @@ class CallTracer:
         elif isinstance(data, STTUsageMetricsData):
             model = data.model or "unknown"
             self.usage.stt_secs[model] = self.usage.stt_secs.get(model, 0.0) + data.value.audio_seconds
+
+
+def _opens_new_turn(turn: TurnTrace | None) -> bool:
+    """Whether the caller's next transcript starts a turn of its own: unless the current
+    turn is still empty or the caller is still talking in it (no agent audio yet)."""
+    fresh = turn is not None and not turn.user_text and not turn.bot_text and not turn.agent_audio_started
+    still_talking = turn is not None and bool(turn.user_text) and not turn.agent_audio_started
+    return not (fresh or still_talking)
 
 
 _CALLER_FRAMES = (

@@ -39,6 +39,7 @@ SHARED_APPS = [
     "apps.billing",
     "apps.providers_agency",
     "apps.webhooks.usage_export",  # usage export state (per agency: public schema)
+    "apps.observability",  # Langfuse projects (agency-wide and per client), the /metrics endpoint
     "apps.voice",  # no models: the Pipecat runtime and `manage.py simulate_call`
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -163,6 +164,19 @@ CALL_HEARTBEAT_SECS = env.float("CALL_HEARTBEAT_SECS", default=20.0)
 # Agents' HTTP tools, pre-call fetch and MCP servers may call loopback/private addresses (tests, local demos).
 AGENT_TOOLS_ALLOW_PRIVATE_HOSTS = env.bool("AGENT_TOOLS_ALLOW_PRIVATE_HOSTS", default=False)
 CALL_LOST_AFTER_SECS = env.float("CALL_LOST_AFTER_SECS", default=90.0)
+
+# Traces of calls (apps/voice/telemetry.py): spans call → turn → stt/llm/tts/tool go over OTLP/HTTP to
+# the agency's collector when one is set (the standard OpenTelemetry variables: a base URL that gets
+# /v1/traces, or the traces URL itself; headers as "name=value,name2=value2"), and to the Langfuse
+# projects configured in the agency admin. Nowhere to send them: calls are not traced at all.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", default="")
+OTEL_EXPORTER_OTLP_HEADERS = env.str("OTEL_EXPORTER_OTLP_HEADERS", default="")
+# The agency's Prometheus endpoint (/metrics on the agency host) answers only `Authorization: Bearer
+# <this>`; empty: the endpoint is off (404).
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# The Celery queues whose depth it reports (Redis list lengths).
+METRICS_CELERY_QUEUES = env.list("METRICS_CELERY_QUEUES", default=["celery"])
 
 # Carriers: one module each, exposing CARRIER (apps/telephony/carriers/registry.py).
 TELEPHONY_CARRIER_MODULES = ["apps.telephony.carriers.twilio", "apps.telephony.carriers.telnyx",

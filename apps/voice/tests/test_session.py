@@ -38,9 +38,9 @@ def double():
         yield double
 
 
-async def start_call(double, **config):
+async def start_call(double, *, trace=None, **config):
     config.setdefault("vad_stop_secs", 0.5)  # the fixtures pause up to 410 ms mid-sentence
-    server = await PlainMediaServer(base_url=double.base_url, config=VoiceConfig(**config)).start()
+    server = await PlainMediaServer(base_url=double.base_url, config=VoiceConfig(**config), trace=trace).start()
     caller = TwilioCaller(server.url)
     await caller.connect()
     return server, caller
