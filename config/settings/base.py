@@ -61,6 +61,7 @@ TENANT_APPS = [
     "apps.telephony",
     "apps.calls",
     "apps.quality",
+    "apps.knowledge",
     "apps.webhooks",
     "apps.portal",
     "apps.api",
@@ -192,6 +193,7 @@ PROVIDER_VENDOR_MODULES = env.list("PROVIDER_VENDOR_MODULES", default=[
     "apps.providers.vendors.elevenlabs",
     "apps.providers.vendors.cartesia",
     "apps.providers.vendors.piper",
+    "apps.providers.vendors.wordllama",
 ])
 
 # The agency's own vendor prices, over the list prices in the vendor modules (apps/providers/prices.py):

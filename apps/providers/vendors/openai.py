@@ -6,6 +6,7 @@ from pipecat.utils.errors import ErrorCategory
 
 from apps.billing.pricing import VendorPrice
 from apps.providers.registry import Setting, Vendor
+from apps.providers.vendors._openai_embeddings import EMBEDDINGS_SCHEMA, build_embeddings
 from apps.providers.vendor_errors import vendor_error_parts, vendor_error_report, vendor_error_status
 from apps.providers.vendors._common import (
     LANGUAGE,
@@ -99,9 +100,9 @@ PRICES = {
 VENDOR = Vendor(
     name="openai",
     label="OpenAI",
-    settings_schema={"stt": STT_SCHEMA, "llm": LLM_SCHEMA, "tts": TTS_SCHEMA},
-    builders={"stt": build_stt, "llm": build_llm, "tts": build_tts},
-    metrics={"stt": STT_METRICS, "llm": LLM_METRICS, "tts": TTS_METRICS},
+    settings_schema={"stt": STT_SCHEMA, "llm": LLM_SCHEMA, "tts": TTS_SCHEMA, "embeddings": EMBEDDINGS_SCHEMA},
+    builders={"stt": build_stt, "llm": build_llm, "tts": build_tts, "embeddings": build_embeddings},
+    metrics={"stt": STT_METRICS, "llm": LLM_METRICS, "tts": TTS_METRICS, "embeddings": ("embedding_tokens",)},
     prices=PRICES,
     classify_error=classify_error,
 )
