@@ -11,22 +11,12 @@ client's current embedding model (`KnowledgeSettings`) are searched."""
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Cast
-from django.contrib.postgres.indexes import OpClass
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import VectorField
 
-# Dimensions that get an HNSW index: wordllama (256), MiniLM (384), 512, nomic / bge-base (768),
+# Dimensions that get an HNSW index (created in migration 0001_knowledge_base): wordllama (256), MiniLM (384), 512, nomic / bge-base (768),
 # bge-large / mxbai (1024), OpenAI text-embedding-3-small and ada-002 (1536).
 INDEXED_DIMENSIONS = (256, 384, 512, 768, 1024, 1536)
 MAX_DIMENSIONS = 4096
-
-
-def _hnsw(dimensions: int) -> HnswIndex:
-    return HnswIndex(
-        OpClass(Cast("embedding", VectorField(dimensions=dimensions)), name="vector_cosine_ops"),
-        name=f"knowledge_chunk_hnsw_{dimensions}", condition=Q(dimensions=dimensions), m=16, ef_construction=64,
-    )
 
 
 class KnowledgeSettings(models.Model):
@@ -73,6 +63,9 @@ class Document(models.Model):
     content_hash = models.CharField(max_length=64, blank=True)
     # sha256 of the bytes the current chunks came from: an upload with this hash changes nothing.
     indexed_hash = models.CharField(max_length=64, blank=True)
+    # Bumped by every upload, refresh and re-index: a task works for one generation, and what it
+    # finds newer (a re-upload while it ran) wins; its own results are then dropped.
+    generation = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     progress = models.PositiveSmallIntegerField(default=0)  # percent of the current processing
     error = models.TextField(blank=True)
@@ -103,7 +96,6 @@ class Chunk(models.Model):
     class Meta:
         ordering = ["document", "position"]
         constraints = [models.UniqueConstraint(fields=["document", "position"], name="knowledge_chunk_position")]
-        indexes = [_hnsw(dimensions) for dimensions in INDEXED_DIMENSIONS]
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.position}"
