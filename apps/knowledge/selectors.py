@@ -88,6 +88,12 @@ def chunk_search(*, vector: list[float], embedding_model: str, top_k: int = DEFA
                     page=row[6], text=row[7], score=1.0 - float(row[8])) for row in rows]
 
 
+def knowledge_tool_search(*, query: str, top_k: int = DEFAULT_TOP_K) -> dict:
+    """What the voice runtime's `search_knowledge_base` tool gets (apps.voice.records)."""
+    result = knowledge_search(query=query, top_k=top_k)
+    return {"embedding_model": result.embedding_model, "passages": [p.as_dict() for p in result.passages]}
+
+
 def knowledge_search(*, query: str, top_k: int = DEFAULT_TOP_K, embedder=None) -> SearchResult:
     """The passages of the client's knowledge base nearest to `query`."""
     query = (query or "").strip()

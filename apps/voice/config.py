@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 TOOL_END_CALL = "end_call"
 TOOL_TRANSFER = "transfer_to_human"
+TOOL_KNOWLEDGE = "search_knowledge_base"
 
 
 @dataclass(frozen=True)
