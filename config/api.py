@@ -30,6 +30,7 @@ api.add_router("/v1/agents", "apps.agents.api.router")
 api.add_router("/v1/calls", "apps.calls.api.router")
 api.add_router("/v1/numbers", "apps.telephony.api.router")
 api.add_router("/v1/usage", "apps.billing.api.router")
+api.add_router("/v1/knowledge", "apps.knowledge.api.router")
 
 
 @api.exception_handler(ApplicationError)

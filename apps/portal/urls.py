@@ -19,5 +19,6 @@ urlpatterns = [
     path("numbers/", include("apps.telephony.portal_urls")),
     path("api-keys/", include("apps.api.urls")),
     path("quality/", include("apps.quality.urls")),
+    path("knowledge/", include("apps.knowledge.urls")),
     path("webhooks/", include("apps.webhooks.urls")),
 ]

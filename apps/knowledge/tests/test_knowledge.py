@@ -1,10 +1,9 @@
 """Upload, extraction, chunking, embedding and search of a client's knowledge base, against
 real PostgreSQL (pgvector, HNSW) and the real offline embedder (wordllama)."""
-import pytest
 from django_tenants.utils import tenant_context
 
 from apps.knowledge.extract import Extracted, chunk_text
-from apps.knowledge.models import Chunk, Document
+from apps.knowledge.models import Chunk
 from apps.knowledge.selectors import knowledge_search
 
 

@@ -6,7 +6,6 @@ from pipecat.utils.errors import ErrorCategory
 
 from apps.billing.pricing import VendorPrice
 from apps.providers.registry import Setting, Vendor
-from apps.providers.vendors._openai_embeddings import EMBEDDINGS_SCHEMA, build_embeddings
 from apps.providers.vendor_errors import vendor_error_parts, vendor_error_report, vendor_error_status
 from apps.providers.vendors._common import (
     LANGUAGE,
@@ -18,6 +17,7 @@ from apps.providers.vendors._common import (
     TTS_METRICS,
     pipecat_settings,
 )
+from apps.providers.vendors._openai_embeddings import EMBEDDINGS_SCHEMA, build_embeddings
 
 STT_SCHEMA = {"model": Setting(str, required=True), "language": LANGUAGE, "prompt": Setting(str)}
 LLM_SCHEMA = {"model": Setting(str, required=True), "temperature": TEMPERATURE, "max_tokens": MAX_TOKENS}
