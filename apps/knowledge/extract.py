@@ -80,7 +80,7 @@ def _tidy(text: str) -> str:
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "canvas", "iframe", "head", "nav", "footer", "form",
          "button", "select", "option"}
-_BLOCK = {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset", "figcaption",
+_BLOCK = {"address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset", "figcaption",
           "figure", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "ol", "p", "pre", "section",
           "table", "tr", "ul", "title", "caption", "summary", "details"}
 
@@ -105,6 +105,8 @@ def html_to_text(html: str) -> str:
             parts.append("\n")
         if tag in ("td", "th"):
             parts.append(" ")
+        elif tag == "br":
+            parts.append("\n")
         if element.text:
             parts.append(element.text)
         for child in element:
@@ -135,7 +137,8 @@ def pdf_to_text(data: bytes) -> Extracted:
                 raise ApplicationError("This PDF is password-protected: upload an unprotected copy.") from None
         texts, pages, offset = [], [], 0
         for number, page in enumerate(reader.pages, start=1):
-            text = _tidy(page.extract_text() or "")
+            # PDF lines end where the layout did, not where sentences do: join them (a blank line stays).
+            text = re.sub(r"(?<!\n)\n(?!\n)", " ", _tidy(page.extract_text() or ""))
             if not text:
                 continue
             pages.append((offset, number))
@@ -172,11 +175,11 @@ def extract(data: bytes, fmt: str) -> Extracted:
 _BREAKS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ")
 
 
-def _cut(text: str, start: int, limit: int) -> int:
+def _cut(text: str, start: int, limit: int, stop: int) -> int:
     """Where a chunk that starts at `start` should end: at most `limit` characters on, at the
     strongest break (paragraph, line, sentence, clause, word) in its second half."""
-    hard = min(len(text), start + limit)
-    if hard == len(text):
+    hard = min(stop, start + limit)
+    if hard == stop:
         return hard
     floor = start + limit // 2
     for mark in _BREAKS:
@@ -188,7 +191,7 @@ def _cut(text: str, start: int, limit: int) -> int:
 
 def _overlap_start(text: str, earliest: int, end: int) -> int:
     """Where the next chunk starts: the first sentence (else word) start in [earliest, end)."""
-    for mark in ("\n", ". ", "? ", "! ", " "):
+    for mark in ("\n\n", ". ", "? ", "! ", "\n", " "):
         at = text.find(mark, earliest, end)
         if at != -1 and at + len(mark) < end:
             return at + len(mark)
@@ -201,19 +204,28 @@ def chunk_text(extracted: Extracted, *, size: int = CHUNK_CHARS, overlap: int = 
     one of them. Offsets are into `extracted.text`."""
     text = extracted.text
     chunks: list[TextChunk] = []
-    start = 0
-    while start < len(text):
-        end = _cut(text, start, size)
+    # A PDF is cut page by page, so each chunk's page is the page it is on.
+    bounds = [start for start, _ in extracted.pages[1:]] + [len(text)]
+    section_start = 0
+    for section_end in bounds:
+        _chunk_section(text, section_start, section_end, size, overlap, extracted, chunks)
+        section_start = section_end
+    return chunks
+
+
+def _chunk_section(text: str, start: int, stop: int, size: int, overlap: int, extracted: Extracted,
+                   chunks: list[TextChunk]) -> None:
+    while start < stop:
+        end = _cut(text, start, size, stop)
         piece = text[start:end]
         stripped_start = start + (len(piece) - len(piece.lstrip()))
         body = text[stripped_start:end].rstrip()
         if body:
             chunks.append(TextChunk(position=len(chunks), start=stripped_start, end=stripped_start + len(body),
                                     text=body, page=extracted.page_at(stripped_start)))
-        if end >= len(text):
+        if end >= stop:
             break
         start = _overlap_start(text, max(end - overlap, start + 1), end)
-    return chunks
 
 
 # --- URLs -------------------------------------------------------------------------------------------------------
