@@ -4,9 +4,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from django.db.models import F, QuerySet
-from django.db.models.functions import Cast
-from pgvector.django import CosineDistance, VectorField
+from django.conf import settings as django_settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from apps.core.errors import ApplicationError, NotFound
 from apps.knowledge.models import INDEXED_DIMENSIONS, Chunk, Document, KnowledgeSettings
@@ -78,12 +78,22 @@ def chunk_search(*, vector: list[float], embedding_model: str, top_k: int = DEFA
     indexed dimension go through that dimension's HNSW index (the same cast expression
     the index is built on); others are compared exactly, by a scan."""
     dimensions = len(vector)
-    column = Cast("embedding", VectorField(dimensions=dimensions)) if dimensions in INDEXED_DIMENSIONS else F("embedding")
-    rows = (Chunk.objects.filter(dimensions=dimensions, embedding_model=embedding_model)
-            .annotate(distance=CosineDistance(column, vector))
-            .order_by("distance")
-            .values_list("id", "document_id", "document__name", "position", "start_offset", "end_offset", "page",
-                         "text", "distance")[:top_k])
+    # One hand-written statement (the ORM's compilation of a 256-1536 number literal cost more than the
+    # search itself); the ORDER BY is the indexed expression, so the planner walks that HNSW index.
+    column = f"c.embedding::vector({dimensions})" if dimensions in INDEXED_DIMENSIONS else "c.embedding"
+    cast = f"::vector({dimensions})" if dimensions in INDEXED_DIMENSIONS else "::vector"
+    literal = "[" + ",".join(repr(float(value)) for value in vector) + "]"
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The index walk's candidate list (pgvector's default is 40): wider finds answers that sit apart
+        # from the bulk of a client's text (benchmarks/knowledge_search.py measures recall against exact).
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {int(django_settings.KNOWLEDGE_HNSW_EF_SEARCH)}")
+        cursor.execute(
+            f"SELECT c.id, c.document_id, d.name, c.position, c.start_offset, c.end_offset, c.page, c.text, "
+            f"({column} <=> %s{cast}) AS distance "
+            f"FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id "
+            f"WHERE c.dimensions = %s AND c.embedding_model = %s ORDER BY {column} <=> %s{cast} LIMIT %s",
+            [literal, dimensions, embedding_model, literal, top_k])
+        rows = cursor.fetchall()
     return [Passage(chunk_id=row[0], document_id=row[1], source=row[2], position=row[3], start=row[4], end=row[5],
                     page=row[6], text=row[7], score=1.0 - float(row[8])) for row in rows]
 
