@@ -88,7 +88,7 @@ def filler_passages(count: int) -> list[str]:
 
     cache = Path(os.environ["SWITCHBOARD_VAR_DIR"]) / "filler-paragraphs.txt"  # collecting takes minutes
     if cache.exists():
-        cached = cache.read_text().splitlines()
+        cached = [line for line in cache.read_text().splitlines() if line]
         if len(cached) >= count:
             return cached[:count]
     roots = [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
@@ -105,7 +105,7 @@ def filler_passages(count: int) -> list[str]:
                     continue
                 doc = ast.get_docstring(node) or ""
                 for paragraph in doc.split("\n\n"):
-                    text = " ".join(paragraph.split())
+                    text = " ".join(paragraph.replace("\x00", "").split())
                     if len(text.split()) >= 8 and len(text) <= 600 and text not in seen and ">>>" not in text:
                         seen.add(text)
                         found.append(text)

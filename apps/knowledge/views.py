@@ -61,9 +61,10 @@ def knowledge_progress_view(request):
         for document in document_list()]})
 
 
-@require_POST
 @portal_login_required(admin_only=True)
 def knowledge_upload_view(request):
+    if request.method != "POST":
+        return HttpResponseRedirect(_list_url())  # the forms live on the list page
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, "Choose a file to upload.")
@@ -86,9 +87,10 @@ def knowledge_upload_view(request):
     return HttpResponseRedirect(_list_url())
 
 
-@require_POST
 @portal_login_required(admin_only=True)
 def knowledge_add_url_view(request):
+    if request.method != "POST":
+        return HttpResponseRedirect(_list_url())  # the forms live on the list page
     form = UrlForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Enter a full web address (https://...).")
@@ -135,9 +137,10 @@ def knowledge_document_view(request, document_id: int):
         "document": document, "chunks": document_chunks(document_id=document.pk)[:500]})
 
 
-@require_POST
 @portal_login_required(admin_only=True)
 def knowledge_settings_view(request):
+    if request.method != "POST":
+        return HttpResponseRedirect(_list_url())  # the forms live on the list page
     form = SettingsForm(request.POST)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
