@@ -33,6 +33,7 @@ api.add_router("/v1/numbers", "apps.telephony.api.router")
 api.add_router("/v1/usage", "apps.billing.api.router")
 api.add_router("/v1/quality", "apps.quality.api.router")
 api.add_router("/v1/campaigns", "apps.campaigns.api.router")
+api.add_router("/v1/knowledge", "apps.knowledge.api.router")
 
 
 @api.exception_handler(ApplicationError)

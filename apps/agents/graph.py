@@ -23,8 +23,8 @@ SCHEMA_PATH = Path(__file__).with_name("graph.schema.json")
 NODE_START, NODE_CONVERSATION, NODE_GLOBAL, NODE_TRANSFER, NODE_END = "start", "conversation", "global", "transfer", "end"
 NODE_TYPES = (NODE_START, NODE_CONVERSATION, NODE_GLOBAL, NODE_TRANSFER, NODE_END)
 SPEAKING_NODES = (NODE_START, NODE_CONVERSATION)  # nodes the LLM talks in
-TOOL_END_CALL, TOOL_TRANSFER = "end_call", "transfer_to_human"
-BUILTIN_TOOLS = (TOOL_END_CALL, TOOL_TRANSFER)
+TOOL_END_CALL, TOOL_TRANSFER, TOOL_KNOWLEDGE = "end_call", "transfer_to_human", "search_knowledge_base"
+BUILTIN_TOOLS = (TOOL_END_CALL, TOOL_TRANSFER, TOOL_KNOWLEDGE)
 
 # `{{ caller.number }}`: identifiers and dots only (the same placeholders pipecat.flows renders).
 VARIABLE = re.compile(r"(\\?)\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")

@@ -9,7 +9,8 @@ from apps.core.crypto import EncryptedTextField
 
 TOOL_END_CALL = "end_call"
 TOOL_TRANSFER = "transfer_to_human"
-TOOL_NAMES = (TOOL_END_CALL, TOOL_TRANSFER)
+TOOL_KNOWLEDGE = "search_knowledge_base"  # the client's knowledge base (apps/knowledge)
+TOOL_NAMES = (TOOL_END_CALL, TOOL_TRANSFER, TOOL_KNOWLEDGE)
 # The provider kinds (apps.providers.registry.KINDS) an agent's pipeline uses: one
 # `<kind>_provider` and `<kind>_settings` field pair each.
 AGENT_PROVIDER_KINDS = ("stt", "llm", "tts")

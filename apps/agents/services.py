@@ -417,7 +417,7 @@ def http_tool_problems(*, name, description, parameters, method, url, headers, s
                        response_fields) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not isinstance(name, str) or not graphs.FUNCTION_NAME.fullmatch(name) or name in graphs.BUILTIN_TOOLS:
-        errors["name"] = "The name must be letters, digits, _ or - (at most 64), not end_call or transfer_to_human."
+        errors["name"] = "The name must be letters, digits, _ or - (at most 64), not end_call, transfer_to_human or search_knowledge_base."
     if not isinstance(description, str) or not description.strip():
         errors["description"] = "Say what the tool does: the LLM reads it to decide when to call it."
     if not isinstance(parameters, dict) or (parameters and (

@@ -20,6 +20,7 @@ urlpatterns = [
     path("numbers/", include("apps.telephony.portal_urls")),
     path("api-keys/", include("apps.api.urls")),
     path("quality/", include("apps.quality.urls")),
+    path("knowledge/", include("apps.knowledge.urls")),
     path("webhooks/", include("apps.webhooks.urls")),
     path("campaigns/", include("apps.campaigns.urls")),
 ]

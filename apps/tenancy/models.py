@@ -149,6 +149,9 @@ class AuditLogEntry(models.Model):
         INVOICE_CREDITED = "invoice_credited", "Credit note issued"
         CLIP_UPLOADED = "clip_uploaded", "Clip uploaded"
         CLIP_DELETED = "clip_deleted", "Clip deleted"
+        KNOWLEDGE_DOCUMENT_ADDED = "knowledge_document_added", "Knowledge document added or replaced"
+        KNOWLEDGE_DOCUMENT_DELETED = "knowledge_document_deleted", "Knowledge document deleted"
+        KNOWLEDGE_SETTINGS_CHANGED = "knowledge_settings_changed", "Knowledge base embeddings changed"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Null for the system (a Celery task, a command); the email stays when the user is deleted.

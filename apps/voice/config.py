@@ -10,6 +10,7 @@ TOOL_END_CALL = "end_call"
 TOOL_TRANSFER = "transfer_to_human"
 # How a speech-to-speech model is told the agent's greeting (it speaks first, in its own voice).
 S2S_GREETING_INSTRUCTION = 'When the call starts, open it by saying exactly: "{greeting}"'
+TOOL_KNOWLEDGE = "search_knowledge_base"
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,15 @@ from apps.agents.graph import (
     NODE_START,
     NODE_TRANSFER,
     TOOL_END_CALL,
+    TOOL_KNOWLEDGE,
     TOOL_TRANSFER,
     declared_variables,
     edge_function_name,
 )
 from apps.voice.http_tools import http_tool_call, trimmed
+from apps.voice.knowledge_tool import DESCRIPTION as KNOWLEDGE_DESCRIPTION
+from apps.voice.knowledge_tool import PROPERTIES as KNOWLEDGE_PROPERTIES
+from apps.voice.knowledge_tool import SEARCH_TIMEOUT_SECS, Search, knowledge_search_run
 from apps.voice.mcp_tools import McpSource
 from apps.voice.variables import now_text, render, with_defaults
 
@@ -48,7 +52,8 @@ class GraphRuntime:
                  transfer_number: str, mcp_servers: tuple[dict, ...] = (), goodbye_line: str, transfer_line: str, record_tool_call: Callable[..., None],
                  on_node: Callable[[str], None], on_end: EndCallback, on_transfer: TransferCallback,
                  on_hold: Callable[[], Awaitable[None]] | None = None,
-                 play_clip: Callable[[str, str], Awaitable[bool]] | None = None):
+                 play_clip: Callable[[str, str], Awaitable[bool]] | None = None,
+                 search_knowledge: Search | None = None):
         """`on_hold()`: a tool call is still running after `hold_after_secs` (the session plays the
         hold clip). `play_clip(name, source)`: play a clip (edges' transition clips); False if none."""
         self.graph = graph or {}
@@ -66,6 +71,7 @@ class GraphRuntime:
         self._on_node, self._on_end, self._on_transfer = on_node, on_end, on_transfer
         self._on_hold, self._play_clip = on_hold, play_clip
         self.hold_after_secs = 0.3
+        self._search_knowledge = search_knowledge
         self.variables = with_defaults(variables, sorted(declared_variables(self.graph)))
         self.variables["now"] = now_text(time_zone)
         self._http: aiohttp.ClientSession | None = None
@@ -196,6 +202,11 @@ class GraphRuntime:
                     name=name, description="Transfer the caller to a human colleague when they ask for a person.",
                     properties={"reason": {"type": "string", "description": "Why the caller needs a person."}},
                     required=[], handler=self._builtin_handler(name), cancel_on_interruption=True))
+            elif name == TOOL_KNOWLEDGE:
+                functions.append(FlowsFunctionSchema(
+                    name=name, description=KNOWLEDGE_DESCRIPTION, properties=dict(KNOWLEDGE_PROPERTIES),
+                    required=["query"], handler=self._knowledge_handler, cancel_on_interruption=True,
+                    timeout_secs=SEARCH_TIMEOUT_SECS + 2.0))
             elif name.startswith(MCP_PREFIX):
                 for tool in self.mcp_function_schemas([name]):
                     functions.append(FlowsFunctionSchema(
@@ -231,8 +242,18 @@ class GraphRuntime:
             self._record(name=name, arguments=dict(args), result=result, duration_secs=time.monotonic() - started)
             return result, NO_RESPONSE
 
-        assert name in BUILTIN_TOOLS
+        assert name in BUILTIN_TOOLS and name != TOOL_KNOWLEDGE
         return handler
+
+    async def run_knowledge_search(self, arguments: dict) -> dict:
+        """The LLM searched the knowledge base: the passages it reads (or an error); traced."""
+        outcome = await knowledge_search_run(self._search_knowledge, arguments)
+        self._record(name=TOOL_KNOWLEDGE, arguments=arguments, result=outcome.trace["record"],
+                     duration_secs=outcome.duration_secs, error=outcome.error)
+        return outcome.result
+
+    async def _knowledge_handler(self, args, flow_manager):
+        return await self.run_knowledge_search(dict(args))
 
     def _mcp_handler(self, name: str):
         async def handler(args, flow_manager):

@@ -72,6 +72,12 @@ class TenantCallHooks:
         return await self._in_tenant(call_key_failover, client=self.tenant, call_id=self.call_id, kind=kind,
                                      from_key=from_key, to_key=to_key)
 
+    async def search_knowledge(self, *, query: str) -> dict:
+        """The `search_knowledge_base` tool: the client's knowledge base, on the call database pool."""
+        from apps.knowledge.selectors import knowledge_tool_search
+
+        return await self._in_tenant(knowledge_tool_search, query=query)
+
     async def on_recording(self, wav: bytes, transcript: str) -> None:
         from apps.calls.services import call_recording_save
 

@@ -105,6 +105,10 @@ class CallHooks(Protocol):
 
     async def carrier_answered_by(self) -> str: ...
 
+    # Optional: the client's knowledge base search (the `search_knowledge_base` tool);
+    # {"passages": [{"source", "position", "page", "score", "text", "chunk_id"}]}.
+    async def search_knowledge(self, *, query: str) -> dict: ...
+
 
 @dataclass
 class CallOutcome:
@@ -184,6 +188,7 @@ class CallSession:
             on_node=self._entered_node, on_end=lambda line: self.end(AGENT_HANGUP, say=line),
             on_transfer=lambda number, line: self._transfer(number, line=line),
             on_hold=self._hold, play_clip=self._play_clip,
+            search_knowledge=self._knowledge_search(),
         ) if config.graph else None
         self.flow_manager = None
         if self.graph is not None:
@@ -204,6 +209,7 @@ class CallSession:
                 on_end_call=lambda reason: self.end(AGENT_HANGUP, say=config.goodbye_line),
                 on_transfer=self._transfer,
                 record=self.tracer.record_tool_call,
+                on_search=self._knowledge_search(),
             )
             for function in self._http_schemas():
                 service.register_function(function.name, self._http_tool_function)
@@ -488,6 +494,17 @@ class CallSession:
     async def _http_tool_function(self, params) -> None:
         result = await self.graph.run_http_tool(params.function_name, dict(params.arguments))
         await params.result_callback(result)
+
+    def _knowledge_search(self):
+        """search(query) through the hooks (the client's schema, off the event loop), or None."""
+        search = getattr(self.hooks, "search_knowledge", None)
+        if search is None:
+            return None
+
+        async def run(query: str) -> dict:
+            return await search(query=query)
+
+        return run
 
     def _heartbeat(self) -> None:
         """Tell the record the call is live (the sweeper ends calls whose process died)."""

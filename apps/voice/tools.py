@@ -1,4 +1,5 @@
-"""LLM tools every agent can enable: `end_call` and `transfer_to_human`.
+"""LLM tools every agent can enable: `end_call`, `transfer_to_human` and
+`search_knowledge_base` (apps.voice.knowledge_tool).
 
 The handlers only decide; the carrier side (hang-up, `<Dial>` transfer) is done
 by the session after the agent's last words have played, through the telephony
@@ -13,7 +14,8 @@ from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import FunctionCallResultProperties
 from pipecat.services.llm_service import FunctionCallParams, LLMService
 
-from apps.voice.config import TOOL_END_CALL, TOOL_TRANSFER, VoiceConfig
+from apps.voice.config import TOOL_END_CALL, TOOL_KNOWLEDGE, TOOL_TRANSFER, VoiceConfig
+from apps.voice.knowledge_tool import KNOWLEDGE_SCHEMA, Search, knowledge_search_run
 
 END_CALL_SCHEMA = FunctionSchema(
     name=TOOL_END_CALL,
@@ -36,6 +38,8 @@ def tools_schema(config: VoiceConfig, *, extra: list[FunctionSchema] | None = No
         schemas.append(END_CALL_SCHEMA)
     if TOOL_TRANSFER in config.tools and config.transfer_number:
         schemas.append(TRANSFER_SCHEMA)
+    if TOOL_KNOWLEDGE in config.tools:
+        schemas.append(KNOWLEDGE_SCHEMA)
     schemas.extend(extra or [])
     return ToolsSchema(standard_tools=schemas) if schemas else None
 
@@ -47,8 +51,10 @@ def register_tools(
     on_end_call: Callable[[str], Awaitable[None]],
     on_transfer: Callable[[str], Awaitable[None]],
     record: Callable[..., None],
+    on_search: Search | None = None,
 ) -> None:
-    """`record(name=, arguments=, result=, duration_secs=)` goes to the turn trace."""
+    """`record(name=, arguments=, result=, duration_secs=)` goes to the turn trace.
+    `on_search(query)`: the client's knowledge base search (CallHooks.search_knowledge)."""
 
     async def end_call(params: FunctionCallParams):
         started = time.monotonic()
@@ -67,6 +73,12 @@ def register_tools(
                duration_secs=time.monotonic() - started)
         await on_transfer(config.transfer_number)
 
+    async def search_knowledge_base(params: FunctionCallParams):
+        outcome = await knowledge_search_run(on_search, dict(params.arguments))
+        record(name=TOOL_KNOWLEDGE, arguments=dict(params.arguments), result=outcome.trace["record"],
+               duration_secs=outcome.duration_secs, error=outcome.error)
+        await params.result_callback(outcome.result)
+
     # Registered as ordinary (synchronous) tools: both handlers answer at once, so they
     # need not survive a barge-in, and an async tool (cancel_on_interruption=False)
     # makes Pipecat add a ~130-token "async tools" system message to every request.
@@ -74,3 +86,5 @@ def register_tools(
         llm.register_function(TOOL_END_CALL, end_call)
     if TOOL_TRANSFER in config.tools and config.transfer_number:
         llm.register_function(TOOL_TRANSFER, transfer_to_human)
+    if TOOL_KNOWLEDGE in config.tools:
+        llm.register_function(TOOL_KNOWLEDGE, search_knowledge_base)

@@ -63,6 +63,7 @@ TENANT_APPS = [
     "apps.telephony",
     "apps.calls",
     "apps.quality",
+    "apps.knowledge",
     "apps.webhooks",
     "apps.campaigns",
     "apps.portal",
@@ -225,11 +226,15 @@ PROVIDER_VENDOR_MODULES = env.list("PROVIDER_VENDOR_MODULES", default=[
     "apps.providers.vendors.piper",
     "apps.providers.vendors.openai_realtime",
     "apps.providers.vendors.gemini_live",
+    "apps.providers.vendors.wordllama",
 ])
 
 # The agency's own vendor prices, over the list prices in the vendor modules (apps/providers/prices.py):
 # {"deepgram": {"stt_seconds": {"nova-3": {"amount": "0.0065", "per": 60}}}}, USD.
 PROVIDER_PRICES = env.json("PROVIDER_PRICES", default={})
+
+# Knowledge base search: HNSW candidate list per search (pgvector hnsw.ef_search; its default is 40).
+KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=100)
 
 # Storage: local files under ./var/media unless S3 settings are given.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))

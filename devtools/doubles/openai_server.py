@@ -9,6 +9,9 @@ code (Pipecat's OpenAI services, pointed here by `base_url`) is what runs:
                               `mishears` words come out wrong unless the `prompt` names them)
 - POST /v1/audio/speech       24 kHz 16-bit PCM out (OpenAI's `pcm` format): a tone whose
                               length follows the text, streamed in chunks
+- POST /v1/embeddings         float vectors (default 1536 dimensions, or the request's
+                              `dimensions`): hashed bag of words, deterministic, L2-normalised,
+                              so texts sharing words are near (a lexical stand-in, not a model)
 - POST /_double/transcripts   register audio + text at run time (multipart: file, text)
 - GET  /_double/requests      what was asked so far (for assertions)
 - GET  /v1/listen             Deepgram's live transcription websocket (devtools.doubles.deepgram_listen),
@@ -119,6 +122,7 @@ class OpenAIDouble:
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/_double/transcripts", self._register_transcript)
         app.router.add_get("/_double/requests", self._list_requests)
         app.router.add_get("/v1/listen", DeepgramListen(self.book, requests=self.requests).handle)
@@ -320,6 +324,32 @@ class OpenAIDouble:
         self.book.register(pcm, rate, str(form["text"]))
         return web.json_response({"ok": True})
 
+    # -- embeddings --------------------------------------------------------------------------
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+        api_key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.requests.append({"kind": "embeddings", "at": time.monotonic(), "model": body.get("model"),
+                              "api_key": api_key, "inputs": len(inputs), "dimensions": dimensions})
+        rule = next((rule for rule in self.rules if rule.tool == "embeddings" and rule.status
+                     and rule.api_key in (None, api_key)), None)
+        if rule is not None:
+            return web.json_response({"error": {"message": f"double: HTTP {rule.status}", "type": "requests",
+                                                 "param": None, "code": "error"}}, status=rule.status,
+                                     headers=rule.headers)
+        if not inputs or not all(isinstance(item, str) and item for item in inputs):
+            return web.json_response({"error": {"message": "input must be a non-empty string or list of strings",
+                                                 "type": "invalid_request_error", "param": "input", "code": None}},
+                                     status=400)
+        data = [{"object": "embedding", "index": index, "embedding": hashed_embedding(text, dimensions)}
+                for index, text in enumerate(inputs)]
+        tokens = sum(_word_count(text) for text in inputs)
+        return web.json_response({"object": "list", "data": data, "model": body.get("model", "double"),
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
     # -- text to speech ----------------------------------------------------------------------
 
     async def _speech(self, request: web.Request) -> web.StreamResponse:
@@ -341,6 +371,24 @@ class OpenAIDouble:
         return web.json_response(
             [{k: v for k, v in item.items() if k != "messages"} for item in self.requests]
         )
+
+
+EMBEDDING_DIMENSIONS = 1536  # text-embedding-3-small's
+
+
+def hashed_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic vector for `text`: each lower-cased word adds ±1 at a hashed index."""
+    import hashlib
+    import math
+    import re
+
+    vector = [0.0] * dimensions
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        index = int.from_bytes(digest[:4], "big") % dimensions
+        vector[index] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(value * value for value in vector)) or 1.0
+    return [value / norm for value in vector]
 
 
 def _content_text(content) -> str:

@@ -36,7 +36,7 @@ def test_the_builder_page_serves_the_vendored_library_and_the_graph(client, clin
     assert all(href.startswith("/static/") for href in re.findall(r'<link rel="stylesheet" href="([^"]+)"', page))
     data = json.loads(page.split('<script id="builder-data" type="application/json">')[1].split("</script>")[0])
     assert data["graph"] == graph() and data["problems"] == [] and data["editable"] is True
-    assert data["tools"] == ["end_call", "transfer_to_human", "check_slots"]
+    assert data["tools"] == ["end_call", "transfer_to_human", "search_knowledge_base", "check_slots"]
 
 
 def test_draft_then_publish_through_the_builder(client, tenant_a, clinic_agent, acme_admin):

@@ -48,7 +48,7 @@ HOSTILE = [
     ({"end_call_phrases": [f"bye {n}" for n in range(21)]}, {"end_call_phrases": "At most 20 end-call phrases, not 21."}),
     ({"end_call_phrases": {"bye": 1}}, {"end_call_phrases": "End-call phrases must be a list of phrases."}),
     ({"end_call_phrases": ["bye", 7]}, {"end_call_phrases": "End-call phrases must be a list of phrases."}),
-    ({"tools": "end_call"}, {"tools": "Tools must be a list; choose from ['end_call', 'transfer_to_human']."}),
+    ({"tools": "end_call"}, {"tools": "Tools must be a list; choose from ['end_call', 'transfer_to_human', 'search_knowledge_base']."}),
 ]
 
 

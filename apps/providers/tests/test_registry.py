@@ -60,7 +60,7 @@ def test_openai_compatible_llm_uses_the_account_base_url():
         ("llm", "openai", {"model": "gpt-4o-mini", "temprature": 0.2}, "OpenAI LLM has no setting temprature; known: max_tokens, model, temperature."),
         ("llm", "openai", {"model": "gpt-4o-mini", "temperature": "hot"}, "OpenAI LLM 'temperature' must be int or float, not 'hot'."),
         ("llm", "deepgram", {}, "Deepgram does not offer LLM."),
-        ("stt", "whisperx", {}, "Unknown provider 'whisperx'; choose one of ['azure_openai', 'bedrock', 'cartesia', 'deepgram', 'elevenlabs', 'gemini', 'gemini_live', 'openai', 'openai_compatible', 'openai_realtime', 'piper', 'sarvam', 'speechmatics']."),
+        ("stt", "whisperx", {}, "Unknown provider 'whisperx'; choose one of ['azure_openai', 'bedrock', 'cartesia', 'deepgram', 'elevenlabs', 'gemini', 'gemini_live', 'openai', 'openai_compatible', 'openai_realtime', 'piper', 'sarvam', 'speechmatics', 'wordllama']."),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(kind, provider, settings, message):

@@ -16,7 +16,7 @@ from apps.providers.prices import provider_cost
 
 OUTSIDE = "apps.providers.tests.vendor_modules.outside"
 BUNDLED = ["azure_openai", "bedrock", "cartesia", "deepgram", "elevenlabs", "gemini", "gemini_live", "openai",
-           "openai_compatible", "openai_realtime", "piper", "sarvam", "speechmatics"]
+           "openai_compatible", "openai_realtime", "piper", "sarvam", "speechmatics", "wordllama"]
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def vendor_modules():
 def test_the_vendor_list_is_the_settings_line():
     assert settings.PROVIDER_VENDOR_MODULES == [f"apps.providers.vendors.{name}" for name in (
         "deepgram", "openai", "openai_compatible", "azure_openai", "gemini", "bedrock", "speechmatics", "sarvam",
-        "elevenlabs", "cartesia", "piper", "openai_realtime", "gemini_live")]
+        "elevenlabs", "cartesia", "piper", "openai_realtime", "gemini_live", "wordllama")]
     assert sorted(registry.vendors()) == BUNDLED
     assert "outside" not in registry.vendors()
 
@@ -48,7 +48,9 @@ def test_a_vendor_module_the_project_does_not_ship_registers_through_settings(ve
     vendor_modules([*settings.PROVIDER_VENDOR_MODULES, OUTSIDE])
     assert sorted(registry.vendors()) == sorted([*BUNDLED, "outside"])
     assert ("outside", "Outside Speech") in registry.vendor_choices("stt")
-    assert registry.vendor_choices("embeddings") == [("outside", "Outside Speech")]
+    assert registry.vendor_choices("embeddings") == [
+        ("openai", "OpenAI"), ("openai_compatible", "OpenAI-compatible server"),
+        ("wordllama", "WordLlama (local, offline)"), ("outside", "Outside Speech")]
     assert registry.vendor_choices("speech_to_speech") == [("openai_realtime", "OpenAI Realtime"),
                                                            ("gemini_live", "Google Gemini Live")]
 

@@ -17,6 +17,7 @@ from apps.providers.vendors._common import (
     TTS_METRICS,
     pipecat_settings,
 )
+from apps.providers.vendors._openai_embeddings import EMBEDDINGS_SCHEMA, build_embeddings
 
 STT_SCHEMA = {"model": Setting(str, required=True), "language": LANGUAGE, "prompt": Setting(str)}
 LLM_SCHEMA = {"model": Setting(str, required=True), "temperature": TEMPERATURE, "max_tokens": MAX_TOKENS}
@@ -111,9 +112,9 @@ PRICES = {
 VENDOR = Vendor(
     name="openai",
     label="OpenAI",
-    settings_schema={"stt": STT_SCHEMA, "llm": LLM_SCHEMA, "tts": TTS_SCHEMA},
-    builders={"stt": build_stt, "llm": build_llm, "tts": build_tts},
-    metrics={"stt": STT_METRICS, "llm": LLM_METRICS, "tts": TTS_METRICS},
+    settings_schema={"stt": STT_SCHEMA, "llm": LLM_SCHEMA, "tts": TTS_SCHEMA, "embeddings": EMBEDDINGS_SCHEMA},
+    builders={"stt": build_stt, "llm": build_llm, "tts": build_tts, "embeddings": build_embeddings},
+    metrics={"stt": STT_METRICS, "llm": LLM_METRICS, "tts": TTS_METRICS, "embeddings": ("embedding_tokens",)},
     prices=PRICES,
     classify_error=classify_error,
     boosts_vocabulary=True,
