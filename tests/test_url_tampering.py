@@ -27,17 +27,16 @@ from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.services import webhook_endpoint_create, webhook_event_emit
 from conftest import PASSWORD
 
-# Routes whose id is checked by something other than a portal session.
+# Routes whose id is checked by something other than a portal session or an API key.
 NOT_PORTAL = {
     "telephony/twilio/status/<uuid:call_id>/",  # carrier callback: Twilio signature, tested in apps/telephony
-    "api/v1/calls/<uuidstr:call_id>",  # API key auth, tested in apps/api
-    "api/v1/calls/<uuidstr:call_id>/recording",  # likewise
     # A signed, expiring link handed to the client's systems (no session): tested in apps/quality/tests.
     "webhooks/recordings/<str:token>/recording.wav",
-    "api/v1/agents/<int:agent_id>/export",  # API key auth, tested in apps/agents/tests/test_api_export.py
-    "api/v1/clips/<int:clip_id>",  # API key auth, tested in apps/clips/tests
-    "api/v1/clips/<int:clip_id>/audio",  # likewise
+    # Addressed by phone number within the caller's own do-not-call list: no other client's row can be named.
+    "api/v1/campaigns/do-not-call/<number>",
 }
+# Routes under these prefixes are the API: client A's API key, not its admin's session, is what is refused.
+API_PREFIX = "api/"
 
 
 def _walk(patterns, prefix=""):
@@ -70,6 +69,8 @@ def globex_objects(tenant_b, settings, tmp_path):
         call = call_create_inbound(to_number="+15550002999", from_number="+15557650000", carrier_call_id="CA-globex")
         call_recording_save(call_id=call.id, wav_bytes=b"RIFF-globex-secret", transcript="globex secret transcript")
         account = ProviderAccount.objects.create(provider="cartesia", label="globex secret key", api_key="ck-" + "9" * 20)
+        for _ in range(2):  # past the id of the key acme's test makes
+            api_key_create(name=f"globex filler {uuid.uuid4().hex[:6]}")
         api_key, _ = api_key_create(name="globex secret api key")
         endpoint = webhook_endpoint_create(url="https://globex.example/secret-hook", events=["call.ended"])
         delivery = WebhookDelivery.objects.get(event=webhook_event_emit(event_type="call.ended", data={}))
@@ -77,6 +78,7 @@ def globex_objects(tenant_b, settings, tmp_path):
                                        url="https://globex.example/secret", secret_headers='{"X-Key": "secret"}')
         server = McpServer.objects.create(name="globex_secret_mcp", url="https://globex.example/mcp")
         clip = clip_create(name="globex-secret-clip", words="globex secret words", audio=_clip_wav(), agent=agent)
+        extra = _globex_campaigns_knowledge_and_suites(agent=agent, number=number, call=call)
     rate_card_create(effective_from=date(2025, 1, 1), currency="USD", platform_fee=Decimal("49"))
     invited = client_user_create(client=tenant_b, email="invited@globex.test", password="pw-globex-secret-1")
     invited.set_unusable_password()
@@ -87,8 +89,32 @@ def globex_objects(tenant_b, settings, tmp_path):
         "call_id": call.id, "agent_id": agent.id, "account_id": account.id, "key_id": api_key.id,
         "invoice_id": invoice.id, "which": "pdf", "user_id": invited.id, "uidb64": uidb64, "token": token,
         "number_id": number.id, "tool_id": tool.id, "number": 1, "server_id": server.id,
-        "endpoint_id": endpoint.id, "delivery_id": delivery.id, "clip_id": clip.id,
+        "endpoint_id": endpoint.id, "delivery_id": delivery.id, "clip_id": clip.id, **extra,
     }
+
+
+def _globex_campaigns_knowledge_and_suites(*, agent, number, call) -> dict:
+    """Rows of the campaign, knowledge base and test suite apps in client B, their ids past acme's."""
+    from apps.campaigns.models import Campaign, ContactImport
+    from apps.knowledge.models import Document
+    from apps.quality.models import CallReplay, Persona, Scenario, Suite, SuiteRun
+
+    for index in range(3):  # fillers, so globex's ids are ones acme has none of
+        Campaign.objects.create(name=f"filler {index}", agent=agent)
+        Document.objects.create(name=f"filler-{index}.txt")
+        Persona.objects.create(name=f"filler {index}", goal="filler")
+    campaign = Campaign.objects.create(name="Globex secret campaign", agent=agent)
+    campaign.numbers.add(number) if hasattr(campaign, "numbers") else None
+    contact_import = ContactImport.objects.create(campaign=campaign, filename="globex-secret.csv")
+    document = Document.objects.create(name="globex-secret.txt")
+    persona = Persona.objects.create(name="Globex secret persona", goal="globex secret goal")
+    suite = Suite.objects.create(agent=agent, name="Globex secret suite")
+    scenario = Scenario.objects.create(suite=suite, name="Globex secret scenario", persona=persona)
+    run = SuiteRun.objects.create(suite=suite, target="draft", config_fingerprint="globex")
+    replay = CallReplay.objects.create(call=call)
+    return {"campaign_id": campaign.id, "import_id": contact_import.id, "document_id": document.id,
+            "persona_id": persona.id, "suite_id": suite.id, "scenario_id": scenario.id, "run_id": run.id,
+            "replay_id": replay.id, "action": "pause"}
 
 
 def _clip_wav() -> bytes:
@@ -114,14 +140,25 @@ def test_client_a_admin_gets_403_or_404_for_every_client_b_object(tenant_a, tena
     browser = HttpClient()
     assert browser.post("/login/", {"username": "admin@acme.test", "password": PASSWORD},
                         HTTP_HOST="acme.localhost").status_code == 302
+    with tenant_context(tenant_a):
+        _, acme_api_key = api_key_create(name="acme api key")
+    api = {"HTTP_AUTHORIZATION": f"Bearer {acme_api_key}"}
+    assert any(route.startswith(API_PREFIX) for route in routes)
     for route in routes:
         url = _fill(route, globex_objects)
-        for method in ("get", "post"):
-            response = getattr(browser, method)(url, HTTP_HOST="acme.localhost")
-            assert response.status_code in (403, 404, 405), (method, url, response.status_code)
+        credentials = api if route.startswith(API_PREFIX) else {}
+        for method in ("get", "post", "delete"):
+            response = getattr(browser, method)(url, HTTP_HOST="acme.localhost", **credentials)
+            # An API request without the body it needs is refused (400/422) before any lookup: that says
+            # nothing about client B's object either.
+            # Carrier callbacks check the carrier's signature, not a session: bad input is a 400, never a 500.
+            allowed = ((400, 403, 404, 405, 422) if credentials else (400, 401, 403, 404, 405)
+                       if route.startswith("telephony/") else (403, 404, 405))
+            assert response.status_code in allowed, (method, url, response.status_code)
             body = b"".join(response.streaming_content) if response.streaming else response.content
             assert b"globex" not in body.lower() and b"secret" not in body.lower(), (method, url)
     # The same session is refused on client B's own host.
     for route in routes:
-        response = browser.get(_fill(route, globex_objects), HTTP_HOST="globex.localhost")
-        assert response.status_code in (302, 403, 404, 405), (route, response.status_code)
+        response = browser.get(_fill(route, globex_objects), HTTP_HOST="globex.localhost",
+                               **(api if route.startswith(API_PREFIX) else {}))
+        assert response.status_code in (302, 401, 403, 404, 405), (route, response.status_code)

@@ -25,8 +25,10 @@ def _bad_request(request, message: str) -> HttpResponse:
 def _has_nul(request) -> bool:
     if NUL in request.path:
         return True
-    for query in (request.GET, request.POST if request.content_type in (
-        "application/x-www-form-urlencoded", "multipart/form-data") else None):
+    # A urlencoded form is parsed from request.body (kept); parsing a multipart one here would consume the
+    # stream a view may still read as request.body (a 500). Its fields still reach the database's refusal
+    # (process_exception: DataError -> 400) and Django's form fields' NUL validator.
+    for query in (request.GET, request.POST if request.content_type == "application/x-www-form-urlencoded" else None):
         if query is None:
             continue
         for key, values in query.lists():

@@ -135,10 +135,13 @@ def texml_webhook(request):
     )
 
 
-def _call_control_event(body: bytes) -> tuple[str, dict]:
+def _call_control_event(request) -> tuple[str, dict]:
     """(event_type, payload) of a Call Control webhook, shape-checked."""
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        # Telnyx posts JSON; a form's body was already parsed away (reading it would be a 500).
+        raise BadWebhook("body is not JSON")
     try:
-        document = json.loads(body)
+        document = json.loads(request.body)
     except (ValueError, RecursionError) as error:
         raise BadWebhook("body is not JSON") from error
     data = document.get("data") if isinstance(document, dict) else None
@@ -159,7 +162,7 @@ def call_control_webhook(request):
     from apps.telephony.services import telephony_telnyx_call_initiated
 
     try:
-        event_type, payload = _call_control_event(request.body)
+        event_type, payload = _call_control_event(request)
         to_number = e164(payload.get("to"), what="payload.to")
     except BadWebhook as error:
         return bad_request(request, "telnyx", error)
@@ -263,7 +266,7 @@ def status_webhook(request, call_id):
     from apps.calls.services import call_answered_by_record, call_carrier_status_update
 
     try:
-        event_type, payload = _call_control_event(request.body)
+        event_type, payload = _call_control_event(request)
     except BadWebhook as error:
         return bad_request(request, "telnyx", error)
     signed = outbound_call_signed(request, carrier="telnyx", call_id=call_id, verify=lambda number: verify(
