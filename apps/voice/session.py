@@ -383,6 +383,8 @@ class CallSession:
                        "called_number": variables.get("call", {}).get(
                            "to_number" if variables.get("call", {}).get("direction") == "inbound" else "from_number", ""),
                        "direction": variables.get("call", {}).get("direction", "")}
+            if variables.get("contact"):  # a campaign call: the contact's columns too
+                payload["contact"] = variables["contact"]
             outcome = await self._hold_while(pre_call_fetch(fetch, payload, session=await graph.http_session()))
             from apps.voice.variables import merge_fetched
 

@@ -94,6 +94,24 @@ def double():
         yield double
 
 
+async def test_a_campaign_calls_pre_call_fetch_carries_the_contact(double):
+    system = await ClientSystem().start()
+    try:
+        server, caller = await start_call(
+            double, graph=three_node_graph(system.url), http_tools=(slots_tool(system.url),),
+            variables={"caller": {"number": "+15550001234"}, "contact": {"first_name": "Ann", "plan": "gold"},
+                       "call": {"direction": "outbound", "from_number": "+15550100100", "to_number": "+15550001234"}})
+        await caller.wait_for_agent_audio(timeout=10)
+        hooks = await finish(server, caller)
+    finally:
+        await system.stop()
+
+    assert system.requests[0] == {"path": "/precall", "json": {
+        "caller_number": "+15550001234", "called_number": "+15550100100", "direction": "outbound",
+        "contact": {"first_name": "Ann", "plan": "gold"}}}
+    assert hooks.end is not None
+
+
 async def test_a_call_walks_three_nodes_with_a_pre_call_fetch_and_an_http_tool(double):
     system = await ClientSystem().start()
     try:
