@@ -36,7 +36,6 @@ import asyncio
 import base64
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from devtools.doubles.audio import tone
+from devtools.doubles.background import BackgroundLoopDouble
 from devtools.doubles.openai_server import Rule
 from devtools.doubles.transcripts import TranscriptBook
 
@@ -324,7 +324,9 @@ class _Connection:
                 "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio}}
 
 
-class OpenAIRealtimeDouble:
+class OpenAIRealtimeDouble(BackgroundLoopDouble):
+    thread_name = "openai-realtime-double"
+
     def __init__(
         self,
         *,
@@ -348,10 +350,8 @@ class OpenAIRealtimeDouble:
         self.host, self.port = host, port
         self.sessions: list[RealtimeSession] = []
         self.responses: list[dict] = []
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._server = None
-        self._ready = threading.Event()
+        self._background_init()
 
     @property
     def base_url(self) -> str:
@@ -393,30 +393,6 @@ class OpenAIRealtimeDouble:
         self._server = await serve(self._handle, self.host, self.port, max_size=None)
         self.port = self._server.sockets[0].getsockname()[1] if hasattr(self._server, "sockets") else self.port
 
-    def start(self) -> OpenAIRealtimeDouble:
-        def run():
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self.start_async())
-            self._ready.set()
-            self._loop.run_forever()
-            self._server.close()
-            self._loop.run_until_complete(self._server.wait_closed())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="openai-realtime-double", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("OpenAI Realtime double did not start within 10 s")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
-
-    def __enter__(self) -> OpenAIRealtimeDouble:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    async def stop_async(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from devtools.doubles.audio import read_wav, tone
+from devtools.doubles.background import BackgroundLoopDouble
 from devtools.doubles.deepgram_listen import DeepgramListen
 from devtools.doubles.transcripts import TranscriptBook
 
@@ -79,7 +79,9 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
-class OpenAIDouble:
+class OpenAIDouble(BackgroundLoopDouble):
+    thread_name = "openai-double"
+
     def __init__(
         self,
         *,
@@ -106,10 +108,8 @@ class OpenAIDouble:
         self.port = port
         self.requests: list[dict] = []
         self.hang_llm = False  # when True, chat completions never answer (provider timeout)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
+        self._background_init()
 
     @property
     def base_url(self) -> str:
@@ -139,36 +139,6 @@ class OpenAIDouble:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    def start(self) -> OpenAIDouble:
-        """Serve from a background thread (its own event loop, so a busy test loop
-        does not slow the double down)."""
-
-        def run():
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self.start_async())
-            self._ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self.stop_async())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="openai-double", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("OpenAI double did not start within 10 s")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
-
-    def __enter__(self) -> OpenAIDouble:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def requests_of(self, kind: str) -> list[dict]:
         return [request for request in self.requests if request["kind"] == kind]
