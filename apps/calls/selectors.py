@@ -109,12 +109,13 @@ def _ms(value) -> int | None:
 
 def call_dashboard(*, since: date, until: date, tz: str) -> Dashboard:
     """Calls, minutes, latency and outcomes of the current tenant's calls started on the local days
-    [since, until] (inclusive), every day present in the series (zeros where nothing happened)."""
+    [since, until] (inclusive), every day present in the series (zeros where nothing happened).
+    Browser test calls are not the client's traffic: left out."""
     zone = ZoneInfo(str(tz))
     start, end = local_day_bounds(since=since, until=until, tz=tz)
-    calls = Call.objects.filter(created_at__gte=start, created_at__lt=end)
+    calls = Call.objects.filter(created_at__gte=start, created_at__lt=end, is_test=False)
     totals = calls.aggregate(calls=Count("id"), seconds=Sum("duration_secs"))
-    turns = Turn.objects.filter(call__created_at__gte=start, call__created_at__lt=end,
+    turns = Turn.objects.filter(call__created_at__gte=start, call__created_at__lt=end, call__is_test=False,
                                 voice_to_voice_ms__isnull=False)
     latency = turns.aggregate(avg=Avg("voice_to_voice_ms"), p95=Percentile("voice_to_voice_ms", 0.95))
     per_day_calls = {

@@ -95,6 +95,12 @@ def test_test_usage_stays_out_of_the_ledger_and_counts_as_test_minutes(tenant_a,
     assert UsageEvent.objects.filter(client=tenant_a).count() == 0
     [acme] = [row for row in agency_overview() if row.client.slug == "acme"]
     assert (acme.calls, acme.minutes, acme.test_calls, acme.test_minutes) == (0, Decimal("0.00"), 1, Decimal("0.71"))
+    with tenant_context(tenant_a):  # nor on the client's own dashboard
+        from apps.calls.selectors import call_dashboard
+
+        today = timezone.localdate()
+        figures = call_dashboard(since=today - timedelta(days=1), until=today + timedelta(days=1), tz="UTC")
+        assert sum(day.calls for day in figures.days) == 0 and figures.outcomes == ()
 
 
 def test_the_sweeper_ends_a_test_call_whose_browser_never_connected(tenant_a, agent):
