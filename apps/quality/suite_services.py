@@ -351,7 +351,9 @@ def scenario_run_execute(*, scenario_run_id: int, client=None) -> str:
 
 def _extracted(variables: dict) -> dict:
     """The variables the conversation extracted (the built-ins left out)."""
-    return {key: value for key, value in variables.items() if key not in ("caller", "call", "now")}
+    from apps.voice.variables import PROTECTED
+
+    return {key: value for key, value in variables.items() if key not in PROTECTED}
 
 
 async def _converse(runtime, llm, scenario: Scenario, persona_spec):
