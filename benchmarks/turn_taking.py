@@ -38,6 +38,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The runtime needs no database, but the carrier registry it looks "twilio" up in reads Django settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
 ACKNOWLEDGEMENTS = ("Mm-hmm.", "Okay.", "Uh-huh.", "Yeah.", "Right.", "Yes.", "Sure.", "I see.", "Got it.")
 INTERRUPTIONS = ("No no, that's wrong.", "Sorry, can I ask something else?", "Wait, I have a question.",
@@ -256,6 +258,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     args = parser.parse_args()
     STT["name"] = args.stt
+    import django
+
+    django.setup()
     # The voice runtime needs no Django (apps.voice.testing runs it bare).
     from loguru import logger
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The runtime needs no database, but the carrier registry it looks "twilio" up in reads Django settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
 
 from apps.voice.config import VoiceConfig  # noqa: E402
 from apps.voice.testing import PlainMediaServer  # noqa: E402
