@@ -11,7 +11,7 @@ ACME = {"HTTP_HOST": "acme.localhost"}
 @pytest.fixture
 def agency_brand(db):
     agency = AgencySettings.load()
-    agency.name, agency.primary_color, agency.logo_url = "Northwind Voice", "#112233", "https://cdn.northwind.test/l.png"
+    agency.name, agency.primary_color, agency.logo_url = "Northwind Voice", "#112233", "https://assets.northwind.test/l.png"
     agency.save()
     return agency
 
@@ -35,7 +35,7 @@ def test_client_without_brand_falls_back_to_the_agency(client, acme_viewer, agen
     page = client.get("/", **ACME).content.decode()
     assert "--brand: #112233;" in page
     assert '<span class="agency-name">Northwind Voice</span>' in page
-    assert '<img src="https://cdn.northwind.test/l.png" alt="Northwind Voice" class="logo">' in page
+    assert '<img src="https://assets.northwind.test/l.png" alt="Northwind Voice" class="logo">' in page
 
 
 def test_branding_set_in_the_agency_admin(client, agency_owner, tenant_a):
