@@ -32,11 +32,10 @@ from pipecat.frames.frames import LLMFullResponseStartFrame, LLMTextFrame  # noq
 
 from apps.voice.config import VoiceConfig  # noqa: E402
 from apps.voice.processors.clips import ClipPlayer  # noqa: E402
-from apps.voice.testing import PlainMediaServer  # noqa: E402
+from apps.voice.testing import call_saying  # noqa: E402
 from apps.voice.transport import MediaStreamTransport  # noqa: E402
-from devtools.doubles.audio import FIXTURES_DIR, read_wav, tone  # noqa: E402
+from devtools.doubles.audio import tone  # noqa: E402
 from devtools.doubles.openai_server import Delays, OpenAIDouble, Rule  # noqa: E402
-from devtools.doubles.twilio_caller import TwilioCaller  # noqa: E402
 
 CLIPS = ({"name": "acme-intro", "words": "This is Acme Dental, how can I help?", "tags": [], "interruptible": True,
           "pcm": tone(1.2, 8000, frequency=1000.0)},)
@@ -75,20 +74,7 @@ async def one_call(double) -> dict:
     FIRST_TOKENS.clear()
     AUDIO_SENT.clear()
     config = VoiceConfig(greeting="Hi.", vad_stop_secs=0.5, clips=CLIPS)
-    server = await PlainMediaServer(base_url=double.base_url, config=config).start()
-    caller = TwilioCaller(server.url)
-    await caller.connect()
-    await caller.wait_for_agent_audio(timeout=10)
-    await caller.wait_for_agent_quiet()
-    for name in ("hello.wav", "opening-hours.wav"):
-        utterance = await caller.say(read_wav(FIXTURES_DIR / name)[0], name)
-        await utterance.done.wait()
-        await caller.wait_for_agent_audio(after=utterance.speech_end_at)
-        await caller.wait_for_agent_quiet()
-    await caller.hang_up()
-    hooks = server.hooks[0]
-    await asyncio.wait_for(hooks.ended.wait(), 15)
-    await server.stop()
+    hooks = await call_saying(base_url=double.base_url, config=config, lines=("hello.wav", "opening-hours.wav"))
     clip_turn, tts_turn = hooks.turns[1], hooks.turns[2]
     assert clip_turn["clips"] == [{"name": "acme-intro", "source": "llm"}] and tts_turn["clips"] == [], hooks.turns
     assert len(FIRST_TOKENS) == 2, FIRST_TOKENS

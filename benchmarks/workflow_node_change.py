@@ -28,10 +28,8 @@ import django  # noqa: E402
 django.setup()
 
 from apps.voice.config import VoiceConfig  # noqa: E402
-from apps.voice.testing import PlainMediaServer  # noqa: E402
-from devtools.doubles.audio import FIXTURES_DIR, read_wav  # noqa: E402
+from apps.voice.testing import call_saying  # noqa: E402
 from devtools.doubles.openai_server import OpenAIDouble, Rule  # noqa: E402
-from devtools.doubles.twilio_caller import TwilioCaller  # noqa: E402
 
 GRAPH = {
     "version": 1,
@@ -45,20 +43,8 @@ GRAPH = {
 
 
 async def one_call(double) -> tuple[int, int]:
-    server = await PlainMediaServer(base_url=double.base_url, config=VoiceConfig(graph=GRAPH, vad_stop_secs=0.5)).start()
-    caller = TwilioCaller(server.url)
-    await caller.connect()
-    await caller.wait_for_agent_audio(timeout=10)
-    await caller.wait_for_agent_quiet()
-    for name in ("hello.wav", "book-appointment.wav"):
-        utterance = await caller.say(read_wav(FIXTURES_DIR / name)[0], name)
-        await utterance.done.wait()
-        await caller.wait_for_agent_audio(after=utterance.speech_end_at)
-        await caller.wait_for_agent_quiet()
-    await caller.hang_up()
-    hooks = server.hooks[0]
-    await asyncio.wait_for(hooks.ended.wait(), 15)
-    await server.stop()
+    hooks = await call_saying(base_url=double.base_url, config=VoiceConfig(graph=GRAPH, vad_stop_secs=0.5),
+                              lines=("hello.wav", "book-appointment.wav"))
     stay, move = hooks.turns[1], hooks.turns[2]
     assert (stay["node"], move["node"]) == ("start", "booking"), (stay["node"], move["node"])
     return stay["voice_to_voice_ms"], move["voice_to_voice_ms"]

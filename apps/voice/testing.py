@@ -205,3 +205,26 @@ def teach_transcripts(book, *texts: str) -> None:
     """Let the STT double's TranscriptBook recognise each text as Piper says it."""
     for text in texts:
         book.register(spoken(text), 8000, text)
+
+
+async def call_saying(*, base_url: str, config: VoiceConfig, lines: tuple[str, ...]) -> RecordingHooks:
+    """One call over Twilio Media Streams: wait out the greeting, say each fixture line (a file of the shared
+    caller audio) and wait for the agent's whole answer, hang up; the call's hooks once it has ended."""
+    from devtools.doubles.audio import FIXTURES_DIR, read_wav
+    from devtools.doubles.twilio_caller import TwilioCaller
+
+    server = await PlainMediaServer(base_url=base_url, config=config).start()
+    caller = TwilioCaller(server.url)
+    await caller.connect()
+    await caller.wait_for_agent_audio(timeout=10)
+    await caller.wait_for_agent_quiet()
+    for name in lines:
+        utterance = await caller.say(read_wav(FIXTURES_DIR / name)[0], name)
+        await utterance.done.wait()
+        await caller.wait_for_agent_audio(after=utterance.speech_end_at)
+        await caller.wait_for_agent_quiet()
+    await caller.hang_up()
+    hooks = server.hooks[0]
+    await asyncio.wait_for(hooks.ended.wait(), 15)
+    await server.stop()
+    return hooks
