@@ -82,8 +82,10 @@ async def test_interim_words_stop_the_agent_before_the_caller_finishes(double):
     [clear_at] = [at for at in caller.clears if at > ack.speech_end_at]
     assert speech_start < clear_at < interruption.speech_end_at
     listen = double.requests_of("deepgram_listen")[0]
+    # The acknowledgement's own final result can arrive late, after the interruption began (a loaded
+    # machine): only results that are words of the interruption count here.
     words_at_clear = [r["transcript"] for r in listen["results"] if interruption.started_at < r["at"] <= clear_at
-                      and r["transcript"]]
+                      and r["transcript"] and r["transcript"] != "Mm-hmm."]
     # Decided on the words: the clear followed Deepgram's "No" (not an acknowledgement), not seconds of sound.
     assert words_at_clear[:1] == ["No"]
     assert hooks.turns[-1]["user_text"] == INTERRUPTION
