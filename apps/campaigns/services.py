@@ -46,6 +46,7 @@ from apps.campaigns.models import (
 )
 from apps.campaigns.windows import window_next_open, window_open, windows_clean, zone_get
 from apps.core.errors import ApplicationError, NotFound, ProviderError
+from apps.tenancy.audit import CURRENT, AuditEvent, audit_changes, audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,12 @@ DO_NOT_CALL_REASON = re.compile(
     r"|take\s+me\s+off|opt(ed)?[\s-]?out|unsubscribe|do[\s-]not[\s-]call)", re.IGNORECASE)
 # Outcomes that say nothing about the health of the dialling (left out of the circuit breaker).
 _BREAKER_IGNORES = (Outcome.NOT_DIALLED, Outcome.DO_NOT_CALL, Outcome.CANCELLED, Outcome.EXPIRED)
+
+
+def _audit(event_type: str, target, changes=None) -> None:
+    """One audit row for a campaign change, in the change's transaction. The actor is the person of
+    the request (None when the dialer itself pauses, resumes or completes a campaign)."""
+    audit_log_record(actor=CURRENT, client=CURRENT, event_type=event_type, target=target, changes=changes)
 
 
 def _setting(name: str, default):
@@ -188,8 +195,10 @@ def campaign_create(*, name: str, agent_id: int, number_ids, timezone_name: str 
         name=name, timezone=timezone_name, windows=windows or {}, starts_at=starts_at, ends_at=ends_at,
         max_concurrent=max_concurrent, calls_per_second=calls_per_second, retry_policy=retry_policy or {},
         breaker_window=breaker_window, breaker_failure_ratio=breaker_failure_ratio))
-    campaign = Campaign.objects.create(agent=agent, **values)
-    campaign.numbers.set(numbers)
+    with transaction.atomic():
+        campaign = Campaign.objects.create(agent=agent, **values)
+        campaign.numbers.set(numbers)
+        _audit(AuditEvent.CAMPAIGN_CREATED, campaign, {"agent": {"before": None, "after": str(agent)}})
     return campaign
 
 
@@ -207,6 +216,8 @@ def campaign_update(*, campaign_id: int, agent_id: int | None = None, number_ids
         raise ApplicationError(f"Unknown campaign setting(s): {', '.join(sorted(unknown))}.")
     merged = {"starts_at": campaign.starts_at, "ends_at": campaign.ends_at, **values}
     cleaned = _config_clean(merged)
+    before = {name: _audit_value(getattr(campaign, name)) for name in values}
+    before.update(agent=str(campaign.agent), numbers=_numbers_listed(campaign))
     for name in values:
         setattr(campaign, name, cleaned[name])
     if agent_id is not None or number_ids is not None:
@@ -216,7 +227,21 @@ def campaign_update(*, campaign_id: int, agent_id: int | None = None, number_ids
         campaign.agent = agent
         campaign.numbers.set(numbers)
     campaign.save()
+    after = {name: _audit_value(getattr(campaign, name)) for name in values}
+    after.update(agent=str(campaign.agent), numbers=_numbers_listed(campaign))
+    changes = audit_changes(before, after)
+    if changes:
+        _audit(AuditEvent.CAMPAIGN_CHANGED, campaign, changes)
     return campaign
+
+
+def _audit_value(value):
+    """A setting as the audit log stores it (JSON): dates, decimals and the like as text."""
+    return value if value is None or isinstance(value, (str, int, float, bool, dict, list)) else str(value)
+
+
+def _numbers_listed(campaign: Campaign) -> list[str]:
+    return sorted(campaign.numbers.values_list("number", flat=True))
 
 
 # --- contacts ----------------------------------------------------------------------------------------
@@ -312,9 +337,13 @@ def campaign_contacts_import(*, campaign_id: int, data: bytes | str, filename: s
         except csv.Error as exc:
             raise ApplicationError(f"The CSV cannot be read past row {reader.line_num}: {exc}.") from None
         CampaignContact.objects.bulk_create(contacts, batch_size=2000)
-        return ContactImport.objects.create(
+        report = ContactImport.objects.create(
             campaign=campaign, filename=filename[:255], rows_total=total, rows_imported=len(contacts),
             errors=[{"row": e.row, "phone_number": e.phone_number, "error": e.error} for e in errors])
+        _audit(AuditEvent.CAMPAIGN_CONTACTS_IMPORTED, campaign, {
+            "file": {"before": None, "after": report.filename}, "rows_imported": {"before": None, "after": len(contacts)},
+            "rows_rejected": {"before": None, "after": len(errors)}})
+        return report
 
 
 # --- status changes ----------------------------------------------------------------------------------
@@ -333,12 +362,17 @@ def campaign_start(*, campaign_id: int) -> Campaign:
         raise ApplicationError("The campaign's end date has passed; change it first.", details={"ends_at": "past"})
     campaign.status = Campaign.Status.SCHEDULED
     campaign.save(update_fields=["status", "updated_at"])
+    _audit(AuditEvent.CAMPAIGN_STARTED, campaign, {"status": {"before": Campaign.Status.DRAFT, "after": campaign.status}})
     return campaign
 
 
 def _pause(campaign: Campaign, *, kind: str, reason: str) -> None:
+    before = campaign.status
     campaign.status, campaign.pause_kind, campaign.pause_reason = Campaign.Status.PAUSED, kind, reason[:300]
     campaign.save(update_fields=["status", "pause_kind", "pause_reason", "updated_at"])
+    _audit(AuditEvent.CAMPAIGN_PAUSED, campaign, {"status": {"before": before, "after": campaign.status},
+                                                  "pause_kind": {"before": "", "after": kind},
+                                                  "reason": {"before": "", "after": campaign.pause_reason}})
     logger.info("campaign %s paused (%s): %s", campaign.pk, kind, reason)
 
 
@@ -370,12 +404,15 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
 
 
 def _resume(campaign: Campaign) -> None:
+    paused_for = campaign.pause_kind
     campaign.status = (Campaign.Status.SCHEDULED if campaign.starts_at and campaign.starts_at > timezone.now()
                        else Campaign.Status.RUNNING)
     campaign.pause_kind, campaign.pause_reason = "", ""
     if campaign.status == Campaign.Status.RUNNING and campaign.started_at is None:
         campaign.started_at = timezone.now()
     campaign.save(update_fields=["status", "pause_kind", "pause_reason", "started_at", "updated_at"])
+    _audit(AuditEvent.CAMPAIGN_RESUMED, campaign, {"status": {"before": Campaign.Status.PAUSED, "after": campaign.status},
+                                                   "pause_kind": {"before": paused_for, "after": ""}})
 
 
 @transaction.atomic
@@ -385,6 +422,8 @@ def campaign_cancel(*, campaign_id: int) -> Campaign:
     campaign = _campaign_for_update(campaign_id)
     if campaign.status in FINISHED:
         raise ApplicationError(f"This campaign is already {campaign.status}.", details={"status": campaign.status})
+    _audit(AuditEvent.CAMPAIGN_CANCELLED, campaign,
+           {"status": {"before": campaign.status, "after": Campaign.Status.CANCELLED}})
     campaign.status, campaign.finished_at = Campaign.Status.CANCELLED, timezone.now()
     campaign.pause_kind, campaign.pause_reason = "", ""
     campaign.save(update_fields=["status", "finished_at", "pause_kind", "pause_reason", "updated_at"])
@@ -399,8 +438,12 @@ def campaign_cancel(*, campaign_id: int) -> Campaign:
 def do_not_call_add(*, number: str, source: str = DoNotCallEntry.Source.MANUAL, reason: str = "",
                     call_id=None) -> DoNotCallEntry:
     """Put a number on the client's do-not-call list (idempotent: the first entry stays)."""
-    entry, _ = DoNotCallEntry.objects.get_or_create(
-        number=e164(number), defaults={"source": source, "reason": reason[:300], "call_id": call_id})
+    with transaction.atomic():
+        entry, created = DoNotCallEntry.objects.get_or_create(
+            number=e164(number), defaults={"source": source, "reason": reason[:300], "call_id": call_id})
+        if created:
+            _audit(AuditEvent.DO_NOT_CALL_ADDED, entry, {"number": {"before": None, "after": entry.number},
+                                                         "source": {"before": None, "after": source}})
     return entry
 
 
@@ -409,7 +452,11 @@ def do_not_call_remove(*, number: str) -> int:
         number = e164(number)
     except ApplicationError:
         pass
-    return DoNotCallEntry.objects.filter(number=number).delete()[0]
+    with transaction.atomic():
+        removed = DoNotCallEntry.objects.filter(number=number).delete()[0]
+        if removed:
+            _audit(AuditEvent.DO_NOT_CALL_REMOVED, None, {"number": {"before": number, "after": None}})
+    return removed
 
 
 # --- the dialer: settling ----------------------------------------------------------------------------
@@ -584,9 +631,11 @@ def _complete(campaign: Campaign, *, now: datetime) -> Campaign:
 
     if campaign.status == Campaign.Status.CANCELLED:
         return campaign
+    before = campaign.status
     campaign.status, campaign.finished_at = Campaign.Status.COMPLETED, now
     campaign.pause_kind, campaign.pause_reason = "", ""
     campaign.save(update_fields=["status", "finished_at", "pause_kind", "pause_reason", "updated_at"])
+    _audit(AuditEvent.CAMPAIGN_COMPLETED, campaign, {"status": {"before": before, "after": campaign.status}})
     outcomes = dict(CampaignContact.objects.filter(campaign=campaign).values_list("outcome")
                     .annotate(n=Count("pk")).values_list("outcome", "n"))
     webhook_event_emit(event_type=CAMPAIGN_COMPLETED, dedupe_key=f"campaign.completed:{campaign.pk}", data={

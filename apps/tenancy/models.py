@@ -152,6 +152,16 @@ class AuditLogEntry(models.Model):
         KNOWLEDGE_DOCUMENT_ADDED = "knowledge_document_added", "Knowledge document added or replaced"
         KNOWLEDGE_DOCUMENT_DELETED = "knowledge_document_deleted", "Knowledge document deleted"
         KNOWLEDGE_SETTINGS_CHANGED = "knowledge_settings_changed", "Knowledge base embeddings changed"
+        CAMPAIGN_CREATED = "campaign_created", "Campaign created"
+        CAMPAIGN_CHANGED = "campaign_changed", "Campaign settings changed"
+        CAMPAIGN_CONTACTS_IMPORTED = "campaign_contacts_imported", "Campaign contacts imported"
+        CAMPAIGN_STARTED = "campaign_started", "Campaign started"
+        CAMPAIGN_PAUSED = "campaign_paused", "Campaign paused"
+        CAMPAIGN_RESUMED = "campaign_resumed", "Campaign resumed"
+        CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
+        CAMPAIGN_COMPLETED = "campaign_completed", "Campaign completed"
+        DO_NOT_CALL_ADDED = "do_not_call_added", "Number added to the do-not-call list"
+        DO_NOT_CALL_REMOVED = "do_not_call_removed", "Number removed from the do-not-call list"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Null for the system (a Celery task, a command); the email stays when the user is deleted.

@@ -247,6 +247,10 @@ def test_the_circuit_breaker_pauses_on_failures(setup, twilio_double, settings):
                                  "the carrier, then resume.")
         assert CampaignContact.objects.filter(campaign=campaign, status="queued", attempts=0).count() == 4
     assert sum(twilio_double.dials.values()) == 0  # the double refused every create before counting it
+    from apps.tenancy.audit import audit_log_for_client
+
+    [paused] = audit_log_for_client(client=setup["client"], event_type="campaign_paused")
+    assert (paused.actor, paused.target_id, paused.changes["pause_kind"]["after"]) == (None, str(campaign.pk), "breaker")
 
 
 def test_the_hard_usage_cap_pauses_and_lifting_it_resumes(setup, twilio_double, monkeypatch):

@@ -84,3 +84,35 @@ def test_the_client_admin_creates_uploads_and_starts(setup, agency_owner):
     with tenant_context(tenant):
         campaign.refresh_from_db()
         assert (campaign.status, CampaignContact.objects.filter(campaign=campaign).count()) == ("scheduled", 2)
+
+
+def test_every_campaign_change_made_in_the_portal_is_in_the_audit_log(client, setup, acme_admin):  # noqa: F811
+    from apps.tenancy.audit import audit_log_for_client
+
+    client.force_login(acme_admin)
+    _create(client, setup)
+    with tenant_context(setup["client"]):
+        campaign = Campaign.objects.get()
+    upload = SimpleUploadedFile("leads.csv", CSV.encode(), content_type="text/csv")
+    client.post(f"/campaigns/{campaign.pk}/upload/", {"file": upload}, **HOST)
+    client.post(f"/campaigns/{campaign.pk}/start/", **HOST)
+    client.post(f"/campaigns/{campaign.pk}/pause/", {"reason": "Clinic closed"}, **HOST)
+    client.post(f"/campaigns/{campaign.pk}/resume/", **HOST)
+    client.post(f"/campaigns/{campaign.pk}/cancel/", **HOST)
+    client.post("/campaigns/do-not-call/", {"number": "+14155550199", "reason": "asked by phone"}, **HOST)
+
+    rows = list(audit_log_for_client(client=setup["client"]).filter(event_type__startswith="campaign")
+                .order_by("created_at", "id"))
+    assert [row.event_type for row in rows] == [
+        "campaign_created", "campaign_contacts_imported", "campaign_started", "campaign_paused", "campaign_resumed",
+        "campaign_cancelled"]
+    assert {row.actor_email for row in rows} == {acme_admin.email}
+    assert {row.target_id for row in rows} == {str(campaign.pk)}
+    assert rows[1].changes["rows_imported"]["after"] == 2 and rows[1].changes["rows_rejected"]["after"] == 1
+    assert rows[3].changes["reason"]["after"] == "Clinic closed"
+    assert rows[5].changes["status"] == {"before": "running", "after": "cancelled"}
+    [listed] = audit_log_for_client(client=setup["client"], event_type="do_not_call_added")
+    assert listed.changes["number"]["after"] == "+14155550199" and listed.actor_email == acme_admin.email
+    # The client admin reads the same rows on the audit page.
+    page = client.get("/audit/", **HOST)
+    assert page.status_code == 200 and "Campaign paused" in page.content.decode()
