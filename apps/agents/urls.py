@@ -15,6 +15,7 @@ urlpatterns = [
     path("<int:agent_id>/builder/", views.agent_builder_view, name="builder"),
     path("<int:agent_id>/builder/draft/", views.agent_builder_draft_view, name="builder_draft"),
     path("<int:agent_id>/builder/publish/", views.agent_builder_publish_view, name="builder_publish"),
+    path("<int:agent_id>/call-me/", views.agent_call_me_view, name="call_me"),
     path("<int:agent_id>/talk/", views.agent_talk_view, name="talk"),
     path("<int:agent_id>/talk/start/", views.agent_talk_start_view, name="talk_start"),
     path("<int:agent_id>/voice-preview/", views.agent_voice_preview_view, name="voice_preview"),

@@ -3,6 +3,7 @@ and edit through agent_save (each save is a new version)."""
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -60,7 +61,43 @@ def agent_list_view(request):
 @portal_login_required
 def agent_detail_view(request, agent_id: int):
     agent = _agent_or_404(agent_id)
-    return render(request, "agents/agent_detail.html", {"agent": agent, "can_edit": _can_edit(request)})
+    can_edit = _can_edit(request)
+    return render(request, "agents/agent_detail.html", {
+        "agent": agent, "can_edit": can_edit,
+        "call_me": _call_me_context(request) if can_edit and agent.current_version else None})
+
+
+def _call_me_context(request) -> dict:
+    from apps.telephony.selectors import phone_numbers_can_dial
+
+    return {"numbers": phone_numbers_can_dial(), "request_key": uuid.uuid4().hex,
+            "to_number": request.session.get("call_me_to", "")}
+
+
+@require_POST
+@portal_login_required(admin_only=True)
+def agent_call_me_view(request, agent_id: int):
+    """"Call me": the agent phones the number given, from one of the client's numbers (a real, billed call)."""
+    from apps.telephony.services import telephony_call_me
+
+    agent = _agent_or_404(agent_id)
+    to_number = request.POST.get("to_number", "").strip()
+    try:
+        number_id = int(request.POST.get("number", ""))
+    except ValueError:
+        number_id = 0
+    try:
+        call = telephony_call_me(agent=agent, number_id=number_id, to_number=to_number,
+                                 request_key=request.POST.get("request_key", ""))
+    except ApplicationError as exc:
+        messages.error(request, f"No call placed: {exc.message}")
+        return HttpResponseRedirect(reverse("portal:agents:detail", args=[agent.pk]) + "#call-me")
+    request.session["call_me_to"] = call.to_number
+    if call.is_ended and call.end_reason == call.EndReason.FAILED:
+        messages.error(request, f"The call to {call.to_number} failed: {call.error or 'the carrier refused it'}.")
+    else:
+        messages.success(request, f"Calling {call.to_number} from {call.from_number}: pick up to talk to {agent.name}.")
+    return HttpResponseRedirect(reverse("calls:detail", args=[call.pk]))
 
 
 @portal_login_required

@@ -50,3 +50,11 @@ def phone_number_for_carrier_call(*, carrier: str, carrier_call_id: str) -> Phon
     call = (Call.objects.select_related("phone_number").filter(carrier=carrier, carrier_call_id=carrier_call_id)
             .exclude(phone_number=None).first())
     return call.phone_number if call else None
+
+
+def phone_numbers_can_dial() -> list[PhoneNumber]:
+    """This client's active numbers whose carrier can place outbound calls (what "Call me" offers)."""
+    from apps.telephony.carriers.registry import carrier_get
+
+    return [number for number in PhoneNumber.objects.filter(is_active=True).order_by("number")
+            if carrier_get(number.carrier).dial is not None]

@@ -325,3 +325,28 @@ def phone_number_assign_agent(*, client, acting_user, number_id: int, agent_id: 
     number.agent = agent
     number.save(update_fields=["agent"])
     return number
+
+
+# The portal's "Call me" shares the Call idempotency space too, namespaced like the API's.
+PORTAL_IDEMPOTENCY_PREFIX = "portal:"
+
+
+def telephony_call_me(*, agent, number_id: int, to_number: str, request_key: str) -> Call:
+    """The portal's "Call me": the agent calls a person (usually the one trying it) from one of this
+    client's numbers, through the same door as campaigns and the API (hard cap, suspension, idempotency).
+    `request_key` comes with the form, so a double-submitted form places one call."""
+    from apps.campaigns.services import e164
+
+    if not request_key or len(request_key) > 64:
+        raise ApplicationError("This form has expired: reload the page and try again.")
+    phone_number = PhoneNumber.objects.filter(pk=number_id, is_active=True).first()
+    if phone_number is None:
+        raise ApplicationError("Choose one of this client's active numbers to call from.",
+                               details={"number": "unknown"})
+    to_number = e164(to_number)
+    call = telephony_call_outbound(phone_number=phone_number, to_number=to_number, agent=agent,
+                                   idempotency_key=PORTAL_IDEMPOTENCY_PREFIX + request_key)
+    if (call.to_number, call.agent_id) != (to_number, agent.pk):
+        raise ApplicationError("This form was already used for another call: reload the page and try again.",
+                               details={"call_id": str(call.pk)}, status_code=409)
+    return call
