@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from other test modules are parameters here)
 """The portal's "Call me": a client admin has the agent phone them, through the same outbound door as
 campaigns and the API (a Twilio REST double counts the dials); a double-submitted form dials once;
 bad numbers and the hard cap are refused with the reason on the page; viewers see no button."""
@@ -5,20 +6,11 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from apps.calls.models import Call
-from apps.campaigns.tests.conftest import TWILIO_SID, TWILIO_TOKEN, make_agent
+from apps.campaigns.tests.conftest import TWILIO_SID, TWILIO_TOKEN, make_agent, twilio_double  # noqa: F401
 from apps.portal.tests.fixtures import acme_admin, acme_viewer  # noqa: F401
 from apps.telephony.models import PhoneNumber
 
 HOST = {"HTTP_HOST": "acme.localhost"}
-
-
-@pytest.fixture
-def twilio_double(settings):
-    from devtools.doubles.twilio_rest import TwilioRestDouble
-
-    with TwilioRestDouble() as double:
-        settings.TWILIO_API_BASE_URL = double.url
-        yield double
 
 
 @pytest.fixture
@@ -59,8 +51,8 @@ def test_call_me_dials_once_per_form_and_opens_the_call(client, tenant_a, line, 
     assert second_key != key and 'value="+14155550123"' in page
 
 
-def test_call_me_refuses_bad_input_and_the_hard_cap_with_the_reason(client, tenant_a, line, twilio_double,
-                                                                     acme_admin, monkeypatch):  # noqa: F811
+def test_call_me_refuses_bad_input_and_the_hard_cap_with_the_reason(  # noqa: F811
+        client, tenant_a, line, twilio_double, acme_admin, monkeypatch):
     agent, number = line
     client.force_login(acme_admin)
     _, key = _form(client, agent)
