@@ -3,14 +3,18 @@
 
 An account's base URL (optional) replaces `https://generativelanguage.googleapis.com`:
 google-genai opens the websocket at that host, always over TLS (wss://, whatever the
-base URL's scheme), so a proxy standing in must serve TLS with a certificate the
-process trusts (which is why there is no local double of it yet). Turns are Gemini's own voice activity detection;
-the caller's words come from its input transcription, usage from `usage_metadata`."""
+base URL's scheme), so a gateway standing in must serve TLS with a certificate the process
+trusts: a public one, or one signed by a CA in settings.PROVIDER_EXTRA_CA_CERTS (which is how
+the tests trust devtools/doubles/gemini_live_server.py). Turns are Gemini's own voice activity
+detection; the caller's words come from its input transcription, usage (by modality) from the
+`usage_metadata` of each turn."""
 from __future__ import annotations
+
+import functools
 
 from apps.billing.pricing import VendorPrice
 from apps.providers.registry import Setting, Vendor
-from apps.providers.vendors._common import S2S_METRICS, language
+from apps.providers.vendors._common import S2S_METRICS, extra_ca_ssl_context, language
 
 S2S_SCHEMA = {
     "model": Setting(str, required=True, help="e.g. gemini-2.5-flash-native-audio-preview-09-2025"),
@@ -18,12 +22,38 @@ S2S_SCHEMA = {
 }
 
 
+@functools.cache
+def _service_class():  # Pipecat's Google modules load when a call needs them, not with the registry
+    from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
+
+    from apps.voice.config import TOOL_END_CALL, TOOL_TRANSFER
+
+    class GeminiLiveService(GeminiLiveLLMService):
+        """Pipecat's service, with end_call and transfer_to_human declared NON_BLOCKING (where
+        the model takes that): their results (`run_llm=False`: the session speaks its own line)
+        then go back SILENT. Gemini answers every result of a blocking call, and its own
+        "Goodbye!" would play before ours; a result left unsent would leave the turn open and
+        its usage unreported."""
+
+        def _function_is_async(self, function_name: str) -> bool:
+            return function_name in (TOOL_END_CALL, TOOL_TRANSFER) or super()._function_is_async(function_name)
+
+    return GeminiLiveService
+
+
 def build_s2s(spec, sample_rate, *, silence_secs: float = 0.5, language_code: str = ""):
     from google.genai.types import HttpOptions
-    from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService, GeminiVADParams
+    from pipecat.services.google.gemini_live.llm import GeminiVADParams
+
+    GeminiLiveLLMService = _service_class()
 
     values = spec.settings
-    options = HttpOptions(base_url=spec.base_url) if spec.base_url else None
+    ssl_context = extra_ca_ssl_context()
+    options = HttpOptions(
+        **({"base_url": spec.base_url} if spec.base_url else {}),
+        # The websocket's SSL context comes from here (google-genai's async client args).
+        **({"async_client_args": {"ssl": ssl_context}} if ssl_context is not None else {}),
+    ) if spec.base_url or ssl_context is not None else None
     settings = GeminiLiveLLMService.Settings(
         model=values["model"], vad=GeminiVADParams(silence_duration_ms=int(round(silence_secs * 1000))),
         **({"voice": values["voice"]} if values.get("voice") else {}),
