@@ -21,6 +21,7 @@ from apps.voice.config import VoiceConfig
 from apps.voice.processors.backchannels import BackchannelFilter
 from apps.voice.processors.caller_audio_sink import CallerAudioSink
 from apps.voice.processors.clips import ClipPlayer
+from apps.voice.processors.keypad_to_model import KeypadToModel
 from apps.voice.processors.s2s_output_gate import S2SOutputGate
 from apps.voice.processors.stt_dictionary import SttDictionaryCorrector
 from apps.voice.smart_turn import SILENCE, SharedSmartTurnAnalyzer
@@ -145,7 +146,9 @@ def build_s2s_pipeline(
             # The model's VAD starts and stops the caller's turns (barge-in: an interruption);
             # its transcript of the caller goes into the context.
             aggregators.user(),
+            DTMFAggregator(timeout=1.0),  # keypad digits become caller text "DTMF: 5"
             tracer.caller_side(),  # trace: end of speech (the model's VAD), the model's transcript of the caller
+            KeypadToModel(),  # ...which goes to the model as a message it answers
             lines_tts,  # goodbye / transfer / fallback lines (TTSSpeakFrame) in the local voice
             # An end-call phrase in the model's transcript of the caller ends the call: checked first
             # thing (its transcript comes up from the model) so the gate shuts before the model's answer.

@@ -159,3 +159,34 @@ async def test_an_end_call_phrase_ends_a_speech_to_speech_call_over_the_models_a
     assert turns == [(0, "", "Hi, Acme Dental here."), (1, "Thank you, that is all. Goodbye.", "Goodbye!")]
     # Piper's "Goodbye!" is under a second; the model's answer alone would be 2.5 s of tone.
     assert 0.2 < caller.audible_agent_secs(after=bye.speech_end_at) < 1.5
+
+
+@pytest.mark.parametrize("vendor", ["openai_realtime", "gemini_live"])
+async def test_keypad_digits_reach_a_speech_to_speech_model(vendor, settings):
+    from devtools.doubles.gemini_live_server import GeminiLiveDouble
+
+    double = OpenAIRealtimeDouble() if vendor == "openai_realtime" else GeminiLiveDouble()
+    with double:
+        if vendor == "gemini_live":
+            settings.PROVIDER_EXTRA_CA_CERTS = double.ca_file
+        model = "gpt-realtime" if vendor == "openai_realtime" else "gemini-2.5-flash-native-audio-preview-09-2025"
+        config = VoiceConfig(greeting="Hi, Acme Dental here.", vad_stop_secs=0.5, speech_to_speech=True)
+        server = await PlainMediaServer(base_url=double.base_url, config=config, s2s_provider=vendor,
+                                        s2s_settings={"model": model}).start()
+        caller = TwilioCaller(server.url)
+        await caller.connect()
+        await caller.wait_for_agent_audio(timeout=60)
+        greeting_over = await caller.wait_for_agent_quiet()
+        await caller.press("5")
+        await caller.press("#")  # ends the digits at once (no aggregation timeout)
+        await caller.wait_for_agent_audio(after=greeting_over, timeout=20)
+        await caller.wait_for_agent_quiet()
+        hooks = server.hooks[0]
+        await caller.hang_up()
+        await asyncio.wait_for(hooks.ended.wait(), 30)
+        await server.stop()
+        answers = [r["reply"] for r in (double.responses if vendor == "openai_realtime" else double.turns)]
+
+    assert answers == ["Hi, Acme Dental here.", "You said: DTMF: 5#"]
+    turns = [(t["index"], t["user_text"], t["bot_text"]) for t in hooks.turns]
+    assert turns == [(0, "", "Hi, Acme Dental here."), (1, "DTMF: 5#", "You said: DTMF: 5#")]
