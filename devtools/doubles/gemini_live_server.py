@@ -23,8 +23,9 @@ through the `PROVIDER_EXTRA_CA_CERTS` setting (`double.ca_file`).
   `toolResponse` comes back (`after_tool_reply`, "" to stay silent, as for a SILENT result);
 - `clientContent` turns are taken in; `turnComplete: true` asks for an answer (the greeting: the
   `saying exactly: "..."` of the seeded turn or of the system instruction);
-- a rule with `status` closes the websocket as the API does on an error (1011 for 5xx, 1008 for
-  429 RESOURCE_EXHAUSTED).
+- a rule with `status` closes the websocket as the API does on an error (1011 with
+  `RESOURCE_EXHAUSTED: ...` for 429, `INTERNAL: ...` for 5xx), and every connection after it at its
+  setup (a spent quota, a service down): `double.refused` counts those.
 
 Usage, deterministic so tests can assert exact figures (one `usageMetadata` per turn, a cut
 turn included): prompt audio tokens = 32 per second of the caller's segment, prompt text tokens
@@ -248,8 +249,11 @@ class _Connection:
             await asyncio.sleep(self.double.first_audio_delay_secs)
         if rule is not None and rule.status:
             turn["status"] = "failed"
-            code, reason = (1008, "RESOURCE_EXHAUSTED: quota exceeded") if rule.status == 429 else (
-                1011, "INTERNAL: internal error")
+            # The key's quota is spent (or the service is down): this session closes, and so do
+            # the ones the client opens again, at their setup.
+            code, reason = (1011, "RESOURCE_EXHAUSTED: You exceeded your current quota.") if rule.status == 429 else (
+                1011, "INTERNAL: Internal error encountered.")
+            self.double.refusing = (code, reason)
             await self.ws.close(code, reason)
             return
         if rule is not None and rule.tool:
@@ -355,6 +359,8 @@ class GeminiLiveDouble(BackgroundLoopDouble):
         self.host, self.port = host, port
         self.sessions: list[LiveSession] = []
         self.turns: list[dict] = []
+        self.refusing: tuple[int, str] | None = None  # (close code, reason) once a rule's error fired
+        self.refused = 0
         self._server = None
         self._background_init()
 
@@ -378,6 +384,7 @@ class GeminiLiveDouble(BackgroundLoopDouble):
     def reset(self) -> None:
         self.sessions.clear()
         self.turns.clear()
+        self.refusing, self.refused = None, 0
 
     async def _handle(self, ws) -> None:
         request = ws.request
@@ -392,6 +399,10 @@ class GeminiLiveDouble(BackgroundLoopDouble):
             log.setup = first.get("setup") or {}
             log.received.append("setup")
             self.sessions.append(log)  # (a client that hangs up before its setup is no session)
+            if self.refusing is not None:
+                self.refused += 1
+                await ws.close(*self.refusing)
+                return
             await connection.send({"setupComplete": {}})
             async for raw in ws:
                 await connection.handle(json.loads(raw))

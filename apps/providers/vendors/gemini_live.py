@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import functools
 
+from pipecat.utils.errors import ErrorCategory
+
 from apps.billing.pricing import VendorPrice
 from apps.providers.registry import Setting, Vendor
+from apps.providers.vendor_errors import vendor_error_parts, vendor_error_report
 from apps.providers.vendors._common import S2S_METRICS, extra_ca_ssl_context, language
 
 S2S_SCHEMA = {
@@ -24,7 +27,8 @@ S2S_SCHEMA = {
 
 @functools.cache
 def _service_class():  # Pipecat's Google modules load when a call needs them, not with the registry
-    from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
+    from loguru import logger
+    from pipecat.services.google.gemini_live.llm import MAX_CONSECUTIVE_FAILURES, GeminiLiveLLMService
 
     from apps.voice.config import TOOL_END_CALL, TOOL_TRANSFER
 
@@ -37,6 +41,30 @@ def _service_class():  # Pipecat's Google modules load when a call needs them, n
 
         def _function_is_async(self, function_name: str) -> bool:
             return function_name in (TOOL_END_CALL, TOOL_TRANSFER) or super()._function_is_async(function_name)
+
+        async def _connection_task_handler(self, config):
+            """A connection refused at its setup (quota spent, service down: the API closes the
+        websocket before `setupComplete`) counts as a failure too, as one lost later does: Pipecat
+        only counts the latter, so a refused reconnect left the call silent. After the third in a
+        row the error reaches the session (the fallback line)."""
+            try:
+                await super()._connection_task_handler(config)
+            except Exception as error:  # noqa: BLE001 - google-genai raises APIError, websockets' own, OSError
+                if self._disconnecting:
+                    return
+                if await self._handle_connection_error(error):
+                    await self._reconnect()
+
+        async def _handle_connection_error(self, error: Exception) -> bool:
+            """Pipecat's count of failures in a row, with the last one's cause in the error the
+            call records (RESOURCE_EXHAUSTED: the key is throttled, see classify_error)."""
+            self._consecutive_failures += 1
+            if self._consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                await self.push_error(error_msg=f"Gemini Live failed {self._consecutive_failures} times in a row: "
+                                                f"{error}", exception=error)
+                return False
+            logger.warning(f"Gemini Live connection failed ({self._consecutive_failures}): {error}; reconnecting")
+            return True
 
     return GeminiLiveService
 
@@ -62,6 +90,16 @@ def build_s2s(spec, sample_rate, *, silence_secs: float = 0.5, language_code: st
     return GeminiLiveLLMService(api_key=spec.api_key, settings=settings, http_options=options)
 
 
+def classify_error(error):
+    """The Live API closes the websocket with a status word in the reason: RESOURCE_EXHAUSTED
+    (rate or quota) cools the key down; the rest as the default reads them."""
+    exception, message = vendor_error_parts(error)
+    if "RESOURCE_EXHAUSTED" in message:
+        return vendor_error_report(category=ErrorCategory.RATE_LIMIT, status_code=429, exception=exception,
+                                   message=message)
+    return None
+
+
 _PER_MILLION = 1_000_000
 
 # List prices (USD per 1M tokens): audio in / audio out / text in / text out.
@@ -82,4 +120,5 @@ VENDOR = Vendor(
     builders={"speech_to_speech": build_s2s},
     metrics={"speech_to_speech": S2S_METRICS},
     prices=PRICES,
+    classify_error=classify_error,
 )

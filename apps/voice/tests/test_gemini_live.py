@@ -127,3 +127,32 @@ async def test_gemini_live_call_with_barge_in_and_a_tool_call(gemini):
         assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
         samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16).reshape(-1, 2)
     assert np.abs(samples.astype(np.int32)).max(axis=0).min() > 1000  # caller left, agent right
+
+
+async def test_a_gemini_live_outage_plays_the_fallback_line_and_ends_the_call(settings):
+    with GeminiLiveDouble(rules=[Rule(when="who is this", status=429)]) as gemini:
+        settings.PROVIDER_EXTRA_CA_CERTS = gemini.ca_file
+        config = VoiceConfig(greeting="Hi.", fallback_line="Sorry, we are having trouble.", vad_stop_secs=0.5,
+                             speech_to_speech=True)
+        server = await PlainMediaServer(base_url=gemini.base_url, config=config, s2s_provider="gemini_live",
+                                        s2s_settings={"model": MODEL}).start()
+        caller = TwilioCaller(server.url)
+        await caller.connect()
+        await caller.wait_for_agent_audio(timeout=60)
+        await caller.wait_for_agent_quiet()
+        question = await _say(caller, "hello.wav")  # the quota runs out; reconnecting is refused
+        await caller.wait_for_agent_audio(after=question.speech_end_at, timeout=30)  # the fallback line (Piper)
+        hooks = server.hooks[0]
+        await asyncio.wait_for(hooks.ended.wait(), 30)
+        await caller.wait_closed(timeout=10)
+        await server.stop()
+        refused = gemini.refused
+
+    # The session closed on the turn, both reconnects were refused at setup: the third failure in a row
+    # reached the session with its cause (a throttled key: the registry cools it down).
+    assert refused == 2
+    assert hooks.end["end_reason"] == "error"
+    assert hooks.end["error"] == ("speech_to_speech: Gemini Live failed 3 times in a row: 1011 None. "
+                                  "RESOURCE_EXHAUSTED: You exceeded your current quota.")
+    assert ("vendor_error", "1") in hooks.events and ("hang_up",) in hooks.events
+    assert hooks.turns[-1]["bot_text"] == "Sorry, we are having trouble."
