@@ -231,13 +231,15 @@ class CallSession:
             stt._audio_passthrough = listens_to_caller_audio(config)
         # One LLM, or Pipecat's switcher over it and its standby (another key of the same vendor).
         llm_stage = llm if llm_standby is None else LLMSwitcher(llms=[llm, llm_standby])
+        # An end-call phrase: the goodbye line and hang up. A speech-to-speech model heard it too (the
+        # words go on, for the trace) and answers it: its answer is shut out by the gate.
         end_phrases = EndPhraseDetector(
             phrases=config.end_call_phrases,
             on_phrase=(self._s2s_end_phrase if s2s is not None
                        else lambda phrase: self.end(END_PHRASE, say=config.goodbye_line)),
             consume=s2s is None,
         )
-        self._s2s_gate = S2SOutputGate()
+        self._s2s_gate = S2SOutputGate() if s2s is not None else None
         pipeline = build_s2s_pipeline(
             config=config, transport=transport, s2s=s2s, lines_tts=lines_tts, context=context, tracer=self.tracer,
             end_phrases=end_phrases, gate=self._s2s_gate,
@@ -378,7 +380,7 @@ class CallSession:
         """The caller said an end-call phrase to a speech-to-speech model, which heard it too and
         answers: its answer is dropped (and what the carrier queued of it cleared), the goodbye
         line plays, the call ends."""
-        if self._end_reason is not None:
+        if self._end_reason is not None or self._s2s_gate is None:
             return
         self._s2s_gate.close()
         await self.worker.queue_frame(InterruptionFrame())
