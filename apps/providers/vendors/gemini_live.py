@@ -44,9 +44,10 @@ def _service_class():  # Pipecat's Google modules load when a call needs them, n
 
         async def _connection_task_handler(self, config):
             """A connection refused at its setup (quota spent, service down: the API closes the
-        websocket before `setupComplete`) counts as a failure too, as one lost later does: Pipecat
-        only counts the latter, so a refused reconnect left the call silent. After the third in a
-        row the error reaches the session (the fallback line)."""
+            websocket before `setupComplete`) counts as a failure too, as one lost later does:
+            Pipecat only counts the latter, so a refused reconnect left the call silent. After the
+            third in a row the error reaches the session (the fallback line). Pinned by
+            apps/voice/tests/test_gemini_live.py (the outage test)."""
             try:
                 await super()._connection_task_handler(config)
             except Exception as error:  # noqa: BLE001 - google-genai raises APIError, websockets' own, OSError
@@ -73,8 +74,7 @@ def build_s2s(spec, sample_rate, *, silence_secs: float = 0.5, language_code: st
     from google.genai.types import HttpOptions
     from pipecat.services.google.gemini_live.llm import GeminiVADParams
 
-    GeminiLiveLLMService = _service_class()
-
+    service_class = _service_class()
     values = spec.settings
     ssl_context = extra_ca_ssl_context()
     options = HttpOptions(
@@ -82,12 +82,12 @@ def build_s2s(spec, sample_rate, *, silence_secs: float = 0.5, language_code: st
         # The websocket's SSL context comes from here (google-genai's async client args).
         **({"async_client_args": {"ssl": ssl_context}} if ssl_context is not None else {}),
     ) if spec.base_url or ssl_context is not None else None
-    settings = GeminiLiveLLMService.Settings(
+    settings = service_class.Settings(
         model=values["model"], vad=GeminiVADParams(silence_duration_ms=int(round(silence_secs * 1000))),
         **({"voice": values["voice"]} if values.get("voice") else {}),
         **({"language": language(language_code)} if language_code else {}),
     )
-    return GeminiLiveLLMService(api_key=spec.api_key, settings=settings, http_options=options)
+    return service_class(api_key=spec.api_key, settings=settings, http_options=options)
 
 
 def classify_error(error):
