@@ -21,6 +21,8 @@ from apps.voice.config import VoiceConfig
 from apps.voice.processors.backchannels import BackchannelFilter
 from apps.voice.processors.caller_audio_sink import CallerAudioSink
 from apps.voice.processors.clips import ClipPlayer
+from apps.voice.processors.keypad_to_model import KeypadToModel
+from apps.voice.processors.s2s_output_gate import S2SOutputGate
 from apps.voice.processors.stt_dictionary import SttDictionaryCorrector
 from apps.voice.smart_turn import SILENCE, SharedSmartTurnAnalyzer
 from apps.voice.trace import CallTracer
@@ -127,6 +129,8 @@ def build_s2s_pipeline(
     lines_tts: FrameProcessor,
     context: LLMContext,
     tracer: CallTracer,
+    end_phrases: FrameProcessor,
+    gate: S2SOutputGate,
 ) -> Pipeline:
     """A speech-to-speech agent: one model hears the caller and speaks. Its server VAD
     proposes the caller's turns (Pipecat's external turn strategies), which is also
@@ -142,9 +146,16 @@ def build_s2s_pipeline(
             # The model's VAD starts and stops the caller's turns (barge-in: an interruption);
             # its transcript of the caller goes into the context.
             aggregators.user(),
+            DTMFAggregator(timeout=1.0),  # keypad digits become caller text "DTMF: 5"
             tracer.caller_side(),  # trace: end of speech (the model's VAD), the model's transcript of the caller
+            KeypadToModel(),  # ...which goes to the model as a message it answers
             lines_tts,  # goodbye / transfer / fallback lines (TTSSpeakFrame) in the local voice
+            # An end-call phrase in the model's transcript of the caller ends the call: checked first
+            # thing (its transcript comes up from the model) so the gate shuts before the model's answer.
+            end_phrases,
+            gate.before_model(),  # once the call is ending: notes the lines' frames...
             s2s,  # caller audio in; agent audio, both transcripts and tool calls out
+            gate.after_model(),  # ...and lets only them through (not the model's answer to "goodbye")
             transport.output(),  # carrier media out, paced (teed to the recording); `clear` on barge-in
             tracer.agent_side(),  # trace: spoken text, barge-ins, time to first audio, token usage
             aggregators.assistant(),  # what the agent said and tool results into the context

@@ -40,6 +40,7 @@ from apps.voice.http_tools import pre_call_fetch, trimmed
 from apps.voice.pipeline import build_pipeline, build_s2s_pipeline, listens_to_caller_audio
 from apps.voice.processors.clips import ClipFrame, ClipPlayer, clip_prompt, clips_from_config
 from apps.voice.processors.end_phrases import EndPhraseDetector
+from apps.voice.processors.s2s_output_gate import S2SOutputGate
 from apps.voice.processors.watchdog import ProviderWatchdog
 from apps.voice.telemetry import CallTelemetry, CallTraceSettings
 from apps.voice.tools import register_tools, tools_schema
@@ -230,8 +231,18 @@ class CallSession:
             stt._audio_passthrough = listens_to_caller_audio(config)
         # One LLM, or Pipecat's switcher over it and its standby (another key of the same vendor).
         llm_stage = llm if llm_standby is None else LLMSwitcher(llms=[llm, llm_standby])
+        # An end-call phrase: the goodbye line and hang up. A speech-to-speech model heard it too (the
+        # words go on, for the trace) and answers it: its answer is shut out by the gate.
+        end_phrases = EndPhraseDetector(
+            phrases=config.end_call_phrases,
+            on_phrase=(self._s2s_end_phrase if s2s is not None
+                       else lambda phrase: self.end(END_PHRASE, say=config.goodbye_line)),
+            consume=s2s is None,
+        )
+        self._s2s_gate = S2SOutputGate() if s2s is not None else None
         pipeline = build_s2s_pipeline(
             config=config, transport=transport, s2s=s2s, lines_tts=lines_tts, context=context, tracer=self.tracer,
+            end_phrases=end_phrases, gate=self._s2s_gate,
         ) if s2s is not None else build_pipeline(
             config=config,
             transport=transport,
@@ -240,10 +251,7 @@ class CallSession:
             tts=tts,
             context=context,
             tracer=self.tracer,
-            end_phrases=EndPhraseDetector(
-                phrases=config.end_call_phrases,
-                on_phrase=lambda phrase: self.end(END_PHRASE, say=config.goodbye_line),
-            ),
+            end_phrases=end_phrases,
             watchdog=ProviderWatchdog(timeout_secs=config.provider_timeout_secs, on_timeout=self._provider_failed),
             clips=self.clips,
             voicemail=self.voicemail,
@@ -367,6 +375,16 @@ class CallSession:
             prompt = f"{prompt}\n\n{S2S_GREETING_INSTRUCTION.format(greeting=greeting)}"
         self._context.set_messages([{"role": "system", "content": prompt}])
         await self.worker.queue_frame(LLMRunFrame())
+
+    async def _s2s_end_phrase(self, phrase: str) -> None:
+        """The caller said an end-call phrase to a speech-to-speech model, which heard it too and
+        answers: its answer is dropped (and what the carrier queued of it cleared), the goodbye
+        line plays, the call ends."""
+        if self._end_reason is not None or self._s2s_gate is None:
+            return
+        self._s2s_gate.close()
+        await self.worker.queue_frame(InterruptionFrame())
+        await self.end(END_PHRASE, say=self.config.goodbye_line)
 
     async def _start_graph(self, worker) -> None:
         """Pre-call fetch (time-boxed, the caller hears silence), then the rendered prompt and

@@ -91,12 +91,13 @@ class PlainMediaServer:
     every connection is one call with `config`, services from `base_url`."""
 
     def __init__(self, *, base_url: str, config: VoiceConfig, carrier="twilio", stt: str = "openai",
-                 stt_factory=None, s2s_provider: str = "", hooks_factory=None, trace=None):
+                 stt_factory=None, s2s_provider: str = "", s2s_settings: dict | None = None, hooks_factory=None,
+                 trace=None):
         """`carrier`: a media-stream protocol object, or a registered carrier's name; `stt`: "openai"
         (segment transcription) or "deepgram" (streaming, interim results); `stt_factory()`: the STT
         service to use instead of either (e.g. one built by the provider registry). `s2s_provider`
         (with `config.speech_to_speech`): the speech-to-speech vendor at `base_url`, built by its
-        vendor module (settings {"model": "gpt-realtime"}), the fixed lines in Piper's voice.
+        vendor module with `s2s_settings` (default {"model": "gpt-realtime"}), the fixed lines in Piper's voice.
         `hooks_factory`: makes each call's hooks (default RecordingHooks). `trace`: a function of the call's
         number (0, 1...) giving its CallTraceSettings (None: untraced)."""
         self.hooks_factory = hooks_factory or RecordingHooks
@@ -104,6 +105,7 @@ class PlainMediaServer:
         self.stt = stt
         self.stt_factory = stt_factory
         self.s2s_provider = s2s_provider
+        self.s2s_settings = dict(s2s_settings or {"model": "gpt-realtime"})
         self.config = config
         self.trace = trace
         if isinstance(carrier, str):
@@ -140,7 +142,7 @@ class PlainMediaServer:
 
                 def build():  # off the event loop, as apps.voice.launch does (Piper loads its model)
                     spec = ProviderSpec(kind="speech_to_speech", provider=self.s2s_provider, api_key="sk-test",
-                                        base_url=self.base_url, settings={"model": "gpt-realtime"})
+                                        base_url=self.base_url, settings=self.s2s_settings)
                     return (build_s2s(spec, silence_secs=self.config.vad_stop_secs,
                                       language_code=self.config.language),
                             build_tts(ProviderSpec(kind="tts", provider="piper")))

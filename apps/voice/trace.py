@@ -342,6 +342,10 @@ class CallTracer:
                 turn = self._current
                 if turn is None or turn.bot_text or turn.agent_audio_started:
                     turn = self._open_turn()
+                # Its transcript of the caller streams while they speak: its last words are the
+                # nearest thing to the end of speech it tells (voice to voice is timed from them).
+                if not turn.agent_audio_started:
+                    turn.speech_end_mono = now
             turn.user_text = f"{turn.user_text} {frame.text.strip()}".strip()
             if turn is self._awaiting_transcript and self._vad_stopped_at is not None:
                 turn.stt_final_ms = _ms(now - self._vad_stopped_at)

@@ -229,6 +229,11 @@ PROVIDER_VENDOR_MODULES = env.list("PROVIDER_VENDOR_MODULES", default=[
     "apps.providers.vendors.wordllama",
 ])
 
+# Extra certificate authorities (a PEM file) trusted for vendor connections over TLS, added to the
+# public ones: a self-hosted gateway's own CA behind a provider account's base URL. Today the Gemini
+# Live vendor uses it (google-genai always connects with wss://); tests point it at the doubles' certificate.
+PROVIDER_EXTRA_CA_CERTS = env.str("PROVIDER_EXTRA_CA_CERTS", default="")
+
 # The agency's own vendor prices, over the list prices in the vendor modules (apps/providers/prices.py):
 # {"deepgram": {"stt_seconds": {"nova-3": {"amount": "0.0065", "per": 60}}}}, USD.
 PROVIDER_PRICES = env.json("PROVIDER_PRICES", default={})

@@ -152,7 +152,7 @@ class _Connection:
             self.pending_tool_output = output
         elif item.get("type") == "message":
             texts = [part.get("text") or "" for part in item.get("content") or [] if part.get("type") == "input_text"]
-            if item.get("role") == "user":
+            if item.get("role") in ("user", "system"):  # (Pipecat sends appended messages, keypad digits, as system)
                 self.pending_text.extend(text for text in texts if text)
         await self.send({"type": "conversation.item.added", "previous_item_id": previous_item_id, "item": item})
         await self.send({"type": "conversation.item.done", "previous_item_id": previous_item_id, "item": item})

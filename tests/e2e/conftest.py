@@ -56,11 +56,20 @@ def carrier_rest():
 
 
 @pytest.fixture(scope="session")
-def voice_server(django_db_setup, django_db_blocker, twilio_rest, carrier_rest, tmp_path_factory):
+def double_certificate(tmp_path_factory):
+    """The certificate TLS doubles serve (the Gemini Live double), trusted by daphne."""
+    from devtools.doubles.tls import LocalCertificate
+
+    return LocalCertificate(tmp_path_factory.mktemp("double-tls"))
+
+
+@pytest.fixture(scope="session")
+def voice_server(django_db_setup, django_db_blocker, twilio_rest, carrier_rest, double_certificate, tmp_path_factory):
     with django_db_blocker.unblock():
         env = child_env_for_test_database()
     env.update(VOICE_PROVIDER_TIMEOUT_SECS="1.5", TWILIO_API_BASE_URL=twilio_rest.url,
-               TELNYX_API_BASE_URL=carrier_rest.url, PLIVO_API_BASE_URL=carrier_rest.url, LOG_LEVEL="WARNING")
+               TELNYX_API_BASE_URL=carrier_rest.url, PLIVO_API_BASE_URL=carrier_rest.url, LOG_LEVEL="WARNING",
+               PROVIDER_EXTRA_CA_CERTS=str(double_certificate.cert_path))
     with run_daphne(env, tmp_path_factory.mktemp("daphne-voice") / "daphne.log") as server:
         yield server
 

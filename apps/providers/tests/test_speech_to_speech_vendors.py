@@ -52,3 +52,24 @@ def test_audio_and_text_tokens_are_priced_apart():
 def test_a_speech_to_speech_call_bills_its_tokens_to_the_s2s_vendor():
     providers = {"stt": "", "llm": "", "tts": "", "speech_to_speech": "openai_realtime"}
     assert registry.usage_provider_for(metric="s2s_output_audio_tokens", providers=providers) == "openai_realtime"
+
+
+def test_gemini_live_resource_exhausted_is_a_throttled_key():
+    quota = registry.vendor_error_classify("gemini_live", "Gemini Live failed 3 times in a row: 1011 None. "
+                                                          "RESOURCE_EXHAUSTED: You exceeded your current quota.")
+    assert (quota.outcome, quota.status_code, quota.cooldown_secs) == ("rate_limited", 429, 60.0)
+    internal = registry.vendor_error_classify("gemini_live", "1011 None. INTERNAL: Internal error encountered.")
+    assert (internal.outcome, internal.status_code) == ("retryable", None)
+
+
+def test_gemini_live_trusts_the_extra_certificate_authorities(settings, tmp_path):
+    from devtools.doubles.tls import LocalCertificate
+
+    spec = ProviderSpec(kind="speech_to_speech", provider="gemini_live", api_key="g-key",
+                        base_url="https://127.0.0.1:9998", settings={"model": "gemini-live-2.5-flash-preview"})
+    settings.PROVIDER_EXTRA_CA_CERTS = ""
+    assert (registry.build_s2s(spec)._http_options.async_client_args or {}).get("ssl") is None
+    certificate = LocalCertificate(tmp_path)
+    settings.PROVIDER_EXTRA_CA_CERTS = str(certificate.cert_path)
+    context = registry.build_s2s(spec)._http_options.async_client_args["ssl"]
+    assert any(ca["subject"] == ((("commonName", "Switchboard test double"),),) for ca in context.get_ca_certs())

@@ -1,6 +1,9 @@
 """Small helpers shared by vendor modules."""
 from __future__ import annotations
 
+import functools
+import ssl
+
 from pipecat.transcriptions.language import Language
 
 from apps.providers.registry import Setting
@@ -39,3 +42,20 @@ def language(code: str):
         return Language(code)
     except ValueError:
         return code
+
+
+def extra_ca_ssl_context() -> ssl.SSLContext | None:
+    """The public certificate authorities plus settings.PROVIDER_EXTRA_CA_CERTS, for vendor clients
+    that take an SSL context; None when no extra CAs are configured (the client's own default)."""
+    from django.conf import settings
+
+    return _ssl_context_with(settings.PROVIDER_EXTRA_CA_CERTS) if settings.PROVIDER_EXTRA_CA_CERTS else None
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context_with(ca_file: str) -> ssl.SSLContext:
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.load_verify_locations(cafile=ca_file)
+    return context

@@ -11,11 +11,14 @@ class EndPhraseDetector(FrameProcessor):
     """Consumes a transcript that contains an end-call phrase (the LLM need not
     answer it) and calls `on_phrase(phrase)`."""
 
-    def __init__(self, *, phrases: tuple[str, ...], on_phrase: Callable[[str], Awaitable[None]]):
+    def __init__(self, *, phrases: tuple[str, ...], on_phrase: Callable[[str], Awaitable[None]], consume: bool = True):
+        """`consume=False`: the transcript goes on (a speech-to-speech model heard the phrase
+        anyway; the trace still records the caller's words)."""
         # Direct mode: it only looks at frames, so no queue and task of its own.
         super().__init__(name="end-phrases", enable_direct_mode=True)
         self._phrases = tuple(phrase.lower() for phrase in phrases if phrase.strip())
         self._on_phrase = on_phrase
+        self._consume = consume
         self._fired = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
@@ -26,5 +29,7 @@ class EndPhraseDetector(FrameProcessor):
                 if phrase in text:
                     self._fired = True
                     await self._on_phrase(phrase)
-                    return
+                    if self._consume:
+                        return
+                    break
         await self.push_frame(frame, direction)

@@ -125,3 +125,68 @@ async def test_a_speech_to_speech_error_plays_the_fallback_line_and_ends_the_cal
     assert hooks.end["error"].startswith("speech_to_speech: Error: ") and "rate_limit_exceeded" in hooks.end["error"]
     assert ("vendor_error", "1") in hooks.events and ("hang_up",) in hooks.events
     assert hooks.turns[-1]["bot_text"] == "Sorry, we are having trouble."
+
+
+@pytest.mark.parametrize("vendor", ["openai_realtime", "gemini_live"])
+async def test_an_end_call_phrase_ends_a_speech_to_speech_call_over_the_models_answer(vendor, settings):
+    from devtools.doubles.gemini_live_server import GeminiLiveDouble
+
+    # (Gemini's double answering at once, as the Realtime one does: the answer races the phrase.)
+    double = OpenAIRealtimeDouble() if vendor == "openai_realtime" else GeminiLiveDouble(first_audio_delay_secs=0.0)
+    with double:
+        if vendor == "gemini_live":
+            settings.PROVIDER_EXTRA_CA_CERTS = double.ca_file
+        model = "gpt-realtime" if vendor == "openai_realtime" else "gemini-2.5-flash-native-audio-preview-09-2025"
+        config = VoiceConfig(greeting="Hi, Acme Dental here.", end_call_phrases=("goodbye",), vad_stop_secs=0.5,
+                             speech_to_speech=True)
+        server = await PlainMediaServer(base_url=double.base_url, config=config, s2s_provider=vendor,
+                                        s2s_settings={"model": model}).start()
+        caller = TwilioCaller(server.url)
+        await caller.connect()
+        await caller.wait_for_agent_audio(timeout=60)
+        await caller.wait_for_agent_quiet()
+        bye = await _say(caller, "thanks-bye.wav")  # "Thank you, that is all. Goodbye."
+        hooks = server.hooks[0]
+        await asyncio.wait_for(hooks.ended.wait(), 30)
+        await caller.wait_closed(timeout=10)
+        await server.stop()
+        answers = [r["reply"] for r in (double.responses if vendor == "openai_realtime" else double.turns)]
+
+    # The model heard the phrase and answered it; the caller heard the goodbye line instead.
+    assert answers[-1] == "You said: Thank you, that is all. Goodbye."
+    assert hooks.end["end_reason"] == "agent_ended" and ("hang_up",) in hooks.events
+    turns = [(t["index"], t["user_text"], t["bot_text"]) for t in hooks.turns]
+    assert turns == [(0, "", "Hi, Acme Dental here."), (1, "Thank you, that is all. Goodbye.", "Goodbye!")]
+    # Piper's "Goodbye!" is under a second; the model's answer alone would be 2.5 s of tone.
+    assert 0.2 < caller.audible_agent_secs(after=bye.speech_end_at) < 1.5
+
+
+@pytest.mark.parametrize("vendor", ["openai_realtime", "gemini_live"])
+async def test_keypad_digits_reach_a_speech_to_speech_model(vendor, settings):
+    from devtools.doubles.gemini_live_server import GeminiLiveDouble
+
+    double = OpenAIRealtimeDouble() if vendor == "openai_realtime" else GeminiLiveDouble()
+    with double:
+        if vendor == "gemini_live":
+            settings.PROVIDER_EXTRA_CA_CERTS = double.ca_file
+        model = "gpt-realtime" if vendor == "openai_realtime" else "gemini-2.5-flash-native-audio-preview-09-2025"
+        config = VoiceConfig(greeting="Hi, Acme Dental here.", vad_stop_secs=0.5, speech_to_speech=True)
+        server = await PlainMediaServer(base_url=double.base_url, config=config, s2s_provider=vendor,
+                                        s2s_settings={"model": model}).start()
+        caller = TwilioCaller(server.url)
+        await caller.connect()
+        await caller.wait_for_agent_audio(timeout=60)
+        greeting_over = await caller.wait_for_agent_quiet()
+        await caller.press("5")
+        await caller.press("#")  # ends the digits at once (no aggregation timeout)
+        await caller.wait_for_agent_audio(after=greeting_over, timeout=20)
+        await caller.wait_for_agent_quiet()
+        hooks = server.hooks[0]
+        await caller.hang_up()
+        await asyncio.wait_for(hooks.ended.wait(), 30)
+        await server.stop()
+        answers = [r["reply"] for r in (double.responses if vendor == "openai_realtime" else double.turns)]
+
+    assert answers == ["Hi, Acme Dental here.", "You said: DTMF: 5#"]
+    turns = [(t["index"], t["user_text"], t["bot_text"]) for t in hooks.turns]
+    assert turns == [(0, "", "Hi, Acme Dental here."), (1, "DTMF: 5#", "You said: DTMF: 5#")]
