@@ -53,6 +53,17 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         )
         await self.accept()
 
+    async def dispatch(self, message):
+        # Channels (4.3) awaits `close_old_connections` on its one shared sync thread before
+        # every message: for a media stream that is a thread hop per 20 ms frame, all calls of
+        # the process queued on one thread, before the frame reaches the call. Nothing here uses
+        # that thread's connection (call database work runs on apps.core.tenant_db's pool), so
+        # media messages skip it; connect and disconnect keep Channels' handling.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     async def receive(self, text_data=None, bytes_data=None):
         await self.bridge.receive(text_data if text_data is not None else bytes_data)
 
