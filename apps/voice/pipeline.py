@@ -89,6 +89,8 @@ def build_pipeline(
     backchannels = BackchannelFilter(
         acknowledgements=acknowledgements_for(config.language, config.acknowledgements), context=context
     )
+    # The caller may just have finished: their audio reaches the VAD as it comes, not 40 ms at a time.
+    transport.input().push_at_once_while(lambda: vad.counting_down)
     _trace_turn_ends(aggregators, tracer)
     aggregators.assistant().add_event_handler("on_assistant_turn_started", backchannels.on_assistant_turn_started)
     aggregators.assistant().add_event_handler("on_assistant_turn_stopped", backchannels.on_assistant_turn_stopped)

@@ -64,7 +64,9 @@ class MediaStreamParams(TransportParams):
     serializer: FrameSerializer | None = None
     # Carriers send 20 ms frames. Every frame costs a trip through each processor's
     # queue and task, so caller audio is pushed in 40 ms frames: half the
-    # per-call CPU of the frame machinery for at most 20 ms more to hear a pause.
+    # per-call CPU of the frame machinery. Except while the caller may just have
+    # finished (see `_MediaStreamInput.push_at_once_while`): then each 20 ms goes at
+    # once, so the end of a turn is not heard up to 20 ms late.
     audio_in_frame_ms: int = 40
 
 
@@ -76,6 +78,7 @@ class _MediaStreamInput(BaseInputTransport):
         self._started = False
         self._pending = bytearray()
         self._frame_bytes = 0
+        self._at_once: Callable[[], bool] | None = None
 
     async def setup(self, setup: FrameProcessorSetup):
         await super().setup(setup)
@@ -114,13 +117,18 @@ class _MediaStreamInput(BaseInputTransport):
         if self._params.audio_in_passthrough:
             await self.push_frame(frame)
 
+    def push_at_once_while(self, condition: Callable[[], bool]) -> None:
+        """While `condition()` holds (the VAD is counting down to "stopped speaking"), caller
+        audio is pushed as it comes instead of in audio_in_frame_ms frames."""
+        self._at_once = condition
+
     async def receive_audio(self, pcm: bytes) -> None:
         """Caller audio (16-bit PCM at the carrier's rate): recorded, pushed in audio_in_frame_ms frames."""
         if not self._started:
             return
         self._transport.recorder.caller_audio(pcm)
         self._pending += pcm
-        if len(self._pending) >= self._frame_bytes:
+        if len(self._pending) >= self._frame_bytes or (self._at_once is not None and self._at_once()):
             audio, self._pending = bytes(self._pending), bytearray()
             await self.push_audio_frame(InputAudioRawFrame(audio=audio, sample_rate=self.sample_rate, num_channels=1))
 
