@@ -8,10 +8,10 @@ whole process: each call keeps only its recurrent state (2×128 floats) and its
 scored together, in one batched run, on one worker thread (ONNX releases the
 GIL, so the event loop keeps running meanwhile). A window waits at most
 BATCH_WINDOW_SECS for the others, so there are at most ~100 runs a second
-however many calls are live: the per-window cost falls as load rises. A call
-whose caller has just gone quiet (the VAD counting down to "stopped speaking")
-does not wait out that window: when its stop comes is the start of the agent's
-reply, so its audio is scored at once (with whatever else is waiting).
+however many calls are live: the per-window cost falls as load rises. Audio
+that may decide a caller's stop (the VAD's countdown to "stopped speaking" would
+end within it) does not wait out that window: the stop starts the agent's reply,
+so that audio is scored at once, with whatever else is waiting.
 
 The speech state machine is Pipecat's (`VADAnalyzer._run_analyzer`, 1.14),
 applied window by window with the batched confidences, and so is Silero's
@@ -93,6 +93,13 @@ class SharedSileroVADAnalyzer(VADAnalyzer):
     def counting_down(self) -> bool:
         """The caller went quiet after speech and the stop is not decided yet (STOPPING)."""
         return self._vad_state == VADState.STOPPING
+
+    def stop_may_come_with(self, buffer: bytes) -> bool:
+        """Scoring `buffer` could decide the stop: counting down, and its windows reach the count."""
+        if self._vad_state != VADState.STOPPING:
+            return False
+        windows = (len(self._vad_buffer) + len(buffer)) // self._vad_frames_num_bytes
+        return self._vad_stopping_count + windows >= self._vad_stop_frames
 
     def num_frames_required(self) -> int:
         return _WINDOW.get(self.sample_rate, 256)
@@ -225,9 +232,9 @@ class _Batcher:
     async def analyze(self, analyzer: SharedSileroVADAnalyzer, buffer: bytes) -> VADState:
         future = self._loop.create_future()
         self._pending.append((analyzer, buffer, future))
-        # The caller just went quiet: this audio may end their turn, so it waits for no one.
-        # (Its previous batch is done - a call awaits each - so the state is not being written.)
-        urgent = analyzer.counting_down
+        # This audio may end the caller's turn: it waits for no one. (The call's previous
+        # batch is done - a call awaits each - so its state is not being written meanwhile.)
+        urgent = analyzer.stop_may_come_with(buffer)
         if not self._draining:
             self._draining = True
             if urgent:

@@ -36,11 +36,9 @@ class _Consumer(MediaStreamConsumer):
 
 async def test_every_message_reaches_the_bridge_in_order_without_a_sync_hop_each(monkeypatch):
     hops = []
-    original = channels.consumer.aclose_old_connections
 
-    async def counted():
+    async def counted():  # counts Channels' clean-up hops (this test has no database to clean up)
         hops.append(1)
-        await original()
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
     communicator = WebsocketCommunicator(_Consumer.as_asgi(carrier_name="twilio"), "/ws/twilio/stream/")
