@@ -1,6 +1,8 @@
 """Small helpers shared by vendor modules."""
 from __future__ import annotations
 
+import functools
+
 from pipecat.transcriptions.language import Language
 
 from apps.providers.registry import Setting
@@ -39,3 +41,21 @@ def language(code: str):
         return Language(code)
     except ValueError:
         return code
+
+
+@functools.cache
+def shared_tls_context():
+    """One TLS context for the vendors' HTTP clients. Each client would otherwise build its own
+    by loading the CA bundle (~30 ms of CPU apiece, at every call's start; benchmarks/RESULTS.md,
+    "Call path profile"). Built as httpx2 builds one for `verify=True`; afterwards httpcore only
+    sets the ALPN list on it per connection, the same ("http/1.1") for every client given it."""
+    import httpcore2
+
+    return httpcore2.default_ssl_context()
+
+
+def openai_http_client():
+    """The openai SDK's default async HTTP client, on the shared TLS context."""
+    from openai import DefaultAsyncHttpxClient
+
+    return DefaultAsyncHttpxClient(verify=shared_tls_context())
