@@ -4,6 +4,7 @@ disconnect ends the consumer, and Channels' database clean-up still runs at conn
 disconnect, but not once per media message (a hop to Channels' one sync thread, 50 a second
 per call)."""
 import channels.consumer
+import channels.generic.websocket
 from channels.testing import WebsocketCommunicator
 
 from apps.telephony.consumers import MediaStreamConsumer
@@ -40,7 +41,8 @@ async def test_every_message_reaches_the_bridge_in_order_without_a_sync_hop_each
     async def counted():  # counts Channels' clean-up hops (this test has no database to clean up)
         hops.append(1)
 
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)  # before each handler
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counted)  # in the disconnect handler
     communicator = WebsocketCommunicator(_Consumer.as_asgi(carrier_name="twilio"), "/ws/twilio/stream/")
     connected, _ = await communicator.connect()
     assert connected
@@ -52,4 +54,4 @@ async def test_every_message_reaches_the_bridge_in_order_without_a_sync_hop_each
     bridge = _Consumer.bridges[-1]
     assert bridge.received == [f'{{"event": "media", "n": {index}}}' for index in range(20)] + [b"\x01\x02"]
     assert bridge.disconnects == 1
-    assert len(hops) == 2  # websocket.connect and websocket.disconnect; none for the 21 messages
+    assert len(hops) == 3  # websocket.connect, websocket.disconnect (twice); none for the 21 messages
