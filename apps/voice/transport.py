@@ -58,6 +58,8 @@ SendCallable = Callable[[str | bytes], Awaitable[None]]
 OUTPUT_LEAD_SECS = 0.06
 # A barge-in clears the carrier's queue until this long after our last audio should have played out.
 CLEAR_MARGIN_SECS = 0.2
+# Caller audio that arrives while the pipeline is still starting is kept for it, up to this much.
+EARLY_AUDIO_SECS = 10.0
 
 
 class MediaStreamParams(TransportParams):
@@ -76,9 +78,13 @@ class _MediaStreamInput(BaseInputTransport):
         self._transport = transport
         self._serializer = params.serializer
         self._started = False
+        self._stopped = False
         self._pending = bytearray()
         self._frame_bytes = 0
         self._at_once: Callable[[], bool] | None = None
+        # Caller audio from before the pipeline had started (the stream's messages queue up while the
+        # call is set up, then come all at once): pushed, in order, with the first audio after the start.
+        self._early = bytearray()
 
     async def setup(self, setup: FrameProcessorSetup):
         await super().setup(setup)
@@ -95,11 +101,11 @@ class _MediaStreamInput(BaseInputTransport):
         self._started = True
 
     async def stop(self, frame: EndFrame):
-        self._started = False
+        self._started, self._stopped = False, True
         await super().stop(frame)
 
     async def cancel(self, frame: CancelFrame):
-        self._started = False
+        self._started, self._stopped = False, True
         await super().cancel(frame)
 
     async def pause(self, frame: StopFrame):
@@ -125,7 +131,16 @@ class _MediaStreamInput(BaseInputTransport):
     async def receive_audio(self, pcm: bytes) -> None:
         """Caller audio (16-bit PCM at the carrier's rate): recorded, pushed in audio_in_frame_ms frames."""
         if not self._started:
+            if not self._stopped and len(self._early) < EARLY_AUDIO_SECS * (self._params.audio_in_sample_rate or 8000) * 2:
+                self._early += pcm  # the caller may already be talking: not a word lost
             return
+        if self._early:
+            early, self._early = bytes(self._early), bytearray()
+            for offset in range(0, len(early), self._frame_bytes):
+                await self._receive(early[offset : offset + self._frame_bytes])
+        await self._receive(pcm)
+
+    async def _receive(self, pcm: bytes) -> None:
         self._transport.recorder.caller_audio(pcm)
         self._pending += pcm
         if len(self._pending) >= self._frame_bytes or (self._at_once is not None and self._at_once()):
