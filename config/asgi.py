@@ -1,5 +1,6 @@
 """HTTP goes through Django (django-tenants routes by host); websockets go
 through a router whose middleware resolves the tenant and refuses unknown ones."""
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -25,3 +26,9 @@ application = ProtocolTypeRouter(
         "websocket": websocket_application(websocket_urlpatterns),
     }
 )
+
+# What is loaded by now (Django, the apps, Pipecat, the models) lives as long as the process:
+# keep it out of the cyclic collector's full passes, which would otherwise walk all of it
+# while every live call waits (a full pass took 180 ms with calls running, 20 ms after this;
+# benchmarks/call_path_profile.py).
+gc.freeze()

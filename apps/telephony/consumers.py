@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.calls.services import call_stream_failed, call_stream_start
@@ -52,6 +53,31 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             start_session=self._start_session,
         )
         await self.accept()
+
+    async def __call__(self, scope, receive, send):
+        # Channels' AsyncConsumer.__call__ without its await_many_dispatch: with no channel
+        # layer the socket is the one source of messages, so each is awaited directly instead
+        # of through a new task and an asyncio.wait per message (50 a second per call).
+        # Pinned by apps/telephony/tests/test_media_consumer_loop.py.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
+    async def dispatch(self, message):
+        # Channels (4.3) awaits `close_old_connections` on its one shared sync thread before
+        # every message: for a media stream that is a thread hop per 20 ms frame, all calls of
+        # the process queued on one thread, before the frame reaches the call. Nothing here uses
+        # that thread's connection (call database work runs on apps.core.tenant_db's pool), so
+        # media messages skip it; connect and disconnect keep Channels' handling.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
 
     async def receive(self, text_data=None, bytes_data=None):
         await self.bridge.receive(text_data if text_data is not None else bytes_data)

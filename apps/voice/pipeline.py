@@ -19,6 +19,7 @@ from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies, UserT
 
 from apps.voice.config import VoiceConfig
 from apps.voice.processors.backchannels import BackchannelFilter
+from apps.voice.processors.caller_audio_gate import CallerAudioGate
 from apps.voice.processors.caller_audio_sink import CallerAudioSink
 from apps.voice.processors.clips import ClipPlayer
 from apps.voice.processors.keypad_to_model import KeypadToModel
@@ -90,6 +91,8 @@ def build_pipeline(
     backchannels = BackchannelFilter(
         acknowledgements=acknowledgements_for(config.language, config.acknowledgements), context=context
     )
+    # The caller may just have finished: their audio reaches the VAD as it comes, not 40 ms at a time.
+    transport.input().push_at_once_while(lambda: vad.counting_down)
     _trace_turn_ends(aggregators, tracer)
     aggregators.assistant().add_event_handler("on_assistant_turn_started", backchannels.on_assistant_turn_started)
     aggregators.assistant().add_event_handler("on_assistant_turn_stopped", backchannels.on_assistant_turn_stopped)
@@ -100,6 +103,8 @@ def build_pipeline(
             # transport's audio task rather than through a queue and task of its own.
             VADProcessor(vad_analyzer=vad, enable_direct_mode=True),
             stt,  # each speech segment becomes a final transcript
+            # Caller audio goes on only while the caller speaks (all of it for the end-of-turn model).
+            CallerAudioGate(all_audio=config.end_of_turn_model),
             # The agent's dictionary corrects near misses ("kayc" -> "KYC") unless the STT vendor boosted it.
             SttDictionaryCorrector(terms=() if config.stt_dictionary_boosted else config.stt_dictionary),
             # Outbound with voicemail detection: a machine's greeting is heard here and goes no further.

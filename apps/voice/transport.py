@@ -58,13 +58,17 @@ SendCallable = Callable[[str | bytes], Awaitable[None]]
 OUTPUT_LEAD_SECS = 0.06
 # A barge-in clears the carrier's queue until this long after our last audio should have played out.
 CLEAR_MARGIN_SECS = 0.2
+# Caller audio that arrives while the pipeline is still starting is kept for it, up to this much.
+EARLY_AUDIO_SECS = 10.0
 
 
 class MediaStreamParams(TransportParams):
     serializer: FrameSerializer | None = None
     # Carriers send 20 ms frames. Every frame costs a trip through each processor's
     # queue and task, so caller audio is pushed in 40 ms frames: half the
-    # per-call CPU of the frame machinery for at most 20 ms more to hear a pause.
+    # per-call CPU of the frame machinery. Except while the caller may just have
+    # finished (see `_MediaStreamInput.push_at_once_while`): then each 20 ms goes at
+    # once, so the end of a turn is not heard up to 20 ms late.
     audio_in_frame_ms: int = 40
 
 
@@ -74,8 +78,13 @@ class _MediaStreamInput(BaseInputTransport):
         self._transport = transport
         self._serializer = params.serializer
         self._started = False
+        self._stopped = False
         self._pending = bytearray()
         self._frame_bytes = 0
+        self._at_once: Callable[[], bool] | None = None
+        # Caller audio from before the pipeline had started (the stream's messages queue up while the
+        # call is set up, then come all at once): pushed, in order, with the first audio after the start.
+        self._early = bytearray()
 
     async def setup(self, setup: FrameProcessorSetup):
         await super().setup(setup)
@@ -92,11 +101,11 @@ class _MediaStreamInput(BaseInputTransport):
         self._started = True
 
     async def stop(self, frame: EndFrame):
-        self._started = False
+        self._started, self._stopped = False, True
         await super().stop(frame)
 
     async def cancel(self, frame: CancelFrame):
-        self._started = False
+        self._started, self._stopped = False, True
         await super().cancel(frame)
 
     async def pause(self, frame: StopFrame):
@@ -114,13 +123,27 @@ class _MediaStreamInput(BaseInputTransport):
         if self._params.audio_in_passthrough:
             await self.push_frame(frame)
 
+    def push_at_once_while(self, condition: Callable[[], bool]) -> None:
+        """While `condition()` holds (the VAD is counting down to "stopped speaking"), caller
+        audio is pushed as it comes instead of in audio_in_frame_ms frames."""
+        self._at_once = condition
+
     async def receive_audio(self, pcm: bytes) -> None:
         """Caller audio (16-bit PCM at the carrier's rate): recorded, pushed in audio_in_frame_ms frames."""
         if not self._started:
+            if not self._stopped and len(self._early) < EARLY_AUDIO_SECS * (self._params.audio_in_sample_rate or 8000) * 2:
+                self._early += pcm  # the caller may already be talking: not a word lost
             return
+        if self._early:
+            early, self._early = bytes(self._early), bytearray()
+            for offset in range(0, len(early), self._frame_bytes):
+                await self._receive(early[offset : offset + self._frame_bytes])
+        await self._receive(pcm)
+
+    async def _receive(self, pcm: bytes) -> None:
         self._transport.recorder.caller_audio(pcm)
         self._pending += pcm
-        if len(self._pending) >= self._frame_bytes:
+        if len(self._pending) >= self._frame_bytes or (self._at_once is not None and self._at_once()):
             audio, self._pending = bytes(self._pending), bytearray()
             await self.push_audio_frame(InputAudioRawFrame(audio=audio, sample_rate=self.sample_rate, num_channels=1))
 

@@ -8,7 +8,10 @@ whole process: each call keeps only its recurrent state (2×128 floats) and its
 scored together, in one batched run, on one worker thread (ONNX releases the
 GIL, so the event loop keeps running meanwhile). A window waits at most
 BATCH_WINDOW_SECS for the others, so there are at most ~100 runs a second
-however many calls are live: the per-window cost falls as load rises.
+however many calls are live: the per-window cost falls as load rises. Audio
+that may decide a caller's stop (the VAD's countdown to "stopped speaking" would
+end within it) does not wait out that window: the stop starts the agent's reply,
+so that audio is scored at once, with whatever else is waiting.
 
 The speech state machine is Pipecat's (`VADAnalyzer._run_analyzer`, 1.14),
 applied window by window with the batched confidences, and so is Silero's
@@ -85,6 +88,18 @@ class SharedSileroVADAnalyzer(VADAnalyzer):
     def hears_speech(self) -> bool:
         """The latest window was speech (SPEAKING; not a pause inside speech, not yet STARTING)."""
         return self._vad_state == VADState.SPEAKING
+
+    @property
+    def counting_down(self) -> bool:
+        """The caller went quiet after speech and the stop is not decided yet (STOPPING)."""
+        return self._vad_state == VADState.STOPPING
+
+    def stop_may_come_with(self, buffer: bytes) -> bool:
+        """Scoring `buffer` could decide the stop: counting down, and its windows reach the count."""
+        if self._vad_state != VADState.STOPPING:
+            return False
+        windows = (len(self._vad_buffer) + len(buffer)) // self._vad_frames_num_bytes
+        return self._vad_stopping_count + windows >= self._vad_stop_frames
 
     def num_frames_required(self) -> int:
         return _WINDOW.get(self.sample_rate, 256)
@@ -212,16 +227,27 @@ class _Batcher:
         self._loop = loop
         self._pending: list[tuple[SharedSileroVADAnalyzer, bytes, asyncio.Future]] = []
         self._draining = False
+        self._timer: asyncio.TimerHandle | None = None  # the batch window, while it runs
 
     async def analyze(self, analyzer: SharedSileroVADAnalyzer, buffer: bytes) -> VADState:
         future = self._loop.create_future()
         self._pending.append((analyzer, buffer, future))
+        # This audio may end the caller's turn: it waits for no one. (The call's previous
+        # batch is done - a call awaits each - so its state is not being written meanwhile.)
+        urgent = analyzer.stop_may_come_with(buffer)
         if not self._draining:
             self._draining = True
-            self._loop.call_later(BATCH_WINDOW_SECS, self._start_drain)
+            if urgent:
+                self._start_drain()
+            else:
+                self._timer = self._loop.call_later(BATCH_WINDOW_SECS, self._start_drain)
+        elif urgent and self._timer is not None:
+            self._timer.cancel()
+            self._start_drain()
         return await future
 
     def _start_drain(self) -> None:
+        self._timer = None
         self._loop.create_task(self._drain())
 
     async def _drain(self) -> None:

@@ -59,3 +59,31 @@ def _ssl_context_with(ca_file: str) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=certifi.where())
     context.load_verify_locations(cafile=ca_file)
     return context
+
+
+def shared_tls_context():
+    """One TLS context for the vendors' HTTP clients. Each client would otherwise build its own
+    by loading the CA bundle (~30 ms of CPU apiece, at every call's start; benchmarks/RESULTS.md,
+    "Call path profile"). Built as httpx2 builds one for `verify=True` (plus PROVIDER_EXTRA_CA_CERTS);
+    afterwards httpcore only sets the ALPN list on it per connection, the same ("http/1.1") for every
+    client given it."""
+    from django.conf import settings
+
+    return _http_tls_context(settings.PROVIDER_EXTRA_CA_CERTS or "")
+
+
+@functools.lru_cache(maxsize=4)
+def _http_tls_context(extra_ca_file: str):
+    import httpcore2
+
+    context = httpcore2.default_ssl_context()
+    if extra_ca_file:
+        context.load_verify_locations(cafile=extra_ca_file)
+    return context
+
+
+def openai_http_client():
+    """The openai SDK's default async HTTP client, on the shared TLS context."""
+    from openai import DefaultAsyncHttpxClient
+
+    return DefaultAsyncHttpxClient(verify=shared_tls_context())

@@ -15,6 +15,7 @@ from apps.providers.vendors._common import (
     STT_METRICS,
     TEMPERATURE,
     TTS_METRICS,
+    openai_http_client,
     pipecat_settings,
 )
 from apps.providers.vendors._openai_embeddings import EMBEDDINGS_SCHEMA, build_embeddings
@@ -46,7 +47,7 @@ def build_stt(spec, sample_rate):
         values["prompt"] = vocabulary_prompt(str(values.get("prompt") or ""), spec.vocabulary)
     return OpenAISTTService(
         api_key=spec.api_key or "none", sample_rate=sample_rate,
-        settings=pipecat_settings(OpenAISTTService, values), **_base_url(spec),
+        settings=pipecat_settings(OpenAISTTService, values), **_base_url(spec), http_client=openai_http_client(),
     )
 
 
@@ -68,6 +69,7 @@ def build_tts(spec, sample_rate):
     return OpenAITTSService(
         api_key=spec.api_key or "none", sample_rate=OPENAI_TTS_SAMPLE_RATE,
         settings=pipecat_settings(OpenAITTSService, values), **_base_url(spec), **extra,
+        http_client=openai_http_client(),
     )
 
 

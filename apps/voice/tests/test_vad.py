@@ -65,3 +65,29 @@ def test_batched_silero_scores_each_window_like_pipecats_model():
         pairs.append((ours_analyzer.voice_confidence(chunk), theirs_analyzer.voice_confidence(chunk)))
     assert max(abs(ours - theirs) for ours, theirs in pairs) < 1e-4
     assert max(theirs for _, theirs in pairs) > 0.9  # speech in there, not only silence
+
+
+async def test_a_caller_who_just_went_quiet_is_scored_without_waiting_for_the_batch_window(monkeypatch):
+    """Audio waits up to BATCH_WINDOW_SECS for other calls' audio, except audio that may decide
+    a caller's stop (the VAD's countdown ends within it): the stop starts the agent's reply, so
+    it is scored at once, together with what was already waiting."""
+    from apps.voice import vad
+
+    monkeypatch.setattr(vad, "BATCH_WINDOW_SECS", 600.0)  # nobody is scored by the window in this test
+    quiet, stopping = SharedSileroVADAnalyzer(sample_rate=RATE), SharedSileroVADAnalyzer(sample_rate=RATE)
+    quiet.set_sample_rate(RATE)
+    stopping.set_sample_rate(RATE)
+    window = SILENCE[: quiet.num_frames_required() * 2]
+    # The caller went quiet and one more quiet window ends the countdown.
+    stopping._vad_state, stopping._vad_stopping_count = VADState.STOPPING, stopping._vad_stop_frames - 1
+    assert stopping.stop_may_come_with(window) and not stopping.stop_may_come_with(window[:-2])
+    stopping._vad_stopping_count -= 1
+    assert not stopping.stop_may_come_with(window)  # two windows to go: this one waits like any other
+    stopping._vad_stopping_count += 1
+
+    waiting = asyncio.ensure_future(quiet.analyze_audio(window))
+    done, _ = await asyncio.wait({waiting}, timeout=0.3)
+    assert not done  # waiting for the window (600 s)
+
+    assert await asyncio.wait_for(stopping.analyze_audio(window), 60) == VADState.QUIET  # the stop, at once
+    assert await asyncio.wait_for(waiting, 60) == VADState.QUIET  # scored in the same run
