@@ -979,6 +979,20 @@ def _dispatch_loop(*, client, campaign: Campaign, owner: str, budget: float, cou
             counts["deferred"] += len(closed)
         capacity = _capacity(campaign)
         free = min(capacity.campaign_free, capacity.client_free)
+        if free <= 0:
+            # The lines are taken: settle the calls that ended meanwhile (a contact holds its line until
+            # its attempt is settled) and go on dialling, rather than leave the rest of the turn unused.
+            settled = campaign_settle(campaign_id=campaign.pk, now=now)
+            counts["settled"] += settled["settled"]
+            counts["do_not_call"] += settled["do_not_call"]
+            if not settled["settled"]:
+                return
+            # What settling may decide, as at the turn's start: the circuit breaker, the end, the cap.
+            counts["status"] = campaign_gate(client=client, campaign_id=campaign.pk, now=now).status
+            if counts["status"] != Campaign.Status.RUNNING:
+                return
+            capacity = _capacity(campaign)
+            free = min(capacity.campaign_free, capacity.client_free)
         remaining = deadline - time.monotonic()
         batch_size = min(free, max(1, math.ceil(remaining / interval)), 50)
         contacts = contact_claim(campaign_id=campaign.pk, limit=batch_size, owner=owner, zones=zones, now=now)
