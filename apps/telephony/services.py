@@ -38,26 +38,14 @@ def _websocket_url(http: str) -> str:
 
 
 def _webhook_url(origin: str, *, call: Call, url_name: str) -> str:
+    """A per-call carrier webhook (the status callback; the answer URL of carriers that fetch the
+    outbound call's markup once answered, "" for the others) on the client's `origin`."""
     return origin + reverse(f"telephony:{url_name}", args=[call.pk]) if url_name else ""
 
 
 def telephony_stream_url(*, carrier: str) -> str:
     """The media websocket of this client's host (routes: apps/telephony/routing.py)."""
     return _websocket_url(client_url(connection.tenant, f"/ws/media/{carrier}/"))
-
-
-def _call_webhook_url(*, call: Call, url_name: str) -> str:
-    return _webhook_url(client_url(connection.tenant, ""), call=call, url_name=url_name) if url_name else ""
-
-
-def telephony_status_callback_url(*, call: Call) -> str:
-    """The call's carrier's per-call status webhook (statuses and answering-machine results)."""
-    return _call_webhook_url(call=call, url_name=carrier_get(call.carrier).status_webhook)
-
-
-def telephony_answer_url(*, call: Call) -> str:
-    """Where the carrier fetches the outbound call's markup once answered ("": the dial carries it)."""
-    return _call_webhook_url(call=call, url_name=carrier_get(call.carrier).answer_webhook)
 
 
 def telephony_outbound_answered(*, call: Call, carrier_call_id: str):
