@@ -2,9 +2,11 @@
 through the carrier's REST API."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -136,7 +138,10 @@ class DialTurn:
     """What the dials of one dispatcher turn share, so each dial does only its own work: the client's
     hard-usage-cap verdict, rated at most once per `cap_max_age_secs` (rating costs queries; the cap
     is still checked before the first dial and then at least every `cap_max_age_secs`), and the
-    client's web origin for the callback URLs. Thread-safe: a turn's dial threads share one."""
+    client's web origin and the carriers' per-call webhook paths (reversed once, not per dial).
+    Thread-safe: a turn's dial threads share one."""
+
+    _CALL_ID = uuid.UUID(int=0)  # stands for the call's id in a reversed path
 
     def __init__(self, *, client, cap_max_age_secs: float = 1.0):
         self.client = client
@@ -145,6 +150,7 @@ class DialTurn:
         self._cap_checked_at: float | None = None
         self._cap_reached = False
         self._origin: str | None = None
+        self._paths: dict[str, str] = {}
 
     def cap_reached(self) -> bool:
         from apps.calls import services as call_services  # looked up when called: one switch for every door
@@ -161,6 +167,16 @@ class DialTurn:
             if self._origin is None:
                 self._origin = client_url(self.client, "")
             return self._origin
+
+    def webhook_url(self, *, call: Call, url_name: str) -> str:
+        """`_webhook_url` with the path reversed once per turn."""
+        if not url_name:
+            return ""
+        with self._lock:
+            path = self._paths.get(url_name)
+            if path is None:
+                path = self._paths[url_name] = reverse(f"telephony:{url_name}", args=[self._CALL_ID])
+        return self.origin() + path.replace(str(self._CALL_ID), str(call.pk))
 
 
 def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempotency_key: str, agent=None,
@@ -203,13 +219,17 @@ def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempo
                                          idempotency_key=idempotency_key, variables=variables)
     if not created:
         return call  # the same request again (or a racing one won): never a second dial
-    origin = turn.origin() if turn is not None else client_url(client, "")
+    if turn is not None:
+        origin, webhook_url = turn.origin(), turn.webhook_url
+    else:
+        origin = client_url(client, "")
+        webhook_url = functools.partial(_webhook_url, origin)
     try:
         carrier_call_id = carrier.dial(
             number=phone_number, to_number=to_number, stream_url=_websocket_url(origin + f"/ws/media/{carrier.name}/"),
             call_id=str(call.pk), token=stream_token_mint(schema=connection.schema_name, call_id=str(call.pk)),
-            status_callback=_webhook_url(origin, call=call, url_name=carrier.status_webhook),
-            answer_url=_webhook_url(origin, call=call, url_name=carrier.answer_webhook),
+            status_callback=webhook_url(call=call, url_name=carrier.status_webhook),
+            answer_url=webhook_url(call=call, url_name=carrier.answer_webhook),
             machine_detection=bool(agent.current_version.voicemail_detection),
         )
     except ProviderError as failure:

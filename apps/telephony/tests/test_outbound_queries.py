@@ -34,6 +34,9 @@ def test_a_dial_with_the_turns_cache_is_one_insert_and_one_update(tenant_a, acme
         assert _statements(queries) == ["INSERT calls_call", "SELECT calls_call"]
         assert (again.pk, again.carrier_call_id) == (call.pk, stored.carrier_call_id)
     assert len(twilio_double.requests) == 2
+    # The turn's cached origin and webhook path make the same callback URL as a dial on its own.
+    assert twilio_double.requests[1].form["StatusCallback"] == [
+        f"http://acme.localhost:8000/telephony/twilio/status/{call.pk}/"]
 
 
 def test_a_dial_without_the_cache_rates_the_cap_and_reads_the_domain_once(tenant_a, acme_number, twilio_double):
