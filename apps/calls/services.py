@@ -119,16 +119,25 @@ def call_refused_record(*, carrier: str, to_number: str, from_number: str, carri
 def call_create_outbound(*, phone_number, to_number: str, agent, idempotency_key: str,
                          variables: dict | None = None) -> tuple[Call, bool]:
     """Record an outbound call before the carrier is asked; (call, created).
-    Idempotent per key. Used by apps.telephony.services.telephony_call_outbound."""
-    call, created = Call.objects.get_or_create(
-        idempotency_key=idempotency_key,
-        defaults=dict(
-            direction=Call.Direction.OUTBOUND, from_number=phone_number.number, to_number=to_number,
-            carrier=phone_number.carrier, phone_number=phone_number, agent=agent,
-            agent_version=agent.current_version, status=Call.Status.QUEUED, variables=dict(variables or {}),
-        ),
-    )
-    return call, created
+    Idempotent per key: one `INSERT … ON CONFLICT DO NOTHING RETURNING id` (one round trip, no
+    savepoint, safe inside or outside a transaction); only when the key exists already is the
+    existing call read back. `created` is True for exactly one request per key, however many race:
+    that request alone may dial. Used by apps.telephony.services.telephony_call_outbound."""
+    from django.db.models.constants import OnConflict
+
+    call = Call(direction=Call.Direction.OUTBOUND, from_number=phone_number.number, to_number=to_number,
+                carrier=phone_number.carrier, phone_number=phone_number, agent=agent,
+                agent_version_id=agent.current_version_id, status=Call.Status.QUEUED,
+                variables=dict(variables or {}), idempotency_key=idempotency_key)
+    fields = [field for field in Call._meta.concrete_fields if not field.generated]
+    # QuerySet._insert is what Model.save() and bulk_create() use; bulk_create(ignore_conflicts=True)
+    # would not say whether the row was inserted, and get_or_create costs a SELECT and a savepoint.
+    (returned,) = Call.objects._insert([call], fields=fields, returning_fields=[Call._meta.pk],
+                                       on_conflict=OnConflict.IGNORE)
+    if returned is not None:
+        call._state.adding, call._state.db = False, connection.alias
+        return call, True
+    return Call.objects.get(idempotency_key=idempotency_key), False
 
 
 # The carrier field of a browser test call: no carrier leg, nothing to hang up or bill.

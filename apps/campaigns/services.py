@@ -12,17 +12,21 @@ beat's `campaigns.tick` enqueues every few seconds, one dispatcher per campaign 
    with a lease (a dialer that dies leaves them to be claimed again once the lease expires);
 4. dial, paced at the campaign's calls per second, at most one call per second per caller-ID
    number (CAMPAIGN_NUMBER_CALLS_PER_SECOND), rotating across the pool, within the campaign's,
-   the client's and the carrier account's concurrency caps. Each attempt has an idempotency
+   the client's and the carrier account's concurrency caps; up to CAMPAIGN_DIAL_THREADS dials are
+   in flight at once, so the carriers' REST round trips overlap. Each attempt has an idempotency
    key "campaign:<id>:contact:<id>:attempt:<n>" that is the Call's: a replacement dialer reuses
    it and gets the existing Call back instead of dialling again.
 """
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
 import math
+import queue
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -825,11 +829,13 @@ class _StopDialling(Exception):
 @dataclass
 class _Batch:
     """What one claimed batch did; written back in one transaction when it ends (a dialer that dies
-    first leaves its contacts under leases: re-claimed, same keys, their Calls found, not re-dialled)."""
+    first leaves its contacts under leases: re-claimed, same keys, their Calls found, not re-dialled).
+    Dial threads add to it under `lock`."""
 
     owner: str
     dialled: list = field(default_factory=list)  # (attempt, call, from_number)
     skipped: list = field(default_factory=list)  # contact ids on the do-not-call list
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def write(self, *, left: list[CampaignContact]) -> None:
         now = timezone.now()
@@ -854,35 +860,115 @@ class _Batch:
                 status=CampaignContact.Status.QUEUED, lease_owner="", lease_expires_at=None, updated_at=now)
         self.dialled, self.skipped = [], []
 
+    def dialled_contact_ids(self) -> set[int]:
+        with self.lock:
+            return {attempt.contact_id for attempt, _call, _number in self.dialled}
 
-def _dial_one(*, campaign: Campaign, contact: CampaignContact, attempt: CampaignAttempt, caller_ids: _CallerIds,
-              batch: _Batch, counts: dict) -> bool:
-    """Dial one claimed contact. False when no caller ID may dial this second (the caller waits)."""
+
+def _dial_one(*, campaign: Campaign, contact: CampaignContact, attempt: CampaignAttempt, number, turn,
+              batch: _Batch, counts: dict) -> None:
+    """Dial one claimed contact from `number` (in a dial thread, or inline). A platform refusal
+    (suspended, hard cap, no agent) raises _StopDialling."""
     from apps.calls.models import Call
     from apps.telephony import services as telephony
 
-    number = caller_ids.take(preferred=attempt.from_number)
-    if number is None:
-        return False
     try:
         call = telephony.telephony_call_outbound(phone_number=number, to_number=contact.phone_number,
                                                  idempotency_key=attempt.idempotency_key, agent=campaign.agent,
-                                                 variables=contact.variables)
+                                                 variables=contact.variables, turn=turn)
     except ProviderError as error:  # the carrier refused: the call is recorded as failed, settled next turn
         call = Call.objects.filter(idempotency_key=attempt.idempotency_key).first()
-        counts["carrier_errors"] += 1
         logger.info("campaign %s contact %s: carrier refused the dial: %s", campaign.pk, contact.pk, error.message)
-        batch.dialled.append((attempt, call, number.number))
-        return True
+        with batch.lock:
+            counts["carrier_errors"] += 1
+            batch.dialled.append((attempt, call, number.number))
+        return
     except ApplicationError as error:  # the platform refused (suspended, cap, no agent): stop for now
         call = Call.objects.filter(idempotency_key=attempt.idempotency_key).first()
         if call is not None:
-            batch.dialled.append((attempt, call, number.number))
+            with batch.lock:
+                batch.dialled.append((attempt, call, number.number))
         raise _StopDialling(error.message) from error
-    caller_ids.count(number)
-    batch.dialled.append((attempt, call, number.number))
-    counts["dialled"] += 1
-    return True
+    with batch.lock:
+        batch.dialled.append((attempt, call, number.number))
+        counts["dialled"] += 1
+
+
+class _DialPool:
+    """Up to `size` dials in flight at once, so the carriers' REST round trips overlap. Each dial
+    thread has its own database connection, in the client's schema, closed when the pool closes.
+    With size 1, or when the dispatcher runs inside a transaction (whose rows other connections
+    cannot see), dials run inline. The first platform refusal stops the pool (`stopped`)."""
+
+    def __init__(self, *, client, size: int):
+        self.client = client
+        self.size = max(1, size)
+        self.inline = self.size == 1 or connection.in_atomic_block
+        self.slots = threading.BoundedSemaphore(self.size)
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.stopped = ""  # the refusal's message
+
+    def wait_for_slot(self) -> None:
+        """Until fewer than `size` dials are in flight."""
+        if not self.inline:
+            self.slots.acquire()
+
+    def release_slot(self) -> None:
+        if not self.inline:
+            self.slots.release()
+
+    def submit(self, job) -> None:
+        """Run `job` now (a slot was taken with wait_for_slot)."""
+        if self.inline:
+            self._run(job)
+            return
+        if len(self.threads) < self.size:
+            thread = threading.Thread(target=self._work, name=f"campaign-dial-{len(self.threads)}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
+        self.jobs.put(job)
+
+    def _run(self, job) -> None:
+        try:
+            job()
+        except _StopDialling as stop:
+            self.stopped = self.stopped or stop.args[0]
+        except Exception:
+            if self.inline:
+                raise
+            # In a thread: logged; the contact stays under its lease and is claimed again when it expires.
+            logger.exception("campaign dial failed")
+
+    def _work(self) -> None:
+        from django_tenants.utils import tenant_context
+
+        try:
+            with tenant_context(self.client):
+                while (job := self.jobs.get()) is not None:
+                    try:
+                        self._run(job)
+                    finally:
+                        self.slots.release()
+        finally:
+            connection.close()  # this thread's connection
+
+    def drain(self) -> None:
+        """Until every submitted dial has finished."""
+        if self.inline:
+            return
+        for _ in range(self.size):
+            self.slots.acquire()
+        for _ in range(self.size):
+            self.slots.release()
+
+    def close(self) -> None:
+        self.drain()
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
+        self.threads = []
 
 
 def campaign_dispatch(*, client, campaign_id: int, budget_secs: float | None = None,
@@ -890,7 +976,8 @@ def campaign_dispatch(*, client, campaign_id: int, budget_secs: float | None = N
     """One dispatcher turn for a campaign (the `campaigns.dispatch` task): settle, gate, then claim and
     dial for up to `budget_secs` seconds. Only one dispatcher runs per campaign at a time (a Redis
     lock that expires, so a dead worker's turn passes on); contacts are still claimed under a lease
-    in PostgreSQL, which is what keeps them safe. `now` fixes the clock (tests)."""
+    in PostgreSQL, which is what keeps them safe. Up to CAMPAIGN_DIAL_THREADS dials are in flight at
+    once (`_DialPool`). `now` fixes the clock (tests)."""
     budget = float(budget_secs if budget_secs is not None else _setting("CAMPAIGN_DISPATCH_BUDGET_SECS", 4))
     counts = {"settled": 0, "dialled": 0, "do_not_call": 0, "carrier_errors": 0, "deferred": 0, "status": ""}
     lock_key = f"sb:campaign-dispatch:{connection.schema_name}:{campaign_id}"
@@ -907,19 +994,30 @@ def campaign_dispatch(*, client, campaign_id: int, budget_secs: float | None = N
         counts["status"] = campaign.status
         if campaign.status != Campaign.Status.RUNNING:
             return counts
-        _dispatch_loop(client=client, campaign=campaign, owner=owner, budget=budget, counts=counts,
-                       clock=(lambda: now) if now else timezone.now)
+        pool = _DialPool(client=client, size=int(_setting("CAMPAIGN_DIAL_THREADS", 8)))
+        try:
+            _dispatch_loop(client=client, campaign=campaign, owner=owner, budget=budget, counts=counts,
+                           clock=(lambda: now) if now else timezone.now, pool=pool)
+        finally:
+            pool.close()
         return counts
     finally:
         if redis.get(lock_key) == owner.encode():
             redis.delete(lock_key)
 
 
-def _dispatch_loop(*, client, campaign: Campaign, owner: str, budget: float, counts: dict, clock) -> None:
+def _dispatch_loop(*, client, campaign: Campaign, owner: str, budget: float, counts: dict, clock,
+                   pool: _DialPool) -> None:
+    from apps.telephony.services import DialTurn
+
     started = time.monotonic()
     deadline = started + budget
     interval = 1.0 / float(campaign.calls_per_second)
+    slack = min(interval / 10, 0.005)
     next_slot = started
+    # Loaded once here, not lazily by the dial threads.
+    campaign.agent.current_version  # noqa: B018
+    turn = DialTurn(client=client, cap_max_age_secs=float(_setting("CAMPAIGN_CAP_CHECK_SECS", 1.0)))
     while time.monotonic() < deadline:
         status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
         if status != Campaign.Status.RUNNING:
@@ -931,6 +1029,20 @@ def _dispatch_loop(*, client, campaign: Campaign, owner: str, budget: float, cou
             counts["deferred"] += len(closed)
         capacity = _capacity(campaign)
         free = min(capacity.campaign_free, capacity.client_free)
+        if free <= 0:
+            # The lines are taken: settle the calls that ended meanwhile (a contact holds its line until
+            # its attempt is settled) and go on dialling, rather than leave the rest of the turn unused.
+            settled = campaign_settle(campaign_id=campaign.pk, now=now)
+            counts["settled"] += settled["settled"]
+            counts["do_not_call"] += settled["do_not_call"]
+            if not settled["settled"]:
+                return
+            # What settling may decide, as at the turn's start: the circuit breaker, the end, the cap.
+            counts["status"] = campaign_gate(client=client, campaign_id=campaign.pk, now=now).status
+            if counts["status"] != Campaign.Status.RUNNING:
+                return
+            capacity = _capacity(campaign)
+            free = min(capacity.campaign_free, capacity.client_free)
         remaining = deadline - time.monotonic()
         batch_size = min(free, max(1, math.ceil(remaining / interval)), 50)
         contacts = contact_claim(campaign_id=campaign.pk, limit=batch_size, owner=owner, zones=zones, now=now)
@@ -945,32 +1057,41 @@ def _dispatch_loop(*, client, campaign: Campaign, owner: str, budget: float, cou
         attempts = _attempts_open(contacts, campaign) if contacts else {}
         caller_ids = _CallerIds(campaign, capacity, expected=len(contacts))
         try:
-            for index, contact in enumerate(contacts):
-                while True:
+            for contact in contacts:
+                attempt, number = attempts[contact.pk], None
+                while number is None:
                     wait = next_slot - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
-                    if time.monotonic() >= deadline:
-                        batch.write(left=contacts[index:])
-                        return
-                    dial_started = time.monotonic()
-                    try:
-                        done = _dial_one(campaign=campaign, contact=contact, attempt=attempts[contact.pk],
-                                         caller_ids=caller_ids, batch=batch, counts=counts)
-                    except _StopDialling as stop:
-                        batch.write(left=[c for c in contacts[index:]
-                                          if c.pk not in {a.contact_id for a, _call, _n in batch.dialled}])
-                        _stop(client=client, campaign_id=campaign.pk, message=stop.args[0])
-                        return
-                    if done:
-                        # Dial starts are at least 1/cps apart: the rate never exceeds the setting.
-                        next_slot = dial_started + interval
+                    if time.monotonic() >= deadline or pool.stopped:
                         break
-                    # Every caller ID dialled its share this second: wait for the next one.
-                    next_slot = math.floor(time.time()) + 1 - time.time() + time.monotonic()
+                    pool.wait_for_slot()  # a free dial thread (the pool's size caps dials in flight)
+                    if time.monotonic() >= deadline or pool.stopped:
+                        pool.release_slot()
+                        break
+                    number = caller_ids.take(preferred=attempt.from_number)
+                    if number is None:
+                        pool.release_slot()
+                        # Every caller ID dialled its share this second: wait for the next one.
+                        next_slot = math.floor(time.time()) + 1 - time.time() + time.monotonic()
+                if number is None:
+                    break
+                caller_ids.count(number)  # a line of its carrier account, held from now
+                # The schedule moves on from this dial's slot, or from its start when it came late: up to
+                # `slack` of lateness (the dispatcher's own work for this dial) is made up, so that work
+                # does not lower the rate. The k-th dial of a turn never starts before k/cps into the turn
+                # and dial starts stay at least 1/cps - slack apart: the rate never exceeds the setting.
+                next_slot = max(next_slot, time.monotonic() - slack) + interval
+                pool.submit(functools.partial(_dial_one, campaign=campaign, contact=contact, attempt=attempt,
+                                              number=number, turn=turn, batch=batch, counts=counts))
         finally:
-            if batch.dialled or batch.skipped:
-                batch.write(left=[])
+            pool.drain()
+            dialled = batch.dialled_contact_ids()
+            # Claimed but not dialled (the budget ran out, the platform refused): queued again now.
+            batch.write(left=[contact for contact in contacts if contact.pk not in dialled])
+        if pool.stopped:
+            _stop(client=client, campaign_id=campaign.pk, message=pool.stopped)
+            return
 
 
 def _stop(*, client, campaign_id: int, message: str) -> None:

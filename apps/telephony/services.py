@@ -2,10 +2,14 @@
 through the carrier's REST API."""
 from __future__ import annotations
 
+import functools
 import logging
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.urls import reverse
 
 from apps.calls.models import Call
@@ -31,24 +35,19 @@ REFUSAL_LINES = {
 }
 
 
-def telephony_stream_url(*, carrier: str) -> str:
-    """The media websocket of this client's host (routes: apps/telephony/routing.py)."""
-    http = client_url(connection.tenant, f"/ws/media/{carrier}/")
+def _websocket_url(http: str) -> str:
     return "wss://" + http.removeprefix("https://") if http.startswith("https://") else "ws://" + http.removeprefix("http://")
 
 
-def _call_webhook_url(*, call: Call, url_name: str) -> str:
-    return client_url(connection.tenant, reverse(f"telephony:{url_name}", args=[call.pk])) if url_name else ""
+def _webhook_url(origin: str, *, call: Call, url_name: str) -> str:
+    """A per-call carrier webhook (the status callback; the answer URL of carriers that fetch the
+    outbound call's markup once answered, "" for the others) on the client's `origin`."""
+    return origin + reverse(f"telephony:{url_name}", args=[call.pk]) if url_name else ""
 
 
-def telephony_status_callback_url(*, call: Call) -> str:
-    """The call's carrier's per-call status webhook (statuses and answering-machine results)."""
-    return _call_webhook_url(call=call, url_name=carrier_get(call.carrier).status_webhook)
-
-
-def telephony_answer_url(*, call: Call) -> str:
-    """Where the carrier fetches the outbound call's markup once answered ("": the dial carries it)."""
-    return _call_webhook_url(call=call, url_name=carrier_get(call.carrier).answer_webhook)
+def telephony_stream_url(*, carrier: str) -> str:
+    """The media websocket of this client's host (routes: apps/telephony/routing.py)."""
+    return _websocket_url(client_url(connection.tenant, f"/ws/media/{carrier}/"))
 
 
 def telephony_outbound_answered(*, call: Call, carrier_call_id: str):
@@ -135,68 +134,112 @@ def _carrier_for(call: Call, action: str):
     return number, act
 
 
+class DialTurn:
+    """What the dials of one dispatcher turn share, so each dial does only its own work: the client's
+    hard-usage-cap verdict, rated at most once per `cap_max_age_secs` (rating costs queries; the cap
+    is still checked before the first dial and then at least every `cap_max_age_secs`), and the
+    client's web origin and the carriers' per-call webhook paths (reversed once, not per dial).
+    Thread-safe: a turn's dial threads share one."""
+
+    _CALL_ID = uuid.UUID(int=0)  # stands for the call's id in a reversed path
+
+    def __init__(self, *, client, cap_max_age_secs: float = 1.0):
+        self.client = client
+        self.cap_max_age_secs = cap_max_age_secs
+        self._lock = threading.Lock()
+        self._cap_checked_at: float | None = None
+        self._cap_reached = False
+        self._origin: str | None = None
+        self._paths: dict[str, str] = {}
+
+    def cap_reached(self) -> bool:
+        from apps.calls import services as call_services  # looked up when called: one switch for every door
+
+        with self._lock:
+            now = time.monotonic()
+            if self._cap_checked_at is None or now - self._cap_checked_at >= self.cap_max_age_secs:
+                self._cap_reached = call_services.usage_cap_reached(client=self.client)
+                self._cap_checked_at = now
+            return self._cap_reached
+
+    def origin(self) -> str:
+        with self._lock:
+            if self._origin is None:
+                self._origin = client_url(self.client, "")
+            return self._origin
+
+    def webhook_url(self, *, call: Call, url_name: str) -> str:
+        """`_webhook_url` with the path reversed once per turn."""
+        if not url_name:
+            return ""
+        with self._lock:
+            path = self._paths.get(url_name)
+            if path is None:
+                path = self._paths[url_name] = reverse(f"telephony:{url_name}", args=[self._CALL_ID])
+        return self.origin() + path.replace(str(self._CALL_ID), str(call.pk))
+
+
 def telephony_call_outbound(*, phone_number: PhoneNumber, to_number: str, idempotency_key: str, agent=None,
-                            variables: dict | None = None) -> Call:
+                            variables: dict | None = None, turn: DialTurn | None = None) -> Call:
     """Place an outbound call from `phone_number` to `to_number`, its audio
     streamed to the agent. Idempotent per `idempotency_key` (e.g.
     "campaign:<id>:contact:<id>"): a second request returns the same call and
     does not dial again. Refused (ApplicationError, nothing recorded or dialled) for
     a suspended client or one at its hard usage cap. With the agent's voicemail
     detection on, the carrier is asked for answering-machine detection. `variables`: the
-    campaign contact's columns ({{contact.<column>}})."""
+    campaign contact's columns ({{contact.<column>}}). `turn`: the campaign dialer's per-turn
+    cache of the cap verdict and the client's origin (None: both looked up for this dial).
+
+    Two queries on the path of a new dial: the Call's INSERT … ON CONFLICT (whose unique key decides
+    which request dials: exactly one per key, so no row lock is held across the carrier's round
+    trip) and the UPDATE of the carrier's call id."""
     agent = agent or phone_number.agent
-    if agent is None or agent.current_version is None:
+    if agent is None or agent.current_version_id is None:
         raise ApplicationError("This number has no agent: assign one before calling out.")
     carrier = carrier_get(phone_number.carrier)
     if carrier.dial is None:
         raise ApplicationError(f"Outbound calls through {carrier.label} are not supported yet.")
-    if not connection.tenant.is_active:
+    client = connection.tenant
+    if not client.is_active:
         raise ApplicationError("This client is suspended: outbound calls are paused.", status_code=403)
-    existing = Call.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing  # the same request again: the call it placed (or refused), never a second dial
     from apps.calls import services as call_services  # looked up when called: one switch for every door
 
-    if call_services.usage_cap_reached(client=connection.tenant):
+    if turn.cap_reached() if turn is not None else call_services.usage_cap_reached(client=client):
+        existing = Call.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing  # the same request again: the call it placed (or refused), never a second dial
         from apps.billing.selectors import usage_cap_status
 
-        reason = usage_cap_status(client=connection.tenant).message
+        reason = usage_cap_status(client=client).message
         raise ApplicationError(
             "This client has reached its hard usage cap for the month: outbound calls are refused and nothing was "
             "dialled." + (f" {reason}" if reason else ""),
             details={"reason": "usage_cap", "to_number": to_number}, status_code=403)
-    try:
-        with transaction.atomic():
-            call, created = call_create_outbound(phone_number=phone_number, to_number=to_number, agent=agent,
-                                                 idempotency_key=idempotency_key, variables=variables)
-    except IntegrityError:  # a concurrent request with the same key won
-        call, created = Call.objects.get(idempotency_key=idempotency_key), False
+    call, created = call_create_outbound(phone_number=phone_number, to_number=to_number, agent=agent,
+                                         idempotency_key=idempotency_key, variables=variables)
     if not created:
-        return call
-    # Claim the dial under a row lock so two racing workers cannot both dial.
-    failure = None
-    with transaction.atomic():
-        locked = Call.objects.select_for_update().get(pk=call.pk)
-        if locked.carrier_call_id or locked.is_ended:
-            return locked
-        number, dial = _carrier_for(locked, "dial")
-        try:
-            locked.carrier_call_id = dial(
-                number=number, to_number=to_number, stream_url=telephony_stream_url(carrier=carrier.name),
-                call_id=str(call.pk), token=stream_token_mint(schema=connection.schema_name, call_id=str(call.pk)),
-                status_callback=telephony_status_callback_url(call=locked),
-                answer_url=telephony_answer_url(call=locked),
-                machine_detection=bool(agent.current_version.voicemail_detection),
-            )
-        except ProviderError as error:  # recorded below, outside the row lock
-            failure = error
-        else:
-            locked.save(update_fields=["carrier_call_id"])
-    if failure:
+        return call  # the same request again (or a racing one won): never a second dial
+    if turn is not None:
+        origin, webhook_url = turn.origin(), turn.webhook_url
+    else:
+        origin = client_url(client, "")
+        webhook_url = functools.partial(_webhook_url, origin)
+    try:
+        carrier_call_id = carrier.dial(
+            number=phone_number, to_number=to_number, stream_url=_websocket_url(origin + f"/ws/media/{carrier.name}/"),
+            call_id=str(call.pk), token=stream_token_mint(schema=connection.schema_name, call_id=str(call.pk)),
+            status_callback=webhook_url(call=call, url_name=carrier.status_webhook),
+            answer_url=webhook_url(call=call, url_name=carrier.answer_webhook),
+            machine_detection=bool(agent.current_version.voicemail_detection),
+        )
+    except ProviderError as failure:
         logger.warning("outbound call %s failed at the carrier: %s", call.pk, failure.message)
         call_end(call_id=call.pk, end_reason=Call.EndReason.FAILED, error=failure.message, usage={})
-        raise failure
-    return locked
+        raise
+    # Only the carrier's id: a status callback may have updated the row meanwhile.
+    Call.objects.filter(pk=call.pk).update(carrier_call_id=carrier_call_id)
+    call.carrier_call_id = carrier_call_id
+    return call
 
 
 def telephony_hang_up(*, call: Call) -> None:

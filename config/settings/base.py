@@ -203,6 +203,10 @@ CAMPAIGN_NUMBER_CALLS_PER_SECOND = env.int("CAMPAIGN_NUMBER_CALLS_PER_SECOND", d
 CAMPAIGN_MAX_CONCURRENT_PER_CLIENT = env.int("CAMPAIGN_MAX_CONCURRENT_PER_CLIENT", default=50)
 CAMPAIGN_MAX_CONCURRENT_PER_CARRIER_ACCOUNT = env.int("CAMPAIGN_MAX_CONCURRENT_PER_CARRIER_ACCOUNT", default=100)
 CAMPAIGN_CSV_MAX_ROWS = env.int("CAMPAIGN_CSV_MAX_ROWS", default=100_000)
+# Dials in flight at once per dispatcher turn (threads, each with its own database connection), so the
+# carriers' REST round trips overlap; how long a turn's hard-usage-cap verdict is reused between dials.
+CAMPAIGN_DIAL_THREADS = env.int("CAMPAIGN_DIAL_THREADS", default=8)
+CAMPAIGN_CAP_CHECK_SECS = env.float("CAMPAIGN_CAP_CHECK_SECS", default=1.0)
 
 # Carrier REST base URL override (a self-hosted proxy, or the local double in tests).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")

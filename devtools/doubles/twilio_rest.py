@@ -3,7 +3,9 @@ reaches when settings.TWILIO_API_BASE_URL points at it. It records every request
 (method, path, basic-auth user, form fields) and answers like Twilio. `dials` counts the
 calls created per To number (a dialer test asserts no number was dialled twice);
 `dial_delay_secs` holds each create that long after counting it (the carrier has placed the call,
-the dialer has not heard back: a worker killed then must not dial again)."""
+the dialer has not heard back: a worker killed then must not dial again). `most_in_flight`: the
+most creates answered at once; `hold_until_in_flight` holds each create (up to 10 s) until that
+many have been in flight together (a dialer test proves its dials overlap without timing them)."""
 from __future__ import annotations
 
 import base64
@@ -33,7 +35,11 @@ class TwilioRestDouble(LoopbackRestDouble):
         self._count = 0
         self.dials: Counter = Counter()
         self.dial_delay_secs = 0.0
+        self.most_in_flight = 0
+        self.hold_until_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
+        self._flight = threading.Condition()
 
     def respond(self, method, path, headers, raw):
         form = parse_qs(raw.decode(), keep_blank_values=True)
@@ -48,8 +54,18 @@ class TwilioRestDouble(LoopbackRestDouble):
                 self._count += 1
                 count = self._count
                 self.dials[form["To"][0]] += 1
-            if self.dial_delay_secs:
-                time.sleep(self.dial_delay_secs)
+            with self._flight:
+                self._in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self._in_flight)
+                self._flight.notify_all()
+                if self.hold_until_in_flight:
+                    self._flight.wait_for(lambda: self.most_in_flight >= self.hold_until_in_flight, timeout=10)
+            try:
+                if self.dial_delay_secs:
+                    time.sleep(self.dial_delay_secs)
+            finally:
+                with self._flight:
+                    self._in_flight -= 1
             return Reply(201, {"sid": f"CA{count:032d}", "account_sid": create.group(1), "status": "queued",
                                "to": form["To"][0], "from": form["From"][0]})
         if update:
