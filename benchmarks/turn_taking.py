@@ -250,29 +250,33 @@ def report(figures: dict[str, Figures], command: str, load_average: str = "") ->
         "One call per trial over Twilio Media Streams (PlainMediaServer: the production bridge, session and "
         f"pipeline; OpenAI-compatible double; STT: {stt}; Piper caller lines, 8 kHz). "
         "\"today\" = interruptions at any "
-        f"speech, end of turn at the VAD's 0.5 s pause; \"new\" = VoiceConfig defaults ({new_settings()}).",
+        f"speech, end of turn at the VAD's 0.5 s pause; \"new\" = VoiceConfig defaults ({new_settings()})"
+        + "".join(f"; \"{name}\" = new, but interrupt after {name.split()[0]} words that are not acknowledgements"
+                  for name in figures if name not in ("today", "new")) + ".",
         "",
-        "| figure | today | new | target |",
-        "| --- | --- | --- | --- |",
+        f"| figure | {' | '.join(figures)} | target |",
+        f"| --- | {' | '.join('---' for _ in figures)} | --- |",
     ]
-    today, new = figures["today"], figures["new"]
+    new = figures["new"]
 
     def rate(part: int, whole: int) -> str:
         return f"{100 * part / whole:.0f} % ({part}/{whole})" if whole else "—"
 
-    lines.append(f"| backchannels during agent speech: false interruptions | "
-                 f"{rate(len(today.false_interruptions), today.backchannels)} | "
-                 f"{rate(len(new.false_interruptions), new.backchannels)} | ≤ 5 % |")
-    lines.append(f"| real interruptions: agent stopped | {rate(today.stopped, today.interruptions)} | "
-                 f"{rate(new.stopped, new.interruptions)} | 100 % |")
+    columns = list(figures.values())
+
+    def row(name: str, cell, target: str) -> None:
+        lines.append(f"| {name} | {' | '.join(cell(fig) for fig in columns)} | {target} |")
+
+    row("backchannels during agent speech: false interruptions",
+        lambda fig: rate(len(fig.false_interruptions), fig.backchannels), "≤ 5 %")
+    row("real interruptions: agent stopped", lambda fig: rate(fig.stopped, fig.interruptions), "100 %")
     for q in (50, 95):
-        lines.append(f"| caller speech start → `clear`, p{q} | {percentile(today.clear_ms, q):.0f} ms | "
-                     f"{percentile(new.clear_ms, q):.0f} ms | {'≤ 600 ms' if q == 95 else ''} |")
-    lines.append(f"| 0.8 s mid-sentence pauses: premature replies | {rate(len(today.premature), today.pauses)} | "
-                 f"{rate(len(new.premature), new.pauses)} | ≤ 5 % |")
+        row(f"caller speech start → `clear`, p{q}", lambda fig, q=q: f"{percentile(fig.clear_ms, q):.0f} ms",
+            "≤ 600 ms" if q == 95 else "")
+    row("0.8 s mid-sentence pauses: premature replies", lambda fig: rate(len(fig.premature), fig.pauses), "≤ 5 %")
     for q in (50, 95):
-        lines.append(f"| voice-to-voice, ordinary turns, p{q} | {percentile(today.v2v_ms, q):.0f} ms | "
-                     f"{percentile(new.v2v_ms, q):.0f} ms | new ≤ today + 50 ms |")
+        row(f"voice-to-voice, ordinary turns, p{q}", lambda fig, q=q: f"{percentile(fig.v2v_ms, q):.0f} ms",
+            "new ≤ today + 50 ms")
     lines.append("")
     if new.false_interruptions:
         lines.append(f"New settings, acknowledgements that interrupted: {', '.join(new.false_interruptions)}.  ")
@@ -292,10 +296,14 @@ def main() -> None:
                         help="segment STT (openai) or streaming STT with interim results (deepgram)")
     parser.add_argument("--interim-every", type=float, default=0.25,
                         help="with --stt deepgram: seconds of audio between the double's interim results")
+    parser.add_argument("--also-words", type=int, action="append", default=[],
+                        help="also run the new settings with interrupt after this many words (a column each)")
     parser.add_argument("--write", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     args = parser.parse_args()
     STT["name"] = args.stt
     STT["interim_every_secs"] = args.interim_every
+    for words in args.also_words:
+        SETTINGS[f"{words} words"] = {"interrupt_after_words": words}
     import django
 
     django.setup()
