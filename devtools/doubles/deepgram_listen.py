@@ -130,7 +130,10 @@ class _Stream:
         text = ""
         if self.start_secs is not None:
             audio = bytes(self.utterance)
-            whole = self.book.transcribe(audio, self.sample_rate) or self.book.transcribe_so_far(audio, self.sample_rate)
+            # The line whose beginning this is first (an endpoint inside a line, "Sorry," before "can I ask..."):
+            # matched as a whole, a beginning can pass for a short line it is not ("Sorry," for "Mm-hmm.").
+            whole = (self.book.transcribe_so_far(audio, self.sample_rate, min_secs=0.1)
+                     or self.book.transcribe(audio, self.sample_rate))
             text = self._words_since_final(whole)
             self.finalized_words += len(text.split())
         result = self._result(text, is_final=True, from_finalize=from_finalize) if text or from_finalize else None
