@@ -55,7 +55,8 @@ TIMEOUT = "timeout"  # the aggregator's user turn stop timeout ended the turn
 # "I see") are 0.2-0.5 s of speech.
 SPEECH_SECS_PER_WORD = 0.25
 # Without words, the shortest talk over the agent that takes the turn: the acknowledgements above are over by
-# then (the longest, "mm-hmm", is 0.46 s), so "after 1 word" means 0.5 s of talk, as "after 2 words" did.
+# then (the longest in Piper's reading, "mm-hmm" and "I see", are 0.46-0.50 s), so "after 1 word" means 0.5 s of
+# talk, as "after 2 words" did.
 ACKNOWLEDGEMENT_SECS = 0.5
 # With an STT that streams interim transcripts the words decide; talking this long over the agent without
 # one word the STT could make out (noise, another language) still takes the turn.
