@@ -20,7 +20,9 @@ double, caller lines made with Piper (offline) and taught to the double's STT.
 
 `--stt openai` (default): OpenAI's STT, which transcribes a finished speech segment, so barge-in
 counts words by time. `--stt deepgram`: Pipecat's Deepgram service streaming to the double's
-`/v1/listen` (devtools.doubles.deepgram_listen), whose interim results let barge-in count words.
+`/v1/listen` (devtools.doubles.deepgram_listen), whose interim results let barge-in count words;
+`--interim-every` sets how much audio goes by between its interim results (0.25 s: optimistic;
+1.0 s: Deepgram's documented example, see that module).
 
 Not a test: it prints the figures and, with --write, appends them to benchmarks/RESULTS.md.
 """
@@ -61,12 +63,27 @@ LONG_GREETING = " ".join(["We are open from nine to five on Saturday."] * 6)
 OFFSETS = (0.8, 1.6, 2.4)  # seconds into the agent's answer when the caller speaks
 LEAD_SECS = 0.2  # apps.voice.testing.caller_line's silence before the first word
 
-STT = {"name": "openai"}  # set by --stt
+STT = {"name": "openai", "interim_every_secs": 0.25}  # set by --stt and --interim-every
 
 SETTINGS = {
     "today": {"interrupt_after_words": 0, "end_of_turn_model": False},
-    "new": {},  # VoiceConfig's defaults: after 2 words, Smart Turn + transcript check
+    "new": {},  # VoiceConfig's defaults (see `new_settings`)
 }
+
+
+def new_settings() -> str:
+    """What "new" ran with, read from VoiceConfig's defaults."""
+    from apps.voice.config import VoiceConfig
+
+    defaults = VoiceConfig()
+    words = defaults.interrupt_after_words
+    interrupt = ("at any speech" if words == 0 else "at the first word that is not an acknowledgement" if words == 1
+                 else f"after {words} words that are not acknowledgements")
+    if defaults.end_of_turn_model:
+        end = f"Smart Turn + transcript check, {defaults.max_pause_secs:g} s longest pause"
+    else:
+        end = f"end of turn at the VAD's {defaults.vad_stop_secs:g} s pause (the end-of-turn model is opt-in)"
+    return f"interrupt {interrupt}, acknowledgements never interrupt, {end}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -173,7 +190,8 @@ async def run(repeats: int, progress) -> dict[str, Figures]:
     from devtools.doubles.openai_server import OpenAIDouble
 
     figures = {name: Figures() for name in SETTINGS}
-    with OpenAIDouble(default_reply="Sure, I can help with that.") as double:
+    with OpenAIDouble(default_reply="Sure, I can help with that.",
+                      interim_every_secs=STT["interim_every_secs"]) as double:
         teach_transcripts(double.book, *ACKNOWLEDGEMENTS, *INTERRUPTIONS, *[p for pair in PAUSES for p in pair])
         for repeat in range(repeats):
             for name, settings in SETTINGS.items():
@@ -204,40 +222,61 @@ async def run(repeats: int, progress) -> dict[str, Figures]:
     return figures
 
 
-def report(figures: dict[str, Figures], command: str) -> str:
+def head() -> str:
+    import subprocess
+
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR, capture_output=True,
+                          text=True).stdout.strip() or "?"
+
+
+def dirty() -> bool:
+    import subprocess
+
+    return bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=BASE_DIR,
+                               capture_output=True, text=True).stdout.strip())
+
+
+def report(figures: dict[str, Figures], command: str, load_average: str = "") -> str:
     from apps.voice.turns import sounds_unfinished
 
+    stt = STT["name"]
+    if stt == "deepgram":
+        stt += f" double, an interim result every {STT['interim_every_secs']:g} s of audio"
     lines = [
         f"## Turn taking: backchannels, interruptions, mid-sentence pauses ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
         f"Command: `{command}`  ",
+        f"HEAD {head()}{' (uncommitted changes)' if dirty() else ''}; load average {load_average}  ",
         "One call per trial over Twilio Media Streams (PlainMediaServer: the production bridge, session and "
-        f"pipeline; OpenAI-compatible double; STT: {STT['name']}; Piper caller lines, 8 kHz). "
+        f"pipeline; OpenAI-compatible double; STT: {stt}; Piper caller lines, 8 kHz). "
         "\"today\" = interruptions at any "
-        "speech, end of turn at the VAD's 0.5 s pause; \"new\" = VoiceConfig defaults (interrupt after 2 words, "
-        "acknowledgements never interrupt, Smart Turn + transcript check, 1.5 s longest pause).",
+        f"speech, end of turn at the VAD's 0.5 s pause; \"new\" = VoiceConfig defaults ({new_settings()})"
+        + "".join(f"; \"{name}\" = new, but interrupt after {name.split()[0]} words that are not acknowledgements"
+                  for name in figures if name not in ("today", "new")) + ".",
         "",
-        "| figure | today | new | target |",
-        "| --- | --- | --- | --- |",
+        f"| figure | {' | '.join(figures)} | target |",
+        f"| --- | {' | '.join('---' for _ in figures)} | --- |",
     ]
-    today, new = figures["today"], figures["new"]
+    new = figures["new"]
 
     def rate(part: int, whole: int) -> str:
         return f"{100 * part / whole:.0f} % ({part}/{whole})" if whole else "—"
 
-    lines.append(f"| backchannels during agent speech: false interruptions | "
-                 f"{rate(len(today.false_interruptions), today.backchannels)} | "
-                 f"{rate(len(new.false_interruptions), new.backchannels)} | ≤ 5 % |")
-    lines.append(f"| real interruptions: agent stopped | {rate(today.stopped, today.interruptions)} | "
-                 f"{rate(new.stopped, new.interruptions)} | 100 % |")
+    columns = list(figures.values())
+
+    def row(name: str, cell, target: str) -> None:
+        lines.append(f"| {name} | {' | '.join(cell(fig) for fig in columns)} | {target} |")
+
+    row("backchannels during agent speech: false interruptions",
+        lambda fig: rate(len(fig.false_interruptions), fig.backchannels), "≤ 5 %")
+    row("real interruptions: agent stopped", lambda fig: rate(fig.stopped, fig.interruptions), "100 %")
     for q in (50, 95):
-        lines.append(f"| caller speech start → `clear`, p{q} | {percentile(today.clear_ms, q):.0f} ms | "
-                     f"{percentile(new.clear_ms, q):.0f} ms | {'≤ 600 ms' if q == 95 else ''} |")
-    lines.append(f"| 0.8 s mid-sentence pauses: premature replies | {rate(len(today.premature), today.pauses)} | "
-                 f"{rate(len(new.premature), new.pauses)} | ≤ 5 % |")
+        row(f"caller speech start → `clear`, p{q}", lambda fig, q=q: f"{percentile(fig.clear_ms, q):.0f} ms",
+            "≤ 600 ms" if q == 95 else "")
+    row("0.8 s mid-sentence pauses: premature replies", lambda fig: rate(len(fig.premature), fig.pauses), "≤ 5 %")
     for q in (50, 95):
-        lines.append(f"| voice-to-voice, ordinary turns, p{q} | {percentile(today.v2v_ms, q):.0f} ms | "
-                     f"{percentile(new.v2v_ms, q):.0f} ms | new ≤ today + 50 ms |")
+        row(f"voice-to-voice, ordinary turns, p{q}", lambda fig, q=q: f"{percentile(fig.v2v_ms, q):.0f} ms",
+            "new ≤ today + 50 ms")
     lines.append("")
     if new.false_interruptions:
         lines.append(f"New settings, acknowledgements that interrupted: {', '.join(new.false_interruptions)}.  ")
@@ -255,9 +294,16 @@ def main() -> None:
                                "(1: about 4 minutes)")
     parser.add_argument("--stt", choices=("openai", "deepgram"), default="openai",
                         help="segment STT (openai) or streaming STT with interim results (deepgram)")
+    parser.add_argument("--interim-every", type=float, default=0.25,
+                        help="with --stt deepgram: seconds of audio between the double's interim results")
+    parser.add_argument("--also-words", type=int, action="append", default=[],
+                        help="also run the new settings with interrupt after this many words (a column each)")
     parser.add_argument("--write", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     args = parser.parse_args()
     STT["name"] = args.stt
+    STT["interim_every_secs"] = args.interim_every
+    for words in args.also_words:
+        SETTINGS[f"{words} words"] = {"interrupt_after_words": words}
     import django
 
     django.setup()
@@ -271,10 +317,11 @@ def main() -> None:
     logging.getLogger().setLevel(logging.ERROR)
 
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     figures = asyncio.run(run(args.repeats, lambda line: print(f"[{time.monotonic() - started:5.0f}s] {line}",
                                                                flush=True)))
     command = ".venv/bin/python benchmarks/turn_taking.py " + " ".join(sys.argv[1:])
-    text = report(figures, command.strip())
+    text = report(figures, command.strip(), f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(text)
     if args.write:
         with open(BASE_DIR / "benchmarks" / "RESULTS.md", "a") as results:

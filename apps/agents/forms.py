@@ -55,8 +55,9 @@ class AgentForm(forms.Form):
                                      widget=forms.NumberInput(attrs={"step": "0.1"}))
     allow_interruptions = forms.BooleanField(required=False, initial=True, label="Callers may interrupt the agent")
     interrupt_after_words = forms.IntegerField(
-        required=False, initial=2, label="Interrupt only after this many words",
-        help_text="0: any speech stops the agent at once. Acknowledgements never count.")
+        required=False, initial=1, label="Interrupt only after this many words",
+        help_text="Words that are not acknowledgements: 1 (the default) stops the agent at the caller's first "
+                  "such word (\"No\", \"Wait\"); 0: any speech stops it at once.")
     acknowledgements = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Acknowledgement words",
         help_text='Said while the agent talks, these never interrupt and are not answered ("mm-hmm", "okay"). '
@@ -133,7 +134,7 @@ class AgentForm(forms.Form):
         data["acknowledgements"] = [line.strip() for line in data["acknowledgements"].splitlines() if line.strip()]
         data["stt_dictionary"] = [line.strip() for line in data["stt_dictionary"].splitlines() if line.strip()]
         if data["interrupt_after_words"] is None:
-            data["interrupt_after_words"] = 2
+            data["interrupt_after_words"] = 1
         data["pipeline_mode"] = data.get("pipeline_mode") or "cascade"  # a form from before the choice existed
         return data
 

@@ -40,8 +40,9 @@ class AgentConfig(models.Model):
     s2s_settings = models.JSONField(default=dict, blank=True)  # e.g. {"model": "gpt-realtime", "voice": "marin"}
     vad_stop_secs = models.FloatField(default=0.5)
     allow_interruptions = models.BooleanField(default=True)
-    # While the agent speaks, the caller interrupts after this many words (0: any speech at once).
-    interrupt_after_words = models.PositiveSmallIntegerField(default=2)
+    # While the agent speaks, the caller interrupts after this many words that are not acknowledgements
+    # (1: the first such word; 0: any speech at once).
+    interrupt_after_words = models.PositiveSmallIntegerField(default=1)
     # Never interrupt, never answered ("mm-hmm", "okay"); empty: the language's own list.
     acknowledgements = models.JSONField(default=list, blank=True)
     # Smart Turn (and the transcript) decide whether a pause ends the caller's sentence. Opt-in: on the

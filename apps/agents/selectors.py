@@ -49,7 +49,7 @@ class AgentRuntimeConfig:
     fallback_line: str
     # Turn taking: interrupt after N words (0: any speech), acknowledgements that never
     # interrupt (empty: the language's list), Smart Turn end of turn.
-    interrupt_after_words: int = 2
+    interrupt_after_words: int = 1
     acknowledgements: tuple[str, ...] = ()
     end_of_turn_model: bool = False
     # Another key of the LLM's vendor, not leased: the call moves to it if its key is throttled.

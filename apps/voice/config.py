@@ -20,9 +20,9 @@ class VoiceConfig:
     language: str = "en"
     vad_stop_secs: float = 0.5
     allow_interruptions: bool = True
-    # While the agent speaks, the caller takes the turn after this many words
-    # (acknowledgements never count; 0: any speech the VAD hears, at once).
-    interrupt_after_words: int = 2
+    # While the agent speaks, the caller takes the turn after this many words that are not
+    # acknowledgements (1: the first such word; 0: any speech the VAD hears, at once).
+    interrupt_after_words: int = 1
     # Said while the agent talks, never interrupt and are not answered ("mm-hmm", "okay");
     # empty: the language's list (apps.voice.turns.ACKNOWLEDGEMENTS).
     acknowledgements: tuple[str, ...] = ()

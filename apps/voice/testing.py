@@ -17,13 +17,16 @@ from apps.voice.session import CallSession
 from apps.voice.transport import MediaStreamTransport
 
 
-def deepgram_stt(base_url: str, *, api_key: str = "dg-test", sample_rate: int = 8000):
+def deepgram_stt(base_url: str, *, api_key: str = "dg-test", sample_rate: int = 8000,
+                 endpointing_ms: int | None = None):
     """Streaming STT with interim results the way the Deepgram provider module builds it, talking to
-    the double's `/v1/listen` on the same server as `base_url` (the OpenAI-compatible double)."""
+    the double's `/v1/listen` on the same server as `base_url` (the OpenAI-compatible double).
+    `endpointing_ms`: the provider's "endpointing" setting (None: Deepgram's default)."""
     from pipecat.services.deepgram.stt import DeepgramSTTService
 
     host = base_url.split("://", 1)[1].split("/", 1)[0]
-    return DeepgramSTTService(api_key=api_key, base_url=f"ws://{host}", sample_rate=sample_rate)
+    settings = DeepgramSTTService.Settings(endpointing=endpointing_ms) if endpointing_ms is not None else None
+    return DeepgramSTTService(api_key=api_key, base_url=f"ws://{host}", sample_rate=sample_rate, settings=settings)
 
 
 def openai_services(base_url: str, *, api_key: str = "sk-test", stt: str = "openai"):
@@ -204,9 +207,22 @@ def caller_line(*parts: str, pause_secs: float = 0.8) -> bytes:
 
 
 def teach_transcripts(book, *texts: str) -> None:
-    """Let the STT double's TranscriptBook recognise each text as Piper says it."""
+    """Let the STT double's TranscriptBook recognise each text as Piper says it, and tell it when each of
+    the first words ends (the streaming double sends no word before its audio has come)."""
     for text in texts:
-        book.register(spoken(text), 8000, text)
+        book.register(spoken(text), 8000, text, word_ends=word_ends(text))
+
+
+def word_ends(text: str, first: int = 3) -> tuple[float, ...]:
+    """When each of the first `first` words of `text` ends in Piper's reading, in seconds from the first
+    audible frame: the length of the words up to it said on their own (an estimate: said alone, a phrase
+    ends with a sentence's final lengthening and without the next word's coarticulation)."""
+    words = text.split()
+    ends = []
+    for count in range(1, min(first, len(words)) + 1):
+        phrase = text if count == len(words) else " ".join(words[:count]).rstrip(",.?!;:")
+        ends.append(len(spoken(phrase)) / 2 / 8000)
+    return tuple(ends)
 
 
 async def call_saying(*, base_url: str, config: VoiceConfig, lines: tuple[str, ...]) -> RecordingHooks:

@@ -3,14 +3,19 @@ turn is over. Pipecat's turn strategies, with two things they do not know:
 
 - Barge-in that tells an acknowledgement from an interruption. While the agent
   speaks, `BargeInUserTurnStartStrategy` lets the caller take the turn once they
-  have said `min_words` words that are not acknowledgements (by an interim or final
-  transcript), or once they have kept talking for `min_words` × SPEECH_SECS_PER_WORD
-  (for STTs that only transcribe a finished segment: a one-word "mm-hmm" or "okay"
-  is over before then; once the STT has sent an interim transcript, words decide and
-  only STREAMING_FALLBACK_SECS of talk without one takes the turn), or with any finished transcript that is not only
-  acknowledgements ("No."). Acknowledgements themselves never take the turn (see
-  `apps.voice.processors.backchannels`). While the agent is silent, voice activity
-  starts the turn at once, as before.
+  have said `min_words` words that are not acknowledgements (default 1: the first
+  word that is not one, "No", "Sorry", "Wait", stops the agent; "yeah but" at
+  "but"), by an interim or final transcript. A trailing word that may begin an
+  acknowledgement ("I" of "I see", "got" of "got it") waits for the next word.
+  For STTs that only transcribe a finished segment, words cannot be heard while
+  they are said, so speech length stands in for them: the caller takes the turn
+  after max(`min_words` x SPEECH_SECS_PER_WORD, ACKNOWLEDGEMENT_SECS) of talk
+  (a one-word "mm-hmm" or "okay" is over before then) or with any finished
+  transcript that is not only acknowledgements ("No."). Once the STT has sent an
+  interim transcript, words decide and only STREAMING_FALLBACK_SECS of talk
+  without one takes the turn. Acknowledgements themselves never take the turn
+  (see `apps.voice.processors.backchannels`). While the agent is silent, voice
+  activity starts the turn at once, as before.
 - End of turn that waits for the end of the sentence. `EndOfTurnUserTurnStopStrategy`
   is Pipecat's `TurnAnalyzerUserTurnStopStrategy` over the process-wide Smart Turn
   model (`apps.voice.smart_turn`); when the transcript of the pause plainly goes on
@@ -49,6 +54,10 @@ TIMEOUT = "timeout"  # the aggregator's user turn stop timeout ended the turn
 # 8 kHz: acknowledgements ("mm-hmm", "okay", "uh-huh", "yeah", "right", "sure",
 # "I see") are 0.2-0.5 s of speech.
 SPEECH_SECS_PER_WORD = 0.25
+# Without words, the shortest talk over the agent that takes the turn: the acknowledgements above are over by
+# then (the longest in Piper's reading, "mm-hmm" and "I see", are 0.46-0.50 s), so "after 1 word" means 0.5 s of
+# talk, as "after 2 words" did.
+ACKNOWLEDGEMENT_SECS = 0.5
 # With an STT that streams interim transcripts the words decide; talking this long over the agent without
 # one word the STT could make out (noise, another language) still takes the turn.
 STREAMING_FALLBACK_SECS = 1.5
@@ -102,12 +111,17 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def content_words(text: str, acknowledgements: tuple[str, ...]) -> list[str]:
-    """The words of `text` left once every acknowledgement ("mm-hmm", "i see") is taken out."""
+def content_words(text: str, acknowledgements: tuple[str, ...], *, partial: bool = False) -> list[str]:
+    """The words of `text` left once every acknowledgement ("mm-hmm", "i see") is taken out.
+    `partial`: `text` is an interim transcript that may stop mid-phrase, so trailing words that
+    begin an acknowledgement ("i" of "i see", "got" of "got it") are not counted yet."""
     words = _words(text)
     phrases = sorted((_words(phrase) for phrase in acknowledgements), key=len, reverse=True)
     left, position = [], 0
     while position < len(words):
+        rest = words[position:]
+        if partial and any(len(phrase) > len(rest) and phrase[: len(rest)] == rest for phrase in phrases):
+            break  # the interim ends where an acknowledgement may be going on
         for phrase in phrases:
             if phrase and words[position : position + len(phrase)] == phrase:
                 position += len(phrase)
@@ -141,7 +155,7 @@ def sounds_unfinished(text: str, language: str = "en") -> bool:
 
 class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
     """While the agent speaks, the caller takes the turn (interrupting) after
-    `min_words` words; acknowledgements never count. While the agent is silent,
+    `min_words` words that are not acknowledgements (1: at the first such word). While the agent is silent,
     voice activity starts the turn at once (Pipecat's VAD start strategy)."""
 
     def __init__(self, *, min_words: int, acknowledgements: tuple[str, ...], vad_analyzer=None, **kwargs):
@@ -149,7 +163,7 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
         is voicing right now (for counting words by time); without it only transcripts count."""
         super().__init__(**kwargs)
         self._min_words = max(1, min_words)
-        self._speech_secs = self._min_words * SPEECH_SECS_PER_WORD
+        self._speech_secs = max(self._min_words * SPEECH_SECS_PER_WORD, ACKNOWLEDGEMENT_SECS)
         self._acknowledgements = acknowledgements
         self._vad = vad_analyzer
         self._bot_speaking = False
@@ -185,7 +199,8 @@ class BargeInUserTurnStartStrategy(BaseUserTurnStartStrategy):
             self._speech_onset = None
         elif isinstance(frame, InterimTranscriptionFrame):
             self._stt_streams = True
-            if not self._bot_speaking or len(content_words(frame.text, self._acknowledgements)) >= self._min_words:
+            if (not self._bot_speaking
+                    or len(content_words(frame.text, self._acknowledgements, partial=True)) >= self._min_words):
                 return await self._take_turn()
         elif isinstance(frame, TranscriptionFrame):
             if not self._bot_speaking or not is_acknowledgement(frame.text, self._acknowledgements):

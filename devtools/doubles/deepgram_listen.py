@@ -8,6 +8,17 @@ caller talks when `interim_results=true`, then `is_final` + `speech_final` at th
 answered by `Metadata` and a close. What was said is looked up in a `TranscriptBook`; interim results
 carry the words of the utterance heard so far (`TranscriptBook.transcribe_so_far`).
 
+Timing, kept no kinder than Deepgram's: an interim result goes out every `interim_every_secs` of audio
+received since the utterance began (pauses included), and holds only the words whose audio ended at least
+RECOGNITION_LAG_SECS before (`TranscriptBook.register`'s word ends; a word is never sent before the audio
+holding it has arrived). What Deepgram documents: the example stream on "Using Interim Results"
+(developers.deepgram.com/docs/using-interim-results) shows interim results about one per second of audio
+(transcripts covering 0-1.1 s, 0-2.1 s, 0-3.1 s, ...; on "Interim Results", /docs/interim-results, the first
+one ends at 1.04 s with two words); a Deepgram engineer calls a transcript latency of 200-350 ms
+unsurprising (github.com/orgs/deepgram/discussions/1006, measured with Deepgram's "Measuring streaming
+latency" guide, network included). We found no documented cadence faster than that example: the default
+0.25 s is an optimistic reading, so `benchmarks/turn_taking.py --interim-every 1.0` measures the documented one.
+
 Mounted on the OpenAI-compatible double's server (`devtools.doubles.openai_server`), so one
 double serves both and shares its book: point the Deepgram vendor's base URL at
 `ws://127.0.0.1:<port>`.
@@ -27,8 +38,13 @@ from devtools.doubles.transcripts import TranscriptBook
 FRAME_SECS = 0.02
 VOICED_DBFS = -45.0  # the book's own "voiced" threshold
 MIN_ENDPOINT_SECS = 0.2  # Deepgram's 10 ms default endpointing is on its own VAD, not raw energy gaps
-UTTERANCE_GAP_SECS = 0.6  # a longer silence starts a new utterance (the book knows utterances, not words)
+# A longer silence (and not shorter than the endpointing) starts a new utterance (the book knows utterances,
+# not words).
+UTTERANCE_GAP_SECS = 0.6
 PRE_ROLL_SECS = 0.1
+# How long after a word ends its audio Deepgram's transcript holds it (the low end of 200-350 ms, see above:
+# that figure includes the network, which the double has not).
+RECOGNITION_LAG_SECS = 0.2
 
 
 @dataclass
@@ -42,12 +58,13 @@ class _Stream:
     interim_results: bool
     endpoint_secs: float
     interim_every_secs: float
+    lag_secs: float = RECOGNITION_LAG_SECS
     received_secs: float = 0.0
     recent: bytearray = field(default_factory=bytearray)  # pre-roll before speech starts
     utterance: bytearray = field(default_factory=bytearray)
     start_secs: float | None = None
     silence_secs: float = 0.0
-    voiced_since_interim_secs: float = 0.0
+    since_interim_secs: float = 0.0  # audio received since the last interim result (or the utterance began)
     finalized_words: int = 0  # words of this utterance already sent in final results
     last_interim: str = ""
     pending: bytearray = field(default_factory=bytearray)
@@ -75,29 +92,34 @@ class _Stream:
             self.start_secs = self.received_secs - len(self.recent) / 2 / self.sample_rate
             self.utterance = bytearray(self.recent)
             self.recent.clear()
-            self.silence_secs = self.voiced_since_interim_secs = 0.0
+            self.silence_secs = self.since_interim_secs = 0.0
             self.finalized_words = 0
             return []
         self.utterance.extend(frame)
-        if not voiced:
+        self.since_interim_secs += FRAME_SECS
+        results = []
+        if voiced:
+            self.silence_secs = 0.0
+        else:
             was_silent = self.silence_secs
             self.silence_secs += FRAME_SECS
-            results = []
             if was_silent < self.endpoint_secs <= self.silence_secs:
-                results.append(self.final(from_finalize=False, end_utterance=False))
-            if self.silence_secs >= UTTERANCE_GAP_SECS:
+                final = self.final(from_finalize=False, end_utterance=False)
+                if final is not None:
+                    results.append(final)
+                self.since_interim_secs = 0.0
+            if self.silence_secs >= max(UTTERANCE_GAP_SECS, self.endpoint_secs):  # (after the endpoint's final)
                 self._reset()
-            return [r for r in results if r is not None]
-        self.silence_secs = 0.0
-        self.voiced_since_interim_secs += FRAME_SECS
-        if not self.interim_results or self.voiced_since_interim_secs < self.interim_every_secs:
-            return []
-        self.voiced_since_interim_secs = 0.0
-        heard = self._words_since_final(self.book.transcribe_so_far(bytes(self.utterance), self.sample_rate))
-        if not heard or heard == self.last_interim:
-            return []
-        self.last_interim = heard
-        return [self._result(heard, is_final=False)]
+                return results
+        if not self.interim_results or self.since_interim_secs < self.interim_every_secs:
+            return results
+        self.since_interim_secs = 0.0
+        heard = self._words_since_final(self.book.transcribe_so_far(bytes(self.utterance), self.sample_rate,
+                                                                    lag_secs=self.lag_secs))
+        if heard and heard != self.last_interim:
+            self.last_interim = heard
+            results.append(self._result(heard, is_final=False))
+        return results
 
     def _words_since_final(self, text: str) -> str:
         return " ".join(text.split()[self.finalized_words:])
@@ -108,7 +130,10 @@ class _Stream:
         text = ""
         if self.start_secs is not None:
             audio = bytes(self.utterance)
-            whole = self.book.transcribe(audio, self.sample_rate) or self.book.transcribe_so_far(audio, self.sample_rate)
+            # The line whose beginning this is first (an endpoint inside a line, "Sorry," before "can I ask..."):
+            # matched as a whole, a beginning can pass for a short line it is not ("Sorry," for "Mm-hmm.").
+            whole = (self.book.transcribe_so_far(audio, self.sample_rate, min_secs=0.1)
+                     or self.book.transcribe(audio, self.sample_rate))
             text = self._words_since_final(whole)
             self.finalized_words += len(text.split())
         result = self._result(text, is_final=True, from_finalize=from_finalize) if text or from_finalize else None
@@ -139,14 +164,15 @@ class _Stream:
 
 
 class DeepgramListen:
-    """The `/v1/listen` websocket handler. `interim_every_secs`: how much of the caller's speech goes by
-    between interim results (Deepgram sends them as its model updates; about every 0.2-0.3 s is typical)."""
+    """The `/v1/listen` websocket handler. `interim_every_secs`: how much audio goes by between interim
+    results; `lag_secs`: how long after a word's audio it can be in one (see the module's docstring)."""
 
     def __init__(self, book: TranscriptBook, *, requests: list | None = None, interim_every_secs: float = 0.25,
-                 api_key: str | None = None):
+                 lag_secs: float = RECOGNITION_LAG_SECS, api_key: str | None = None):
         self.book = book
         self.requests = requests if requests is not None else []
         self.interim_every_secs = interim_every_secs
+        self.lag_secs = lag_secs
         self.api_key = api_key  # None: any key
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -161,7 +187,7 @@ class DeepgramListen:
             book=self.book, sample_rate=int(query.get("sample_rate", "16000")),
             interim_results=query.get("interim_results", "false") == "true",
             endpoint_secs=max(MIN_ENDPOINT_SECS, int(query.get("endpointing", "10") or 10) / 1000),
-            interim_every_secs=self.interim_every_secs,
+            interim_every_secs=self.interim_every_secs, lag_secs=self.lag_secs,
         )
         record = {"kind": "deepgram_listen", "at": time.monotonic(), "query": {k: query.getall(k) for k in query},
                   "results": []}

@@ -92,6 +92,7 @@ class OpenAIDouble(BackgroundLoopDouble):
         default_reply: str = "You said: {text}",
         tts_secs_per_char: float = 0.02,
         mishears: dict[str, str] | None = None,
+        interim_every_secs: float = 0.25,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
@@ -104,6 +105,7 @@ class OpenAIDouble(BackgroundLoopDouble):
         # Domain words the "recogniser" gets wrong ({"KYC": "kayc"}) unless the request's `prompt`
         # names them: what keyword boosting does at a real vendor.
         self.mishears = dict(mishears or {})
+        self.interim_every_secs = interim_every_secs  # the Deepgram /v1/listen double's interim cadence
         self.host = host
         self.port = port
         self.requests: list[dict] = []
@@ -125,7 +127,8 @@ class OpenAIDouble(BackgroundLoopDouble):
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/_double/transcripts", self._register_transcript)
         app.router.add_get("/_double/requests", self._list_requests)
-        app.router.add_get("/v1/listen", DeepgramListen(self.book, requests=self.requests).handle)
+        app.router.add_get("/v1/listen", DeepgramListen(self.book, requests=self.requests,
+                                                     interim_every_secs=self.interim_every_secs).handle)
         return app
 
     async def start_async(self) -> None:

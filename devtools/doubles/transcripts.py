@@ -27,15 +27,37 @@ PREFIX_MAX_DB = 2.0  # the same audio over μ-law differs by ~0 dB; the next clo
 class KnownUtterance:
     text: str
     envelope: np.ndarray
+    # When each of the first words ends, in seconds from the first audible frame (see `register`).
+    word_ends: tuple[float, ...] = ()
+
+    def word_end_secs(self) -> list[float]:
+        """When each word ends: the known ends, then (for the words after them) an even share of the
+        rest, never before the word before; the last word at 90 % of the audio (the VAD may cut the tail)."""
+        words = self.text.split()
+        total = self.envelope.size / 100
+        ends = []
+        for end in self.word_ends[: len(words)]:
+            ends.append(max(float(end), ends[-1] if ends else 0.0))
+        for index in range(len(ends), len(words)):
+            ends.append(max(total * (index + 1) / len(words), ends[-1] if ends else 0.0))
+        if ends:
+            ends[-1] = min(ends[-1], 0.9 * total)
+        return ends
 
 
 def _trimmed_envelope(pcm: bytes, sample_rate: int) -> np.ndarray:
+    return _envelope_and_heard_secs(pcm, sample_rate)[0]
+
+
+def _envelope_and_heard_secs(pcm: bytes, sample_rate: int) -> tuple[np.ndarray, float]:
+    """The 10 ms envelope from the first to the last audible frame, and the seconds of audio from
+    the first audible frame to the end of `pcm` (pauses and all)."""
     envelope = energy_envelope(resample_linear(pcm, sample_rate, MATCH_RATE), MATCH_RATE)
     envelope = np.maximum(envelope, -60.0)
     voiced = np.flatnonzero(envelope > -45.0)
     if voiced.size == 0:
-        return np.zeros(0, dtype=np.float32)
-    return envelope[voiced[0] : voiced[-1] + 1]
+        return np.zeros(0, dtype=np.float32), 0.0
+    return envelope[voiced[0] : voiced[-1] + 1], (envelope.size - voiced[0]) / 100
 
 
 def _score(segment: np.ndarray, known: np.ndarray) -> float:
@@ -78,16 +100,21 @@ class TranscriptBook:
                 book.register(pcm, rate, text.strip())
         return book
 
-    def register(self, pcm: bytes, sample_rate: int, text: str) -> None:
+    def register(self, pcm: bytes, sample_rate: int, text: str, *, word_ends: tuple[float, ...] = ()) -> None:
+        """`word_ends`: when each of the first words ends, in seconds from the first audible frame
+        (the words after them are spread evenly over the rest)."""
         with self._lock:
-            self._known.append(KnownUtterance(text=text, envelope=_trimmed_envelope(pcm, sample_rate)))
+            self._known.append(KnownUtterance(text=text, envelope=_trimmed_envelope(pcm, sample_rate),
+                                              word_ends=tuple(word_ends)))
 
-    def transcribe_so_far(self, pcm: bytes, sample_rate: int, *, min_secs: float = 0.25) -> str:
+    def transcribe_so_far(self, pcm: bytes, sample_rate: int, *, min_secs: float = 0.25,
+                          lag_secs: float = 0.0) -> str:
         """What a streaming recogniser would have heard so far of an utterance still being spoken:
         the known utterance whose beginning `pcm` follows most closely (mean level difference of the
-        10 ms envelopes, in dB: correlation alone confuses short beginnings), cut to the share of its
-        words that share of its audio holds; "" while nothing matches closely enough."""
-        segment = _trimmed_envelope(pcm, sample_rate)
+        10 ms envelopes, in dB: correlation alone confuses short beginnings), cut to the words whose
+        audio ended at least `lag_secs` before the end of `pcm` (a word is never heard before it has
+        been said); "" while nothing matches closely enough."""
+        segment, heard_secs = _envelope_and_heard_secs(pcm, sample_rate)
         if segment.size < min_secs * 100:
             return ""
         with self._lock:
@@ -105,9 +132,9 @@ class TranscriptBook:
         distance, utterance = min(distances, key=lambda pair: pair[0])
         if distance > PREFIX_MAX_DB:
             return ""
-        words = utterance.text.split()
-        share = segment.size / utterance.envelope.size
-        return " ".join(words if share >= 0.9 else words[: int(len(words) * share)])
+        said = heard_secs - lag_secs
+        return " ".join(word for word, end in zip(utterance.text.split(), utterance.word_end_secs(), strict=True)
+                        if end <= said)
 
     def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         segment = _trimmed_envelope(pcm, sample_rate)

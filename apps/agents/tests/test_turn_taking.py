@@ -43,11 +43,11 @@ def test_out_of_range_turn_taking_is_refused_and_nothing_changes(tenant_a, acme_
         assert AgentVersion.objects.filter(agent=acme_agent).count() == 1
 
 
-def test_the_defaults_interrupt_after_two_words_and_leave_the_end_of_turn_model_to_the_agent(tenant_a, acme_agent):
+def test_the_defaults_interrupt_at_the_first_word_that_is_not_an_acknowledgement_and_leave_the_end_of_turn_model_to_the_agent(tenant_a, acme_agent):
     with tenant_context(tenant_a):
         config = voice_config(agent_runtime_config(agent_version=acme_agent.current_version))
     assert (config.allow_interruptions, config.interrupt_after_words, config.acknowledgements,
-            config.end_of_turn_model, config.language) == (True, 2, (), False, "en")
+            config.end_of_turn_model, config.language) == (True, 1, (), False, "en")
 
 
 def test_the_portal_edits_turn_taking_and_the_call_gets_it(client, tenant_a, acme_agent, acme_admin):

@@ -89,3 +89,52 @@ async def test_interim_words_stop_the_agent_before_the_caller_finishes(double):
     # Decided on the words: the clear followed Deepgram's "No" (not an acknowledgement), not seconds of sound.
     assert words_at_clear[:1] == ["No"]
     assert hooks.turns[-1]["user_text"] == INTERRUPTION
+
+
+async def test_the_first_word_that_is_not_an_acknowledgement_stops_the_agent_before_the_second(double):
+    """"No, ... that's wrong." with a short breath after "No" (shorter than the endpointing, so no final result
+    comes in it): the agent is cleared on the interim "No" alone, before any result holds the caller's second
+    word. Acknowledgements said over the agent before it, "I see." among them ("I" alone could begin one),
+    clear nothing."""
+    from apps.voice.config import VoiceConfig
+    from apps.voice.testing import PlainMediaServer, deepgram_stt, silence, spoken, teach_transcripts
+
+    teach_transcripts(double.book, "I see.")
+    double.rules.insert(0, Rule(when="opening hours", reply=f"{LONG_REPLY} {LONG_REPLY}"))  # ~10 s: still talking
+    breath = 0.4  # below the VAD's 0.5 s stop and the double's 0.6 s utterance gap
+    first, rest = spoken("No,"), spoken("that's wrong.")
+    double.book.register(first + silence(breath) + rest, 8000, "No, that's wrong.",
+                         word_ends=(len(first) / 16000, (len(first) + len(spoken("that's"))) / 16000 + breath))
+    server = await PlainMediaServer(base_url=double.base_url, config=VoiceConfig(),
+                                    stt_factory=lambda: deepgram_stt(double.base_url, endpointing_ms=1000)).start()
+    caller = TwilioCaller(server.url)
+    await caller.connect()
+    opening = await say(caller, fixture_pcm("opening-hours.wav"), "opening hours")
+    reply_started = await caller.wait_for_agent_audio(after=opening.speech_end_at)
+    listen = double.requests_of("deepgram_listen")[0]
+
+    async def final_result(text: str) -> None:  # the double has transcribed all of it
+        while not any(r["is_final"] and r["transcript"] == text for r in listen["results"]):
+            await asyncio.sleep(0.05)
+
+    for ack in ("Mm-hmm.", "I see."):
+        await asyncio.sleep(0.5)
+        await say(caller, caller_line(ack), ack)
+        await asyncio.wait_for(final_result(ack), 10)
+    await asyncio.sleep(0.3)  # what the STT sent has reached the turn strategy
+    clears_over_acknowledgements = [at for at in caller.clears if at > reply_started]
+    interruption = await say(caller, silence(0.2) + first + silence(breath) + rest + silence(0.3), "No, that's wrong.")
+    await caller.wait_for_agent_audio(after=interruption.speech_end_at)
+    await caller.wait_for_agent_quiet()
+    hooks = await finish(server, caller)
+
+    assert clears_over_acknowledgements == []
+    assert [r["transcript"] for r in listen["results"] if r["transcript"] == "I"]  # "I" came alone first
+    [clear_at] = [at for at in caller.clears if at > interruption.started_at]
+    heard = [r for r in listen["results"] if r["at"] > interruption.started_at and r["transcript"]]
+    # Ordering, not timing: the double's results came in this order whatever the load, and the clear came
+    # between the first word's interim and the first result holding the second word (0.6 s or more later).
+    assert (heard[0]["transcript"], heard[0]["is_final"]) == ("No,", False)
+    second_word_at = min(r["at"] for r in heard if r["transcript"] != "No,")
+    assert heard[0]["at"] <= clear_at < second_word_at
+    assert hooks.turns[-1]["user_text"] == "No, that's wrong."

@@ -193,31 +193,65 @@ def test_the_end_of_turn_model_is_loaded_once_per_process():
     assert first._model_executor is second._model_executor  # one thread for every call's inference
 
 
-async def test_with_a_streaming_stt_interim_words_decide_and_acknowledgements_do_not_count():
-    """Interim transcripts (Deepgram, ...): while the agent speaks the caller takes the turn
-    at the second word that is not an acknowledgement; while it is silent, at once."""
-    from pipecat.frames.frames import BotStartedSpeakingFrame, BotStoppedSpeakingFrame, InterimTranscriptionFrame
-    from pipecat.turns.types import ProcessFrameResult
-
+async def _interim_strategy(min_words: int):
     from apps.voice.turns import BargeInUserTurnStartStrategy
 
-    strategy = BargeInUserTurnStartStrategy(min_words=2, acknowledgements=acknowledgements_for("en"))
+    strategy = BargeInUserTurnStartStrategy(min_words=min_words, acknowledgements=acknowledgements_for("en"))
     started = []
 
     async def on_started(_strategy, params):
         started.append(params.enable_interruptions)
 
     strategy.add_event_handler("on_user_turn_started", on_started)
+    return strategy, started
 
-    def interim(text):
-        return InterimTranscriptionFrame(text=text, user_id="", timestamp="")
 
+def _interim(text):
+    from pipecat.frames.frames import InterimTranscriptionFrame
+
+    return InterimTranscriptionFrame(text=text, user_id="", timestamp="")
+
+
+async def test_with_a_streaming_stt_the_first_word_that_is_not_an_acknowledgement_interrupts():
+    """Interim transcripts (Deepgram, ...), the default (1 word): while the agent speaks, "No"
+    takes the turn at once, "yeah but" at "but"; acknowledgements, and a word that may begin
+    one ("I" of "I see"), do not; while the agent is silent, any words take the turn."""
+    from pipecat.frames.frames import BotStartedSpeakingFrame, BotStoppedSpeakingFrame
+    from pipecat.turns.types import ProcessFrameResult
+
+    assert VoiceConfig().interrupt_after_words == 1
+    strategy, started = await _interim_strategy(1)
     await strategy.process_frame(BotStartedSpeakingFrame())
-    assert await strategy.process_frame(interim("Mm-hmm, okay yeah")) == ProcessFrameResult.CONTINUE
-    assert await strategy.process_frame(interim("Okay, wait")) == ProcessFrameResult.CONTINUE
+    for text in ("Mm-hmm, okay yeah", "I", "I see", "Got", "Yeah", "Uh huh"):
+        assert await strategy.process_frame(_interim(text)) == ProcessFrameResult.CONTINUE, text
     assert started == []
-    assert await strategy.process_frame(interim("Okay, wait a")) == ProcessFrameResult.STOP
-    assert started == [True]
+    assert await strategy.process_frame(_interim("Yeah but")) == ProcessFrameResult.STOP
+    assert await strategy.process_frame(_interim("No")) == ProcessFrameResult.STOP
+    assert await strategy.process_frame(_interim("I have")) == ProcessFrameResult.STOP
+    assert started == [True, True, True]
     await strategy.process_frame(BotStoppedSpeakingFrame())
-    assert await strategy.process_frame(interim("Hi")) == ProcessFrameResult.STOP
-    assert started == [True, True]
+    assert await strategy.process_frame(_interim("Okay")) == ProcessFrameResult.STOP
+    assert started == [True, True, True, True]
+
+
+async def test_with_a_streaming_stt_an_agent_set_to_two_words_waits_for_the_second():
+    from pipecat.frames.frames import BotStartedSpeakingFrame
+    from pipecat.turns.types import ProcessFrameResult
+
+    strategy, started = await _interim_strategy(2)
+    await strategy.process_frame(BotStartedSpeakingFrame())
+    assert await strategy.process_frame(_interim("Okay, wait")) == ProcessFrameResult.CONTINUE
+    assert await strategy.process_frame(_interim("Okay, wait I")) == ProcessFrameResult.CONTINUE  # "I" may be "I see"
+    assert started == []
+    assert await strategy.process_frame(_interim("Okay, wait a")) == ProcessFrameResult.STOP
+    assert started == [True]
+
+
+def test_an_interim_transcript_that_may_end_inside_an_acknowledgement_does_not_count_its_tail():
+    english = acknowledgements_for("en")
+    assert content_words("I", english, partial=True) == []
+    assert content_words("I", english) == ["i"]  # a final "I." is a word
+    assert content_words("Okay got", english, partial=True) == []
+    assert content_words("Okay got milk", english, partial=True) == ["got", "milk"]
+    assert content_words("No I", english, partial=True) == ["no"]
+    assert content_words("Mm", english, partial=True) == []  # "mm" or the start of "mm hmm": never counted
