@@ -38,29 +38,33 @@ def realtime():
         yield double
 
 
-@pytest.fixture
-def s2s_line(committed_db, realtime, voice_server):
-    """Acme's number answered by a speech-to-speech agent on the Realtime double."""
+def _s2s_agent_on_acme(double, *, provider: str, api_key: str, name: str, s2s_settings: dict):
+    """Acme's number answered by a speech-to-speech agent on `double` (yields the client and its key)."""
     from apps.agents.services import agent_save
     from apps.providers.models import ProviderAccount
     from apps.telephony.models import PhoneNumber
 
     tenant = _client("acme")
-    realtime.reset()
+    double.reset()
     with tenant_context(tenant):
-        account = ProviderAccount.objects.create(provider="openai_realtime", api_key="sk-realtime",
-                                                 base_url=realtime.base_url)
+        account = ProviderAccount.objects.create(provider=provider, api_key=api_key, base_url=double.base_url)
         agent = agent_save(
-            name="Realtime reception", greeting="Hi, Acme Dental here.",
+            name=name, greeting="Hi, Acme Dental here.",
             system_prompt="You answer the phone for Acme Dental.", pipeline_mode="speech_to_speech",
-            s2s_provider="openai_realtime", s2s_settings={"model": "gpt-realtime", "voice": "marin"},
-            tools=["end_call"], vad_stop_secs=0.5,
+            s2s_provider=provider, s2s_settings=s2s_settings, tools=["end_call"], vad_stop_secs=0.5,
         )
         PhoneNumber.objects.update_or_create(
             number=ACME_NUMBER, defaults={"agent": agent, "carrier": "twilio", "account_sid": TWILIO_SID,
                                           "auth_token": "twilio-auth-token-acme"})
     yield tenant, account
     _cleanup(tenant)
+
+
+@pytest.fixture
+def s2s_line(committed_db, realtime, voice_server):
+    """Acme's number answered by a speech-to-speech agent on the Realtime double."""
+    yield from _s2s_agent_on_acme(realtime, provider="openai_realtime", api_key="sk-realtime",
+                                  name="Realtime reception", s2s_settings={"model": "gpt-realtime", "voice": "marin"})
 
 
 async def _say(caller, name: str):
@@ -187,26 +191,8 @@ def gemini(double_certificate):
 @pytest.fixture
 def gemini_line(committed_db, gemini, voice_server):
     """Acme's number answered by a speech-to-speech agent on the Gemini Live double."""
-    from apps.agents.services import agent_save
-    from apps.providers.models import ProviderAccount
-    from apps.telephony.models import PhoneNumber
-
-    tenant = _client("acme")
-    gemini.reset()
-    with tenant_context(tenant):
-        account = ProviderAccount.objects.create(provider="gemini_live", api_key="AIza-gemini",
-                                                 base_url=gemini.base_url)
-        agent = agent_save(
-            name="Gemini reception", greeting="Hi, Acme Dental here.",
-            system_prompt="You answer the phone for Acme Dental.", pipeline_mode="speech_to_speech",
-            s2s_provider="gemini_live", s2s_settings={"model": GEMINI_MODEL, "voice": "Kore"},
-            tools=["end_call"], vad_stop_secs=0.5,
-        )
-        PhoneNumber.objects.update_or_create(
-            number=ACME_NUMBER, defaults={"agent": agent, "carrier": "twilio", "account_sid": TWILIO_SID,
-                                          "auth_token": "twilio-auth-token-acme"})
-    yield tenant, account
-    _cleanup(tenant)
+    yield from _s2s_agent_on_acme(gemini, provider="gemini_live", api_key="AIza-gemini", name="Gemini reception",
+                                  s2s_settings={"model": GEMINI_MODEL, "voice": "Kore"})
 
 
 def test_gemini_live_call_with_a_barge_in_and_a_tool_call(gemini_line, gemini, voice_server, twilio_rest):
