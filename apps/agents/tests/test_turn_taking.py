@@ -63,7 +63,7 @@ def test_the_portal_edits_turn_taking_and_the_call_gets_it(client, tenant_a, acm
     assert (config.interrupt_after_words, config.acknowledgements, config.end_of_turn_model) == (
         3, ("roger", "right on"), False)
     page = client.get(f"/agents/{acme_agent.pk}/", **HOST).content.decode()
-    assert "<dt>Interruptions</dt><dd>after 3 words</dd>" in page
+    assert "<dt>Interruptions</dt><dd>after 3 words (acknowledgements not counted)</dd>" in page
     assert "<dt>Acknowledgement words</dt><dd>roger, right on</dd>" in page
 
 
