@@ -87,7 +87,8 @@ async def test_interim_words_stop_the_agent_before_the_caller_finishes(double):
     words_at_clear = [r["transcript"] for r in listen["results"] if interruption.started_at < r["at"] <= clear_at
                       and r["transcript"] and r["transcript"] != "Mm-hmm."]
     # Decided on the words: the clear followed Deepgram's "No" (not an acknowledgement), not seconds of sound.
-    assert words_at_clear[:1] == ["No"]
+    # (Interim or final, with or without its comma: "No", "No,", "no,".)
+    assert words_at_clear and words_at_clear[0].split()[0].strip(",.").lower() == "no"
     assert hooks.turns[-1]["user_text"] == INTERRUPTION
 
 
