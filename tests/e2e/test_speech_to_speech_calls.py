@@ -95,23 +95,30 @@ async def _conversation(voice_server) -> tuple[str, str, TwilioCaller, dict]:
     return parameters["call_id"], call_sid, caller, marks
 
 
-def test_speech_to_speech_call_with_a_barge_in_and_a_tool_call(s2s_line, realtime, voice_server, twilio_rest):
-    from apps.billing.models import UsageEvent
-    from apps.calls.services import call_usage_ship
+def _call_ended_by_the_agent(tenant, account, provider: str, voice_server, twilio_rest):
+    """Run the conversation; the agent hung up through the carrier after its goodbye and the s2s key
+    was leased, recorded on the call and released."""
     from apps.providers.services import provider_key_in_use
 
-    tenant, account = s2s_line
     call_id, call_sid, caller, marks = asyncio.run(_conversation(voice_server))
     call = _wait_ended(tenant, call_id, timeout=30)
-
-    # The agent hung up through the carrier after its goodbye; the s2s key was leased, recorded, released.
     assert (call.status, call.end_reason, call.error) == ("completed", "agent_ended", "")
-    assert (call.s2s_provider, call.s2s_key_id) == ("openai_realtime", str(account.pk))
+    assert (call.s2s_provider, call.s2s_key_id) == (provider, str(account.pk))
     assert (call.stt_provider, call.llm_provider, call.tts_provider) == ("", "", "")
     hang_ups = [r.form for r in twilio_rest.requests if r.path.endswith(f"/Calls/{call_sid}.json")]
     assert hang_ups == [{"Status": ["completed"]}]
     with tenant_context(tenant):
         assert provider_key_in_use(account=account) == 0
+    return call_id, call_sid, caller, marks, call
+
+
+def test_speech_to_speech_call_with_a_barge_in_and_a_tool_call(s2s_line, realtime, voice_server, twilio_rest):
+    from apps.billing.models import UsageEvent
+    from apps.calls.services import call_usage_ship
+
+    tenant, account = s2s_line
+    call_id, call_sid, caller, marks, call = _call_ended_by_the_agent(tenant, account, "openai_realtime", voice_server,
+                                                                      twilio_rest)
 
     # The double saw one session, configured from the agent, with the key.
     [session] = realtime.sessions
@@ -198,20 +205,10 @@ def gemini_line(committed_db, gemini, voice_server):
 def test_gemini_live_call_with_a_barge_in_and_a_tool_call(gemini_line, gemini, voice_server, twilio_rest):
     from apps.billing.models import UsageEvent
     from apps.calls.services import call_usage_ship
-    from apps.providers.services import provider_key_in_use
 
     tenant, account = gemini_line
-    call_id, call_sid, caller, marks = asyncio.run(_conversation(voice_server))
-    call = _wait_ended(tenant, call_id, timeout=30)
-
-    # The agent hung up through the carrier after its goodbye; the s2s key was leased, recorded, released.
-    assert (call.status, call.end_reason, call.error) == ("completed", "agent_ended", "")
-    assert (call.s2s_provider, call.s2s_key_id) == ("gemini_live", str(account.pk))
-    assert (call.stt_provider, call.llm_provider, call.tts_provider) == ("", "", "")
-    hang_ups = [r.form for r in twilio_rest.requests if r.path.endswith(f"/Calls/{call_sid}.json")]
-    assert hang_ups == [{"Status": ["completed"]}]
-    with tenant_context(tenant):
-        assert provider_key_in_use(account=account) == 0
+    call_id, call_sid, caller, marks, call = _call_ended_by_the_agent(tenant, account, "gemini_live", voice_server,
+                                                                      twilio_rest)
 
     # The call's session (Pipecat connects, then again with the prompt and tools), with the key, over TLS.
     *earlier, session = gemini.sessions
